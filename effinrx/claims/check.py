@@ -1,0 +1,173 @@
+"""Compare one measured value with its golden and with the paper claim; return a :class:`Verdict`.
+
+The same function serves pytest (the ``claim_check`` fixture), the CLI and the report, so there is
+one source of truth for what passed. Two separate questions are answered:
+
+* golden regression: does the measurement still agree with what this suite measured before
+  (``golden_status``: pass | regressed | no golden | regenerated)?
+* paper claim: did our measurement reproduce the paper (``reproduced``: True | False | None)?
+
+The combined ``verdict`` column of the report is: ``regressed`` (golden mismatch; the test fails),
+``no golden`` (the test fails, except latency on a device without one), ``not measurable here
+(<reason>)``, ``not reproduced`` (the test passes: it is a finding, not a regression), ``pass``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from effinrx.claims.golden import GoldenStore
+from effinrx.errors import GoldenError
+
+DEFAULT_TOL = {"exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
+
+
+@dataclass
+class Verdict:
+    claim: str
+    key: str
+    metric: str
+    paper: str | None
+    golden: Any
+    measured: Any
+    kind: str
+    tolerance: str
+    margin: float | None
+    golden_status: str
+    reproduced: bool | None
+    verdict: str
+    message: str = ""
+    golden_file: str = ""
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.golden_status in ("regressed", "no golden", "regenerated", "error")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _num(x: Any, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        try:
+            import numpy as np
+
+            if isinstance(x, np.generic):
+                return float(x)
+        except ImportError:  # pragma: no cover
+            pass
+        raise GoldenError(f"{what}: expected a number, got {x!r}")
+    return float(x)
+
+
+def compare(kind: str, golden: Any, measured: Any, tol: float | None) -> tuple[bool, float | None, str]:
+    """Return (ok, margin, tolerance text). ``margin`` > 0 means inside the tolerance."""
+    if kind == "counts":
+        from effinrx.stats import compare_counts
+
+        for name, v in (("golden", golden), ("measured", measured)):
+            if not (isinstance(v, dict) and {"errors", "blocks"} <= set(v)):
+                raise GoldenError(f"counts {name} must be {{'errors', 'blocks'}}, got {v!r}")
+        alpha = DEFAULT_TOL["counts"] if tol is None else tol
+        if golden["blocks"] == 0 or measured["blocks"] == 0:
+            return golden == measured, None, f"alpha={alpha:g}"
+        c = compare_counts(int(measured["errors"]), int(measured["blocks"]),
+                           int(golden["errors"]), int(golden["blocks"]), alpha=alpha)
+        return c.consistent, c.p_value - alpha, f"Fisher two-sided alpha={alpha:g} (p={c.p_value:.3g})"
+    if isinstance(golden, dict) or isinstance(measured, dict):
+        if not (isinstance(golden, dict) and isinstance(measured, dict)):
+            return False, None, f"{kind}: golden/measured structure differs"
+        if kind == "latency":
+            return _compare_latency(golden, measured, tol)
+        if set(golden) != set(measured):
+            return False, None, f"{kind}: keys differ {sorted(set(golden) ^ set(measured))}"
+        worst: float | None = None
+        text = ""
+        for k in sorted(golden):
+            ok, m, text = compare(kind, golden[k], measured[k], tol)
+            if not ok:
+                return False, m, f"{text} at [{k}]"
+            if m is not None:
+                worst = m if worst is None else min(worst, m)
+        return True, worst, text
+    if kind == "exact":
+        return golden == measured, None, "exact"
+    g, m = _num(golden, "golden"), _num(measured, "measured")
+    if kind == "rel":
+        t = DEFAULT_TOL["rel"] if tol is None else tol
+        allowed = t * abs(g)
+        return (abs(m - g) <= allowed or m == g), (allowed - abs(m - g)), f"rel {t:g}"
+    if kind == "abs":
+        t = DEFAULT_TOL["abs"] if tol is None else tol
+        return abs(m - g) <= t, t - abs(m - g), f"abs {t:g}"
+    raise GoldenError(f"unknown comparison kind {kind!r}")
+
+
+def _compare_latency(golden: dict, measured: dict, tol: float | None) -> tuple[bool, float | None, str]:
+    t = DEFAULT_TOL["latency"] if tol is None else tol
+    if "median_ms" not in golden or "median_ms" not in measured:
+        raise GoldenError("latency values need 'median_ms'")
+    g, m = _num(golden["median_ms"], "golden median_ms"), _num(measured["median_ms"], "measured median_ms")
+    if g <= 0 or m <= 0:
+        return False, None, "latency must be > 0"
+    ratio = m / g
+    # symmetric in log space: 1/(1+t) <= ratio <= 1+t
+    margin = math.log1p(t) - abs(math.log(ratio))
+    return margin >= 0, margin, f"latency ratio within x{1 + t:g}"
+
+
+def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str, tol: float | None,
+          metric: str, paper: str | None, reproduced: bool | None, device: str = "any",
+          meta: dict | None = None, note: str = "", not_measurable: str | None = None) -> Verdict:
+    """Compare ``measured`` with the golden entry ``claim/key``; write/regen per the store's mode."""
+    meta = dict(meta or {})
+    path = str(store.path(claim, device))
+    base = dict(claim=claim, key=key, metric=metric, paper=paper, measured=measured, kind=kind,
+                reproduced=reproduced, golden_file=path, note=note)
+    tol_text = f"{kind}" + ("" if tol is None else f" {tol:g}")
+
+    if not_measurable:
+        return Verdict(**base, golden=None, tolerance=tol_text, margin=None, golden_status="not measurable",
+                       verdict=f"not measurable here ({not_measurable})", message=not_measurable)
+
+    if store.mode in ("force-regen", "regen-all"):
+        store.write(claim, key, kind, measured, meta, device)
+        status = "regenerated" if store.mode == "force-regen" else "pass"
+        msg = f"golden {path} key {key!r} rewritten ({store.mode})"
+        return Verdict(**base, golden=measured, tolerance=tol_text, margin=None, golden_status=status,
+                       verdict=_combine(status, reproduced), message=msg)
+
+    entry = store.entry(claim, key, device)  # GoldenError on corrupt/schema mismatch
+    if entry is None:
+        store.write_obtained(claim, key, kind, measured, meta, device)
+        where = f"device {device!r}" if device != "any" else "this tier"
+        msg = (f"no golden for claim {claim} key {key!r} in {path} ({where}); measured {measured!r} "
+               f"written to {store.obtained_path(claim, device)}; create it with --force-regen")
+        return Verdict(**base, golden=None, tolerance=tol_text, margin=None, golden_status="no golden",
+                       verdict="no golden" + (" for this device" if device != "any" else ""), message=msg)
+    if entry["kind"] != kind:
+        raise GoldenError(f"golden file {path}, key {key!r}: kind {entry['kind']!r} but check uses {kind!r}")
+    ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
+    if ok:
+        return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=margin, golden_status="pass",
+                       verdict=_combine("pass", reproduced), message="")
+    store.write_obtained(claim, key, kind, measured, meta, device)
+    msg = (f"regression: claim {claim} key {key!r} in {path}: golden {entry['value']!r}, "
+           f"measured {measured!r}, tolerance {tol_text}"
+           + ("" if margin is None else f", margin {margin:.4g}")
+           + f"; obtained written to {store.obtained_path(claim, device)}")
+    return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=margin, golden_status="regressed",
+                   verdict="regressed", message=msg)
+
+
+def _combine(golden_status: str, reproduced: bool | None) -> str:
+    if golden_status != "pass":
+        return golden_status
+    if reproduced is False:
+        return "not reproduced"
+    if reproduced is True:
+        return "reproduced"
+    return "pass"

@@ -1,0 +1,205 @@
+"""pytest plugin: tiers, seeds, strict markers, golden checks (``claim_check``) and the report.
+
+Loaded by the root ``conftest.py`` and by ``effinrx report`` (same code path). Options:
+``--tier {smoke,nightly,paper}`` (tests without a tier marker are smoke; higher tiers are
+deselected), ``--seed N``, ``--force-regen`` / ``--regen-all`` (goldens), ``--report-dir`` and
+``--golden-dir``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+import pytest
+
+from effinrx import device as _device
+from effinrx.claims.check import Verdict, check
+from effinrx.claims.golden import GoldenStore
+from effinrx.claims.registry import TIERS, load_claims, repo_root
+from effinrx.errors import EffinrxError
+
+MARKERS = {
+    "smoke": "tier: every CI run, CPU, <= 15 min in all",
+    "nightly": "tier: long CPU/GPU runs (also selected by --tier paper)",
+    "paper": "tier: GPU runner, 132 PRBs, TensorRT",
+    "gpu": "needs a CUDA GPU (skips with the reason when absent)",
+    "tensorrt": "needs TensorRT (skips with the import error when absent)",
+    "slow": "takes more than ~30 s on 2 cores",
+    "claim(id)": "the claim ID(s) of golden/claims.toml this test checks",
+}
+_RANK = {t: i for i, t in enumerate(TIERS)}
+_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("effinrx")
+    g.addoption("--tier", choices=TIERS, default=os.environ.get("EFFINRX_TIER", "smoke"),
+                help="smoke (default): CI; nightly: + long runs; paper: + GPU/132 PRBs/TensorRT")
+    g.addoption("--seed", type=int, default=int(os.environ.get("EFFINRX_SEED", "42")),
+                help="seed for numpy/TF/Sionna, set before every test (default 42)")
+    g.addoption("--force-regen", action="store_true", help="rewrite goldens from this run and FAIL")
+    g.addoption("--regen-all", action="store_true", help="rewrite goldens from this run and pass")
+    g.addoption("--report-dir", default=None, help="folder for tolerance.md/json and report.md "
+                "(default reports/<timestamp>-<tier>)")
+    g.addoption("--golden-dir", default=None, help="golden folder (default <repo>/golden)")
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    tier = config.getoption("--tier")
+    mode = "force-regen" if config.getoption("--force-regen") else (
+        "regen-all" if config.getoption("--regen-all") else "check")
+    golden_dir = Path(config.getoption("--golden-dir") or repo_root() / "golden")
+    run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{tier}"
+    report_dir = Path(config.getoption("--report-dir") or Path.cwd() / "reports" / run)
+    config.stash[_KEY] = {
+        "tier": tier, "mode": mode, "run": run, "report_dir": report_dir,
+        "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {},
+    }
+
+
+def _item_tier(item) -> str:
+    tiers = [t for t in TIERS if item.get_closest_marker(t)]
+    return max(tiers, key=_RANK.__getitem__) if tiers else "smoke"
+
+
+def _claim_ids(item) -> list[str]:
+    return [str(a) for m in item.iter_markers("claim") for a in m.args]
+
+
+def pytest_collection_modifyitems(config, items):
+    st = config.stash[_KEY]
+    claims = load_claims()
+    keep, drop = [], []
+    for item in items:
+        tier = _item_tier(item)
+        for cid in _claim_ids(item):
+            if cid not in claims:
+                raise pytest.UsageError(f"{item.nodeid}: claim({cid!r}) is not in golden/claims.toml")
+            info = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
+            info["tiers"].add(tier)
+            info["nodeids"].append(item.nodeid)
+            xf = item.get_closest_marker("xfail")
+            if xf and "not implemented yet" in str(xf.kwargs.get("reason", "")):
+                info["not_implemented"] = xf.kwargs["reason"]
+        (keep if _RANK[tier] <= _RANK[st["tier"]] else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _effinrx_seed(request):
+    from effinrx._tf import set_seeds
+
+    set_seeds(request.config.getoption("--seed"))
+
+
+@pytest.fixture
+def seed(request) -> int:
+    return request.config.getoption("--seed")
+
+
+@pytest.fixture
+def tier(request) -> str:
+    return request.config.getoption("--tier")
+
+
+@pytest.fixture(scope="session")
+def report_dir(request) -> Path:
+    d = request.config.stash[_KEY]["report_dir"]
+    (d / "plots").mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture
+def report_artifact(request):
+    """``report_artifact(path, caption, claim=None)``: attach a PNG to the claims report."""
+    st = request.config.stash[_KEY]
+    default = (_claim_ids(request.node) or [None])[0]
+
+    def add(path, caption: str, claim: str | None = None) -> Path:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"report artifact {p} does not exist")
+        st["artifacts"].append({"path": str(p), "caption": caption, "claim": claim or default})
+        return p
+
+    return add
+
+
+@pytest.fixture
+def claim_check(request):
+    """``claim_check(key, measured, *, kind, tol=None, reproduced=None, paper=None, note="",
+    claim=None, not_measurable=None) -> Verdict``; fails the test on a golden regression."""
+    st = request.config.stash[_KEY]
+    ids = _claim_ids(request.node)
+
+    def do(key: str, measured, *, kind: str, tol: float | None = None, reproduced: bool | None = None,
+           paper: str | None = None, note: str = "", claim: str | None = None,
+           not_measurable: str | None = None, meta: dict | None = None) -> Verdict:
+        cid = claim or (ids[0] if len(ids) == 1 else None)
+        if cid is None:
+            raise pytest.UsageError(f"{request.node.nodeid}: pass claim= (markers: {ids})")
+        c = load_claims()[cid]
+        dev = _device.fingerprint() if kind == "latency" else "any"
+        full_meta = {"seed": request.config.getoption("--seed"), "test": request.node.nodeid,
+                     "device": _device.fingerprint(), **(meta or {})}
+        try:
+            v = check(st["store"], claim=cid, key=key, measured=measured, kind=kind,
+                      tol=c.tol if tol is None else tol, metric=c.metric, paper=paper or c.paper,
+                      reproduced=reproduced, device=dev, meta=full_meta, note=note,
+                      not_measurable=not_measurable)
+        except EffinrxError as e:
+            st["rows"].append({"claim": cid, "key": key, "metric": c.metric, "paper": paper or c.paper,
+                               "golden": None, "measured": measured, "kind": kind, "tolerance": kind,
+                               "margin": None, "golden_status": "error", "reproduced": reproduced,
+                               "verdict": "error", "message": str(e), "note": note})
+            pytest.fail(str(e), pytrace=False)
+        st["rows"].append(v.as_dict())
+        if v.golden_status == "no golden" and dev != "any":
+            pytest.xfail(v.message)  # latency on a new device: visible, neither pass nor failure
+        if v.failed:
+            pytest.fail(v.message, pytrace=False)
+        return v
+
+    return do
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    st = item.config.stash[_KEY]
+    for cid in _claim_ids(item):
+        info = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
+        if rep.when == "call" and rep.passed:
+            info["ran"] = True
+        if rep.skipped and not hasattr(rep, "wasxfail"):
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            info.setdefault("skipped", reason.replace("Skipped: ", ""))
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["effinrx_device"] = _device.info()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from effinrx.claims.report import write_reports
+
+    st = session.config.stash.get(_KEY, None)
+    if st is None or session.config.option.collectonly:
+        return
+    collected = {k: {**v, "tiers": sorted(v["tiers"])} for k, v in st["collected"].items()}
+    meta = {"tier": st["tier"], "run": st["run"], "device": _device.fingerprint(),
+            "seed": session.config.getoption("--seed"), "golden_mode": st["mode"], "exitstatus": int(exitstatus)}
+    paths = write_reports(st["report_dir"], load_claims(), st["rows"], collected, meta, st["artifacts"])
+    st["paths"] = paths
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    st = config.stash.get(_KEY, None)
+    if st and st.get("paths"):
+        terminalreporter.write_line(f"effinrx tolerance report: {st['paths']['tolerance_md']}")

@@ -1,0 +1,116 @@
+"""Tolerance report: one row per check, one summary row per claim, written as Markdown and JSON.
+
+Inputs are the :class:`~effinrx.claims.check.Verdict` rows a run recorded plus what was collected
+(which claims have tests, in which tier, and which are explicitly "not implemented yet"), so every
+claim of the registry appears with a verdict or the reason it has none.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from effinrx.claims.registry import Claim
+from effinrx.io import atomic_write_json, atomic_write_text
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, dict) and {"errors", "blocks"} <= set(v):
+        rate = v["errors"] / v["blocks"] if v["blocks"] else float("nan")
+        return f"{v['errors']}/{v['blocks']} ({rate:.3g})"
+    if isinstance(v, dict) and "median_ms" in v:
+        return f"{v['median_ms']:.4g} ms"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    s = json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[str, dict],
+                  tier: str) -> list[dict]:
+    """One row per registry claim: its overall status in this run."""
+    by_claim: dict[str, list[dict]] = {}
+    for r in rows:
+        by_claim.setdefault(r["claim"], []).append(r)
+    out = []
+    for cid, c in claims.items():
+        rs = by_claim.get(cid, [])
+        info = collected.get(cid, {})
+        if rs:
+            verdicts = Counter(r["verdict"] for r in rs)
+            if any(r["golden_status"] in ("regressed", "no golden", "regenerated", "error") for r in rs):
+                status = "regressed / golden problem"
+            elif verdicts.get("not reproduced"):
+                status = "not reproduced"
+            elif all(v.startswith("not measurable") for v in verdicts.elements()):
+                status = rs[0]["verdict"]
+            elif verdicts.get("reproduced"):
+                status = "reproduced"
+            else:
+                status = "pass (golden only)"
+            detail = ", ".join(f"{k}: {n}" for k, n in sorted(verdicts.items()))
+        elif info.get("not_implemented"):
+            status, detail = "not implemented yet", info["not_implemented"]
+        elif info.get("tiers") and tier not in info["tiers"] and not info.get("ran"):
+            status, detail = "not run in this tier", f"tests in tier(s) {', '.join(sorted(info['tiers']))}"
+        elif info.get("skipped"):
+            status, detail = "not measurable here", info["skipped"]
+        elif info.get("tiers"):
+            status, detail = "no check recorded", "tests ran but recorded no claim_check"
+        else:
+            status, detail = "not implemented yet", f"no benchmark carries claim({cid}) (issue {c.issue})"
+        out.append({"claim": cid, "family": c.family, "statement": c.statement, "paper": c.paper,
+                    "status": status, "detail": detail, "checks": len(rs)})
+    return out
+
+
+def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
+    lines = [f"# effinrx tolerance report — tier `{meta.get('tier')}`", "",
+             f"Run `{meta.get('run')}` on `{meta.get('device')}`; seed {meta.get('seed')}; "
+             f"golden mode `{meta.get('golden_mode')}`.", ""]
+    counts = Counter(s["status"] for s in summary)
+    lines += ["## Claims", "", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), "",
+              "| claim | statement | paper | status | detail |", "|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['claim']} | {s['statement']} | {s['paper']} | **{s['status']}** | {s['detail']} |")
+    lines += ["", "## Checks", "",
+              "| claim | key | metric | paper | golden | measured | tolerance | margin | verdict |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        margin = "—" if r.get("margin") is None else f"{r['margin']:.3g}"
+        lines.append(f"| {r['claim']} | `{r['key']}` | {r['metric']} | {r.get('paper') or '—'} | "
+                     f"{_fmt(r.get('golden'))} | {_fmt(r.get('measured'))} | {r['tolerance']} | {margin} | "
+                     f"**{r['verdict']}** |")
+        if r.get("note"):
+            lines[-1] = lines[-1][:-1] + f" {r['note']} |"
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out_dir: Path, claims: dict[str, Claim], rows: list[dict], collected: dict[str, dict],
+                  meta: dict, artifacts: Iterable[dict] = ()) -> dict[str, Path]:
+    """Write ``tolerance.md``, ``tolerance.json`` and ``report.md`` (with plots) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    summary = claim_summary(claims, rows, collected, meta.get("tier", "smoke"))
+    md = render_markdown(summary, rows, meta)
+    paths = {
+        "tolerance_md": atomic_write_text(out_dir / "tolerance.md", md),
+        "tolerance_json": atomic_write_json(out_dir / "tolerance.json",
+                                            {"meta": meta, "claims": summary, "checks": rows}),
+    }
+    arts = list(artifacts)
+    rep = [md.replace("# effinrx tolerance report", "# effinrx claims report", 1)]
+    if arts:
+        rep += ["## Figures", ""]
+        for a in arts:
+            rel = os.path.relpath(a["path"], out_dir)
+            rep += [f"### {a.get('claim') or ''} {a['caption']}".rstrip(), "", f"![{a['caption']}]({rel})", ""]
+    paths["report_md"] = atomic_write_text(out_dir / "report.md", "\n".join(rep) + "\n")
+    summary_env = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_env:
+        with open(summary_env, "a", encoding="utf-8") as fh:  # append-only by GitHub's contract
+            fh.write(md)
+    return paths

@@ -1,0 +1,94 @@
+"""The ``effinrx`` command line. Every subcommand calls the same library functions the benchmarks use.
+
+Subcommands live in ``effinrx/commands/<name>.py`` (``HELP``, ``add_arguments(parser)``, ``run(args)``)
+and are imported only when used, so ``effinrx --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Ordered as a researcher's workflow: simulate baselines -> train -> compress -> export -> time -> report.
+COMMANDS = [
+    ("simulate", "TBLER/BER Monte-Carlo of a receiver over Eb/N0 (table + PNG)"),
+    ("covariance", "estimate and cache the LMMSE channel covariance matrices"),
+    ("train", "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"),
+    ("compress", "quantize (PTQ/W8A8/QAT), prune or distill a receiver; save it with its recipe"),
+    ("export", "export a receiver to ONNX (fixed shapes per PRB count) and check parity"),
+    ("latency", "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"),
+    ("deeprx", "DeepRx-style ResNet receiver: train, PTQ, BLER per mobility class"),
+    ("kaq", "KAQ vs QAT on the deep-unfolded PGD-Net MIMO detector"),
+    ("report", "run a claims tier (default smoke) and write the claims report with plots"),
+]
+
+DESCRIPTION = """\
+What does quantizing, pruning or distilling a neural receiver cost in error rate, and what does it
+buy in latency and size?
+
+Typical workflow:
+  effinrx simulate --receiver lmmse --ebno -2:7:1 --prbs 4     baselines, with intervals
+  effinrx train --model nrx-rt ...                              (or use the reference weights)
+  effinrx compress --model nrx-rt --method ...                  PTQ / W8A8 / QAT / pruning / distillation
+  effinrx export --model nrx-rt --prbs 132                      ONNX for ModelOpt / TensorRT
+  effinrx latency --model nrx-rt --precision fp32,int8 --engine ort
+  effinrx report                                                all claims, tolerance report, plots
+"""
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"effinrx.commands.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"effinrx.commands.{name}":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="effinrx", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from effinrx import __version__
+
+    p.add_argument("--version", action="version", version=f"effinrx {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS:
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_command=name)
+        if name in sys.argv[1:2]:  # import only the module of the command being run
+            mod = _load(name)
+            if mod is not None:
+                mod.add_arguments(sp)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from effinrx.errors import EffinrxError
+
+    argv = sys.argv[1:] if argv is None else argv
+    saved = sys.argv
+    sys.argv = [saved[0], *argv]
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    finally:
+        sys.argv = saved
+    if not getattr(args, "_command", None):
+        parser.print_help()
+        return 2
+    mod = _load(args._command)
+    if mod is None:
+        print(f"effinrx {args._command}: not available in this version", file=sys.stderr)
+        return 2
+    try:
+        return int(mod.run(args) or 0)
+    except EffinrxError as e:
+        print(f"effinrx {args._command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"effinrx {args._command}: interrupted (finished work is cached)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

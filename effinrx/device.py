@@ -1,0 +1,82 @@
+"""Describe the machine a measurement ran on, so latency goldens are keyed per device.
+
+``fingerprint()`` never imports TensorFlow; it asks ``nvidia-smi`` for a GPU, else reads the CPU model.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+import shutil
+import subprocess
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_info() -> dict | None:
+    """Return ``{"name", "driver", "memory"}`` of GPU 0 from nvidia-smi, or None without a GPU."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not out:
+        return None
+    name, driver, mem = (p.strip() for p in out[0].split(","))
+    return {"name": name, "driver": driver, "memory": mem}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def tensorrt_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("tensorrt")
+    except Exception:
+        return None
+
+
+def info() -> dict:
+    """Machine facts for golden metadata and pytest-benchmark's machine_info."""
+    gpu = gpu_info()
+    return {
+        "kind": "gpu" if gpu else "cpu",
+        "gpu": gpu,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "tensorrt": tensorrt_version(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "fingerprint": fingerprint(),
+    }
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A file-name-safe device key: ``gpu-<name>`` or ``cpu-<model>-<n>c`` (override: EFFINRX_DEVICE)."""
+    override = os.environ.get("EFFINRX_DEVICE")
+    if override:
+        return slug(override)
+    gpu = gpu_info()
+    if gpu:
+        return "gpu-" + slug(gpu["name"])
+    return f"cpu-{slug(cpu_model())}-{os.cpu_count()}c"

@@ -1,0 +1,89 @@
+"""Error-rate statistics shared by the Monte-Carlo engine and the golden checks.
+
+Counts, not rates, are the unit of truth: a golden stores ``(errors, blocks)`` and comparisons are
+statistical (exact binomial intervals, Fisher's exact test), never point equality of rates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def _check_counts(errors: int, trials: int) -> None:
+    if not (isinstance(errors, (int,)) or float(errors).is_integer()):
+        raise ValueError(f"errors must be an integer count, got {errors!r}")
+    if not (isinstance(trials, (int,)) or float(trials).is_integer()):
+        raise ValueError(f"trials must be an integer count, got {trials!r}")
+    if trials < 0 or errors < 0 or errors > trials:
+        raise ValueError(f"need 0 <= errors <= trials, got errors={errors}, trials={trials}")
+
+
+def clopper_pearson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact two-sided binomial confidence interval of the error rate ``errors / trials``."""
+    from scipy.stats import beta
+
+    _check_counts(errors, trials)
+    if trials == 0:
+        return (0.0, 1.0)
+    a = 1.0 - confidence
+    lo = 0.0 if errors == 0 else float(beta.ppf(a / 2, errors, trials - errors + 1))
+    hi = 1.0 if errors == trials else float(beta.ppf(1 - a / 2, errors + 1, trials - errors))
+    return (lo, hi)
+
+
+def wilson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (cheaper, no scipy)."""
+    _check_counts(errors, trials)
+    if trials == 0:
+        return (0.0, 1.0)
+    z = _z(confidence)
+    p = errors / trials
+    den = 1 + z * z / trials
+    mid = (p + z * z / (2 * trials)) / den
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+@dataclass(frozen=True)
+class CountsComparison:
+    """Result of comparing two (errors, trials) samples."""
+
+    p_value: float
+    alpha: float
+    rate_a: float
+    rate_b: float
+
+    @property
+    def consistent(self) -> bool:
+        """True when the test does not reject 'same error rate' at false-alarm rate ``alpha``."""
+        return self.p_value >= self.alpha
+
+
+def compare_counts(errors_a: int, trials_a: int, errors_b: int, trials_b: int,
+                   alpha: float = 0.01) -> CountsComparison:
+    """Two-sided Fisher exact test of equal error probability in two binomial samples."""
+    from scipy.stats import fisher_exact
+
+    _check_counts(errors_a, trials_a)
+    _check_counts(errors_b, trials_b)
+    if trials_a == 0 or trials_b == 0:
+        raise ValueError("cannot compare counts with zero trials")
+    table = [[errors_a, trials_a - errors_a], [errors_b, trials_b - errors_b]]
+    p = float(fisher_exact(table, alternative="two-sided").pvalue)
+    return CountsComparison(min(1.0, p), alpha, errors_a / trials_a, errors_b / trials_b)
+
+
+def one_sided_less(errors_a: int, trials_a: int, errors_b: int, trials_b: int) -> float:
+    """p-value of H0 'rate_a >= rate_b' against 'rate_a < rate_b' (Fisher exact, one-sided)."""
+    from scipy.stats import fisher_exact
+
+    _check_counts(errors_a, trials_a)
+    _check_counts(errors_b, trials_b)
+    table = [[errors_a, trials_a - errors_a], [errors_b, trials_b - errors_b]]
+    return float(fisher_exact(table, alternative="less").pvalue)

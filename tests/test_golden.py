@@ -1,0 +1,94 @@
+"""Golden store and checks: regressions fail with file/key/golden/measured/tolerance, regen is never
+silent, corrupt or missing goldens are clear failures."""
+import json
+
+import pytest
+
+from effinrx.claims.check import check, compare
+from effinrx.claims.golden import GoldenStore
+from effinrx.errors import GoldenError
+
+
+def _check(store, measured, kind="rel", tol=0.01, key="k", device="any"):
+    return check(store, claim="M2", key=key, measured=measured, kind=kind, tol=tol, metric="m",
+                 paper="p", reproduced=None, device=device)
+
+
+def test_force_regen_writes_and_fails_then_check_passes(tmp_path):
+    v = _check(GoldenStore(tmp_path, "smoke", "force-regen"), 1.0)
+    assert v.failed and v.golden_status == "regenerated"
+    assert json.loads((tmp_path / "smoke/any/M2.json").read_text())["entries"]["k"]["value"] == 1.0
+    v = _check(GoldenStore(tmp_path, "smoke"), 1.005)
+    assert not v.failed and v.verdict == "pass"
+
+
+def test_regen_all_passes(tmp_path):
+    v = _check(GoldenStore(tmp_path, "smoke", "regen-all"), 3.0)
+    assert not v.failed
+
+
+def test_hand_edited_wrong_golden_fails_naming_everything(tmp_path):
+    _check(GoldenStore(tmp_path, "smoke", "regen-all"), 2.0, key="nrx/int8")
+    p = tmp_path / "smoke/any/M2.json"
+    data = json.loads(p.read_text())
+    data["entries"]["nrx/int8"]["value"] = 2.5  # a hand edit
+    p.write_text(json.dumps(data))
+    v = _check(GoldenStore(tmp_path, "smoke"), 2.0, key="nrx/int8")
+    assert v.failed and v.verdict == "regressed"
+    for part in (str(p), "nrx/int8", "golden 2.5", "measured 2.0", "rel 0.01"):
+        assert part in v.message
+    assert (tmp_path / "smoke/any/M2.json.obtained").exists()
+
+
+def test_missing_golden_fails_and_does_not_create(tmp_path):
+    v = _check(GoldenStore(tmp_path, "smoke"), 1.0)
+    assert v.failed and v.golden_status == "no golden"
+    assert "--force-regen" in v.message
+    assert not (tmp_path / "smoke/any/M2.json").exists()
+    assert (tmp_path / "smoke/any/M2.json.obtained").exists()
+
+
+def test_latency_missing_device_golden_reports_no_golden_for_device(tmp_path):
+    v = _check(GoldenStore(tmp_path, "smoke"), {"median_ms": 1.0}, kind="latency", tol=0.5, device="cpu-x")
+    assert v.verdict == "no golden for this device"
+
+
+@pytest.mark.parametrize("content,match", [("{not json", "corrupt"),
+                                           (json.dumps({"schema": 99}), "schema 99"),
+                                           (json.dumps({"schema": 1, "claim": "M2", "entries": {"k": 1}}),
+                                            "key 'k'")])
+def test_corrupt_or_wrong_schema_golden_is_a_clear_error(tmp_path, content, match):
+    p = tmp_path / "smoke/any/M2.json"
+    p.parent.mkdir(parents=True)
+    p.write_text(content)
+    with pytest.raises(GoldenError, match=match) as e:
+        _check(GoldenStore(tmp_path, "smoke"), 1.0)
+    assert str(p) in str(e.value)
+
+
+def test_counts_statistical_comparison():
+    ok, margin, text = compare("counts", {"errors": 30, "blocks": 100}, {"errors": 34, "blocks": 100}, 0.001)
+    assert ok and margin > 0 and "Fisher" in text
+    ok, _, _ = compare("counts", {"errors": 30, "blocks": 200}, {"errors": 120, "blocks": 200}, 0.001)
+    assert not ok
+
+
+def test_latency_and_dict_comparisons():
+    assert compare("latency", {"median_ms": 1.0}, {"median_ms": 1.4}, 0.5)[0]
+    assert not compare("latency", {"median_ms": 1.0}, {"median_ms": 1.6}, 0.5)[0]
+    assert not compare("latency", {"median_ms": 1.0}, {"median_ms": 0.6}, 0.5)[0]
+    assert compare("exact", {"a": 1, "b": 2}, {"a": 1, "b": 2}, None)[0]
+    ok, _, text = compare("exact", {"a": 1, "b": 2}, {"a": 1, "b": 3}, None)
+    assert not ok and "[b]" in text
+    with pytest.raises(GoldenError):
+        compare("counts", {"errors": 1}, {"errors": 1, "blocks": 2}, 0.01)
+
+
+def test_not_measurable_and_reproduced_verdicts(tmp_path):
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    v = check(store, claim="L1", key="k", measured=None, kind="latency", tol=0.5, metric="m", paper="p",
+              reproduced=None, not_measurable="no GPU")
+    assert v.verdict == "not measurable here (no GPU)" and not v.failed
+    v = check(store, claim="M1", key="k", measured=5, kind="exact", tol=None, metric="m", paper="p",
+              reproduced=False)
+    assert v.verdict == "not reproduced" and not v.failed
