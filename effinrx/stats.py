@@ -41,7 +41,9 @@ def wilson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, f
     den = 1 + z * z / trials
     mid = (p + z * z / (2 * trials)) / den
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
+    lo = 0.0 if errors == 0 else max(0.0, mid - half)  # exact endpoints avoid rounding above p
+    hi = 1.0 if errors == trials else min(1.0, mid + half)
+    return (lo, hi)
 
 
 def _z(confidence: float) -> float:

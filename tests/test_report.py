@@ -1,0 +1,39 @@
+"""Tolerance report: every registry claim appears with a verdict or the reason it has none."""
+import json
+
+from effinrx.claims.registry import load_claims
+from effinrx.claims.report import write_reports
+
+
+def test_report_lists_every_claim_with_status(tmp_path, monkeypatch):
+    summary_file = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
+    rows = [{"claim": "M1", "key": "rt", "metric": "params", "paper": "142,922", "golden": 142922,
+             "measured": 142922, "kind": "exact", "tolerance": "exact", "margin": None,
+             "golden_status": "pass", "reproduced": True, "verdict": "reproduced", "note": ""},
+            {"claim": "Q3", "key": "rt/int8/ebno=3", "metric": "counts", "paper": "unusable",
+             "golden": {"errors": 10, "blocks": 100}, "measured": {"errors": 12, "blocks": 100},
+             "kind": "counts", "tolerance": "alpha", "margin": 0.5, "golden_status": "pass",
+             "reproduced": False, "verdict": "not reproduced", "note": ""}]
+    collected = {"P4": {"tiers": ["nightly"], "nodeids": ["b::t"]},
+                 "L1": {"tiers": ["smoke"], "nodeids": ["b::l"], "skipped": "no GPU"},
+                 "T1": {"tiers": ["smoke"], "nodeids": ["b::q"], "not_implemented": "not implemented yet: issue 7"}}
+    meta = {"tier": "smoke", "run": "r", "device": "cpu", "seed": 1, "golden_mode": "check"}
+    plot = tmp_path / "plots" / "a.png"
+    plot.parent.mkdir()
+    plot.write_bytes(b"\x89PNG")
+    paths = write_reports(tmp_path, load_claims(), rows, collected, meta,
+                          [{"path": str(plot), "caption": "TBLER", "claim": "Q1"}])
+    data = json.loads(paths["tolerance_json"].read_text())
+    status = {c["claim"]: c["status"] for c in data["claims"]}
+    assert set(status) == set(load_claims())
+    assert status["M1"] == "reproduced"
+    assert status["Q3"] == "not reproduced"
+    assert status["P4"] == "not run in this tier"
+    assert status["L1"] == "not measurable here"
+    assert status["T1"] == "not implemented yet"
+    assert status["K1"] == "not implemented yet"
+    md = paths["tolerance_md"].read_text()
+    assert "| M1 | `rt` |" in md and "12/100 (0.12)" in md
+    assert "![TBLER](plots/a.png)" in paths["report_md"].read_text()
+    assert summary_file.read_text() == md
