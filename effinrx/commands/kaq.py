@@ -1,0 +1,52 @@
+"""``effinrx kaq``: train PGD-Net in fp32, with standard QAT and with KAQ; print the BER table,
+convergence and (optionally) the ONNX Runtime fp32 vs int8 latency; write plots and a JSON summary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from effinrx.errors import ConfigError
+
+HELP = "KAQ vs QAT on the deep-unfolded PGD-Net MIMO detector"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",
+                   help="training/evaluation size (see effinrx.unfolded.experiment)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, default=Path("reports/kaq"), help="folder for plots, ONNX and JSON")
+    p.add_argument("--latency", action="store_true", help="also export to ONNX and time fp32 vs int8 on ORT CPU")
+    p.add_argument("--batch", type=int, default=1024, help="batch size of the latency measurement")
+
+
+def run(args) -> int:
+    from effinrx.io import atomic_write_json
+    from effinrx.unfolded import experiment, kaq
+
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+    res = experiment.run_experiment(args.tier, args.seed, progress=True)
+    print(experiment.ber_table(res))
+    thr = res["fp32"]["val_mse"] * 1.05
+    summary = {"tier": args.tier, "seed": args.seed, "size": res["size"], "fp32_val_mse": res["fp32"]["val_mse"],
+               "fp32_seconds": res["fp32"]["seconds"], "fp32_params": res["fp32"]["net"].describe(), "runs": {}}
+    print(f"\nconvergence: epochs to validation MSE <= {thr:.4f} (1.05 x fp32)")
+    for (m, b), r in res["runs"].items():
+        ep = kaq.epochs_to_threshold(r["val_mse"], thr)
+        print(f"  {m:3s} {b}-bit: {ep} epochs, final val MSE {r['val_mse'][-1]:.4f}, {r['seconds']:.1f} s")
+        summary["runs"][f"{m}-{b}"] = {"ber": r["ber"], "val_mse": r["val_mse"], "seconds": r["seconds"],
+                                       "epochs_to_threshold": ep, "quant": r["quant"].describe()}
+    out = Path(args.out)
+    for p in experiment.plot(res, out):
+        print(f"plot: {p}")
+    if args.latency:
+        from effinrx.unfolded import export
+
+        f32 = export.export_fp32(res["fp32"]["net"], res["cfg"], out / "pgdnet_fp32.onnx")
+        i8 = export.quantize_int8(f32, out / "pgdnet_int8.onnx", res["cfg"])
+        lat = {n: export.time_ort(p, res["cfg"], args.batch) for n, p in (("fp32", f32), ("int8", i8))}
+        summary["latency"] = lat
+        print(f"ORT CPU batch {args.batch}: fp32 {lat['fp32']['median_ms']:.3f} ms, int8 "
+              f"{lat['int8']['median_ms']:.3f} ms, speed-up {lat['fp32']['median_ms'] / lat['int8']['median_ms']:.2f}x")
+    atomic_write_json(out / "kaq_summary.json", summary)
+    print(f"summary: {out / 'kaq_summary.json'}")
+    return 0

@@ -1,0 +1,156 @@
+"""The KAQ vs standard-QAT experiment shared by ``effinrx kaq`` and ``benchmarks/test_kaq.py``.
+
+Sizes per tier (the paper trains 50 epochs at batch 128; its epoch length is not stated, so we
+define an epoch as ``steps_per_epoch`` fresh batches of 128):
+
+=========  ======  ===============  ==========================  =====================
+tier       epochs  steps per epoch  BER vectors per SNR point   system (complex)
+=========  ======  ===============  ==========================  =====================
+smoke      10      20               1,000 (32,000 bits)          8 x 8 (16 x 16 real)
+nightly    50      100              20,000 (640,000 bits)        8 x 8
+paper      50      400              100,000                      8 x 8
+=========  ======  ===============  ==========================  =====================
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass
+
+from effinrx.errors import ConfigError
+
+SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+
+
+@dataclass(frozen=True)
+class KaqSize:
+    epochs: int
+    steps_per_epoch: int
+    ber_vectors: int
+    bits: tuple = (4, 8)
+    n_tx: int = 8
+    n_rx: int = 8
+    eps: float = 0.1
+    batch: int = 128
+
+
+SIZES = {
+    "smoke": KaqSize(epochs=10, steps_per_epoch=20, ber_vectors=1000),
+    "nightly": KaqSize(epochs=50, steps_per_epoch=100, ber_vectors=20_000),
+    "paper": KaqSize(epochs=50, steps_per_epoch=400, ber_vectors=100_000),
+}
+
+
+def size_for(tier: str) -> KaqSize:
+    if tier not in SIZES:
+        raise ConfigError(f"unknown tier {tier!r}; choose one of {sorted(SIZES)}")
+    return SIZES[tier]
+
+
+@functools.lru_cache(maxsize=4)
+def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False) -> dict:
+    """Train fp32, QAT and KAQ PGD-Nets and measure BER counts and convergence (cached per process).
+
+    Returns ``{"size", "fp32": {...}, "runs": {(method, bits): {...}}, "baselines": {...}}`` with BER
+    counts ``{snr: {"errors", "blocks"}}`` (blocks = bits), per-epoch validation MSE curves and
+    training seconds.
+    """
+    from effinrx._tf import set_seeds
+    from effinrx.unfolded import kaq, mimo, pgdnet
+
+    sz = size_for(tier)
+    set_seeds(seed)
+    cfg = mimo.MimoConfig(sz.n_tx, sz.n_rx)
+    val = mimo.to_numpy(mimo.generate(cfg, 2048, (0.0, 25.0), seed=seed + 1))
+    out = {"size": asdict(sz), "tier": tier, "seed": seed, "snrs_db": list(SNRS_DB), "runs": {}}
+
+    t0 = time.perf_counter()
+    fp = pgdnet.build_pgdnet(5)
+    curve = pgdnet.train_fp32(fp, cfg, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch, batch=sz.batch,
+                              seed=seed, progress=progress)
+    out["fp32"] = {"net": fp, "train_mse": curve, "seconds": time.perf_counter() - t0,
+                   "val_mse": kaq.val_mse(fp, val),
+                   "ber": kaq.ber_counts(fp, cfg, SNRS_DB, sz.ber_vectors, seed=seed + 7)}
+    for bits in sz.bits:
+        for method in kaq.METHODS:
+            r = kaq.train_quantized(cfg, method, bits, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch,
+                                    batch=sz.batch, eps=sz.eps, val=val, seed=seed, progress=progress)
+            r["ber"] = kaq.ber_counts(r["net"], cfg, SNRS_DB, sz.ber_vectors, quant=r["quant"], seed=seed + 7)
+            out["runs"][(method, bits)] = r
+
+    base = {"zf": {}, "lmmse": {}}
+    for i, s in enumerate(SNRS_DB):
+        d = mimo.to_numpy(mimo.generate(cfg, sz.ber_vectors, (s, s), seed=seed + 7 + 1000 * i))
+        no = mimo.noise_var(cfg, s)
+        for name, xh in (("zf", mimo.zf(d["y"], d["h"])), ("lmmse", mimo.lmmse(d["y"], d["h"], no))):
+            e, n = mimo.bit_errors(mimo.slice_pam(xh), d["idx"])
+            base[name][float(s)] = {"errors": e, "blocks": n}
+    out["baselines"] = base
+    out["cfg"] = cfg
+    out["val"] = val
+    return out
+
+
+def ber_table(res: dict) -> str:
+    """Markdown BER table (rows: detector, columns: SNR dB)."""
+    snrs = res["snrs_db"]
+    rows = [("ZF", res["baselines"]["zf"]), ("LMMSE", res["baselines"]["lmmse"]),
+            ("PGD-Net fp32", res["fp32"]["ber"])]
+    for (m, b), r in res["runs"].items():
+        rows.append((f"PGD-Net {m.upper()} {b}-bit", r["ber"]))
+    head = "| detector | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
+    lines = [head, "|" + "---|" * (len(snrs) + 1)]
+    for name, c in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{c[float(s)]['errors'] / c[float(s)]['blocks']:.4f}"
+                                                for s in snrs) + " |")
+    return "\n".join(lines)
+
+
+def plot(res: dict, folder) -> list:
+    """Write ``kaq_ber.png`` and ``kaq_convergence.png`` into ``folder``; returns the paths."""
+    import io
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from effinrx.io import atomic_write_bytes
+
+    folder = Path(folder)
+    snrs = res["snrs_db"]
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    curves = [("ZF", res["baselines"]["zf"], "k:"), ("LMMSE", res["baselines"]["lmmse"], "k--"),
+              ("fp32", res["fp32"]["ber"], "k-")]
+    for (m, b), r in res["runs"].items():
+        curves.append((f"{m.upper()} {b}-bit", r["ber"], ("o-" if m == "kaq" else "s--")))
+    for name, c, style in curves:
+        ax.semilogy(snrs, [max(c[float(s)]["errors"], 0.5) / c[float(s)]["blocks"] for s in snrs], style,
+                    label=name)
+    ax.set_xlabel("SNR [dB]")
+    ax.set_ylabel("BER")
+    ax.set_title(f"PGD-Net K=5, {res['cfg'].n_real_rx}x{res['cfg'].n_real_tx} real, 16-QAM ({res['tier']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, folder / "kaq_ber.png", plt, io, atomic_write_bytes))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (m, b), r in res["runs"].items():
+        ax.plot(range(1, len(r["val_mse"]) + 1), r["val_mse"], ("o-" if m == "kaq" else "s--"),
+                label=f"{m.upper()} {b}-bit")
+    ax.axhline(res["fp32"]["val_mse"], color="k", lw=0.8, label="fp32 (trained)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation MSE")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, folder / "kaq_convergence.png", plt, io, atomic_write_bytes))
+    return paths
+
+
+def _save(fig, path, plt, io, write):
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return write(path, buf.getvalue())

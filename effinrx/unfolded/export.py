@@ -1,0 +1,105 @@
+"""ONNX export of the PGD-Net detector (fp32 and int8) and ONNX Runtime CPU timing (claims K3/L8).
+
+* fp32: the trained PGD-Net (no fake-quant nodes) converted with tf2onnx; inputs ``y`` float32
+  ``[B, M]``, ``h`` float32 ``[B, M, N]``; output ``x_hat`` float32 ``[B, N]``.
+* int8: the fp32 ONNX graph quantised *statically* by ONNX Runtime (QDQ, int8 activations, MatMul
+  nodes, calibrated on generated data). Its scales are static, so it cannot express KAQ's
+  SNR-adaptive step; the graph structure and therefore the latency are those of an int8 PGD-Net.
+  The SNR input is dropped because the fp32 network does not use it.
+
+Timing uses ``effinrx.engines.ort`` when it exists, else :func:`time_ort` here (median of repeated
+``session.run`` calls, 1 intra-op thread so the 2-core CI box gives stable numbers).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from effinrx.errors import ConfigError, NotAvailableError
+
+
+def export_fp32(net, cfg, path) -> Path:
+    """Write the fp32 PGD-Net as ONNX to ``path`` (opset 17, dynamic batch). Returns the path."""
+    from effinrx._tf import tf
+    from effinrx.io import atomic_write_bytes
+
+    tf = tf()
+    try:
+        import tf2onnx
+    except ImportError as e:  # pragma: no cover - pinned in the venv
+        raise NotAvailableError(f"tf2onnx is needed for ONNX export: {e}") from e
+    m, n = cfg.n_real_rx, cfg.n_real_tx
+    sig = (tf.TensorSpec([None, m], tf.float32, name="y"), tf.TensorSpec([None, m, n], tf.float32, name="h"))
+
+    @tf.function(input_signature=sig)
+    def detector(y, h):
+        return tf.identity(net(y, h, tf.zeros_like(y[:, 0])), name="x_hat")
+
+    proto, _ = tf2onnx.convert.from_function(detector, input_signature=sig, opset=17)
+    return atomic_write_bytes(path, proto.SerializeToString())
+
+
+def quantize_int8(fp32_path, out_path, cfg, n_calib: int = 512, seed: int = 5) -> Path:
+    """Static int8 QDQ quantisation of an exported PGD-Net with ONNX Runtime; returns ``out_path``."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from effinrx.unfolded.mimo import generate, to_numpy
+
+    d = to_numpy(generate(cfg, n_calib, (0.0, 25.0), seed=seed))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"y": d["y"][i:i + 64], "h": d["h"][i:i + 64]} for i in range(0, n_calib, 64)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["MatMul"])
+    return Path(out_path)
+
+
+def session(path, threads: int = 1):
+    import onnxruntime as ort
+
+    if not Path(path).is_file():
+        raise ConfigError(f"ONNX file {path} does not exist")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def run(sess, y, h) -> np.ndarray:
+    return sess.run(None, {"y": np.asarray(y, np.float32), "h": np.asarray(h, np.float32)})[0]
+
+
+def time_ort(path, cfg, batch: int, repeats: int = 50, threads: int = 1, seed: int = 3) -> dict:
+    """Median/percentile latency (ms) of one ``batch``-sized inference on ORT CPU."""
+    from effinrx.unfolded.mimo import generate, to_numpy
+
+    d = to_numpy(generate(cfg, batch, (10.0, 10.0), seed=seed))
+    sess = session(path, threads)
+    for _ in range(5):
+        run(sess, d["y"], d["h"])
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(sess, d["y"], d["h"])
+        ts.append((time.perf_counter() - t0) * 1e3)
+    ts = np.array(ts)
+    return {"median_ms": float(np.median(ts)), "p10_ms": float(np.percentile(ts, 10)),
+            "p90_ms": float(np.percentile(ts, 90)), "batch": batch, "repeats": repeats, "threads": threads}
+
+
+def op_counts(path) -> dict:
+    """Node type histogram of an ONNX file (to show what the int8 graph really contains)."""
+    import onnx
+
+    c: dict = {}
+    for node in onnx.load(str(path)).graph.node:
+        c[node.op_type] = c.get(node.op_type, 0) + 1
+    return dict(sorted(c.items()))
