@@ -1,4 +1,5 @@
-"""Claims K1, K2, K3/L8 (seed 003): KAQ vs standard QAT on the K=5 PGD-Net, 16x16 real MIMO, 16-QAM.
+"""Claims K1, K2, K3/L8 (seed 003): KAQ vs standard QAT on the K=5 PGD-Net and ADMM-Net, 16x16 real
+MIMO (8x8 complex), 16-QAM. Latency (K3/L8) uses the PGD-Net (ADMM-Net's solve has no ONNX op).
 
 The experiment (fp32, QAT and KAQ at 4 and 8 bits, BER counts, convergence curves) is trained once
 per session by :func:`effinrx.unfolded.experiment.run_experiment`; sizes per tier are in that module.
@@ -13,61 +14,76 @@ from effinrx.unfolded import experiment, kaq
 _LAT: dict = {}
 
 
+def _res(request, arch):
+    return experiment.run_experiment(request.config.getoption("--tier"), request.config.getoption("--seed"),
+                                     arch=arch)
+
+
 @pytest.fixture(scope="module")
 def res(request):
-    return experiment.run_experiment(request.config.getoption("--tier"), request.config.getoption("--seed"))
+    """PGD-Net experiment (also the detector exported for K3/L8)."""
+    return _res(request, "pgd")
+
+
+ARCH = pytest.mark.parametrize("arch", ["pgd", "admm"])
 
 
 @pytest.mark.claim("K1")
+@ARCH
 @pytest.mark.parametrize("bits", [4, 8])
-def test_k1_ber_kaq_vs_qat(res, bits, claim_check, report_dir, report_artifact):
+def test_k1_ber_kaq_vs_qat(request, arch, bits, claim_check, report_dir, report_artifact):
     """Per SNR: KAQ and QAT bit-error counts (goldens); reproduced = KAQ significantly lower
     (one-sided Fisher p < 0.05) than QAT at that SNR; 'over the SNR range' = at every SNR."""
+    res = _res(request, arch)
     qat, kq = res["runs"][("qat", bits)]["ber"], res["runs"][("kaq", bits)]["ber"]
     wins = []
     for s in res["snrs_db"]:
         a, b = kq[float(s)], qat[float(s)]
         p = one_sided_less(a["errors"], a["blocks"], b["errors"], b["blocks"])
         wins.append(p < 0.05)
-        claim_check(f"qat/{bits}bit/snr={s:g}", b, kind="counts", note=f"BER {b['errors'] / b['blocks']:.4f}")
-        claim_check(f"kaq/{bits}bit/snr={s:g}", a, kind="counts", reproduced=bool(p < 0.05),
+        claim_check(f"{arch}/qat/{bits}bit/snr={s:g}", b, kind="counts", note=f"BER {b['errors'] / b['blocks']:.4f}")
+        claim_check(f"{arch}/kaq/{bits}bit/snr={s:g}", a, kind="counts", reproduced=bool(p < 0.05),
                     note=f"BER KAQ {a['errors'] / a['blocks']:.4f} vs QAT {b['errors'] / b['blocks']:.4f}, "
                          f"one-sided p={p:.3g}")
     tot_k = sum(kq[float(s)]["errors"] for s in res["snrs_db"])
     tot_q = sum(qat[float(s)]["errors"] for s in res["snrs_db"])
     n = sum(kq[float(s)]["blocks"] for s in res["snrs_db"])
-    claim_check(f"summary/{bits}bit/kaq-wins", {"snr_points_won": int(sum(wins)), "of": len(wins)},
+    claim_check(f"{arch}/summary/{bits}bit/kaq-wins", {"snr_points_won": int(sum(wins)), "of": len(wins)},
                 kind="exact", reproduced=all(wins),
                 note=f"total bit errors KAQ {tot_k} vs QAT {tot_q} of {n} bits each")
     if bits == 4:
         for p in experiment.plot(res, report_dir / "plots"):
-            report_artifact(p, "PGD-Net K=5: BER (fp32, QAT, KAQ, ZF, LMMSE) and validation MSE per epoch "
+            report_artifact(p, f"{experiment.ARCHS[arch]} K=5: BER (fp32, QAT, KAQ, ZF, LMMSE) and validation MSE per epoch "
                             f"({res['tier']} size: {res['size']['epochs']} epochs x "
                             f"{res['size']['steps_per_epoch']} steps of batch 128)")
 
 
 @pytest.mark.claim("K1")
-def test_k1_baselines_and_fp32(res, claim_check):
+@ARCH
+def test_k1_baselines_and_fp32(request, arch, claim_check):
     """ZF, LMMSE and fp32 PGD-Net BER counts at every SNR (context for K1; no paper verdict)."""
+    res = _res(request, arch)
     rows = {"zf": res["baselines"]["zf"], "lmmse": res["baselines"]["lmmse"], "fp32": res["fp32"]["ber"]}
     for name, c in rows.items():
         for s in res["snrs_db"]:
-            claim_check(f"{name}/snr={s:g}", c[float(s)], kind="counts")
+            claim_check(f"{arch}/{name}/snr={s:g}", c[float(s)], kind="counts")
     # sanity that the simulation is meaningful: LMMSE beats ZF at every SNR
     for s in res["snrs_db"]:
         assert rows["lmmse"][float(s)]["errors"] < rows["zf"][float(s)]["errors"]
 
 
 @pytest.mark.claim("K2")
+@ARCH
 @pytest.mark.parametrize("bits", [4, 8])
-def test_k2_convergence(res, bits, claim_check):
+def test_k2_convergence(request, arch, bits, claim_check):
     """Epochs until the quantised model's validation MSE <= 1.05 x the trained fp32 model's
     (``epochs + 1`` = never reached); reproduced = KAQ needs fewer epochs than QAT."""
+    res = _res(request, arch)
     thr = 1.05 * res["fp32"]["val_mse"]
     ep = {m: kaq.epochs_to_threshold(res["runs"][(m, bits)]["val_mse"], thr) for m in kaq.METHODS}
     final = {m: res["runs"][(m, bits)]["val_mse"][-1] for m in kaq.METHODS}
     secs = {m: res["runs"][(m, bits)]["seconds"] for m in kaq.METHODS}
-    claim_check(f"epochs-to-1.05xfp32/{bits}bit", ep, kind="abs", reproduced=ep["kaq"] < ep["qat"],
+    claim_check(f"{arch}/epochs-to-1.05xfp32/{bits}bit", ep, kind="abs", reproduced=ep["kaq"] < ep["qat"],
                 note=f"threshold {thr:.4f}; final val MSE qat {final['qat']:.4f} kaq {final['kaq']:.4f}; "
                      f"CPU training s qat {secs['qat']:.1f} kaq {secs['kaq']:.1f}")
     assert all(np.isfinite(res["runs"][(m, bits)]["val_mse"]).all() for m in kaq.METHODS)

@@ -13,6 +13,7 @@ def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",
                    help="training/evaluation size (see effinrx.unfolded.experiment)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--arch", choices=("pgd", "admm"), default="pgd", help="PGD-Net or ADMM-Net (K=5)")
     p.add_argument("--out", type=Path, default=Path("reports/kaq"), help="folder for plots, ONNX and JSON")
     p.add_argument("--latency", action="store_true", help="also export to ONNX and time fp32 vs int8 on ORT CPU")
     p.add_argument("--batch", type=int, default=1024, help="batch size of the latency measurement")
@@ -24,10 +25,10 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
-    res = experiment.run_experiment(args.tier, args.seed, progress=True)
+    res = experiment.run_experiment(args.tier, args.seed, progress=True, arch=args.arch)
     print(experiment.ber_table(res))
     thr = res["fp32"]["val_mse"] * 1.05
-    summary = {"tier": args.tier, "seed": args.seed, "size": res["size"], "fp32_val_mse": res["fp32"]["val_mse"],
+    summary = {"arch": args.arch, "tier": args.tier, "seed": args.seed, "size": res["size"], "fp32_val_mse": res["fp32"]["val_mse"],
                "fp32_seconds": res["fp32"]["seconds"], "fp32_params": res["fp32"]["net"].describe(), "runs": {}}
     print(f"\nconvergence: epochs to validation MSE <= {thr:.4f} (1.05 x fp32)")
     for (m, b), r in res["runs"].items():
@@ -38,6 +39,9 @@ def run(args) -> int:
     out = Path(args.out)
     for p in experiment.plot(res, out):
         print(f"plot: {p}")
+    if args.latency and args.arch != "pgd":
+        raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
+                          "solve has no ONNX operator)")
     if args.latency:
         from effinrx.unfolded import export
 
@@ -47,6 +51,6 @@ def run(args) -> int:
         summary["latency"] = lat
         print(f"ORT CPU batch {args.batch}: fp32 {lat['fp32']['median_ms']:.3f} ms, int8 "
               f"{lat['int8']['median_ms']:.3f} ms, speed-up {lat['fp32']['median_ms'] / lat['int8']['median_ms']:.2f}x")
-    atomic_write_json(out / "kaq_summary.json", summary)
-    print(f"summary: {out / 'kaq_summary.json'}")
+    atomic_write_json(out / f"kaq_{args.arch}_summary.json", summary)
+    print(f"summary: {out / f'kaq_{args.arch}_summary.json'}")
     return 0

@@ -47,9 +47,13 @@ def size_for(tier: str) -> KaqSize:
     return SIZES[tier]
 
 
+ARCHS = {"pgd": "PGD-Net", "admm": "ADMM-Net"}
+
+
 @functools.lru_cache(maxsize=4)
-def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False) -> dict:
-    """Train fp32, QAT and KAQ PGD-Nets and measure BER counts and convergence (cached per process).
+def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False, arch: str = "pgd") -> dict:
+    """Train fp32, QAT and KAQ PGD-Nets or ADMM-Nets (``arch``) and measure BER counts and
+    convergence (cached per process).
 
     Returns ``{"size", "fp32": {...}, "runs": {(method, bits): {...}}, "baselines": {...}}`` with BER
     counts ``{snr: {"errors", "blocks"}}`` (blocks = bits), per-epoch validation MSE curves and
@@ -58,14 +62,16 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False) 
     from effinrx._tf import set_seeds
     from effinrx.unfolded import kaq, mimo, pgdnet
 
+    if arch not in ARCHS:
+        raise ConfigError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
     sz = size_for(tier)
     set_seeds(seed)
     cfg = mimo.MimoConfig(sz.n_tx, sz.n_rx)
     val = mimo.to_numpy(mimo.generate(cfg, 2048, (0.0, 25.0), seed=seed + 1))
-    out = {"size": asdict(sz), "tier": tier, "seed": seed, "snrs_db": list(SNRS_DB), "runs": {}}
+    out = {"size": asdict(sz), "tier": tier, "seed": seed, "snrs_db": list(SNRS_DB), "runs": {}, "arch": arch}
 
     t0 = time.perf_counter()
-    fp = pgdnet.build_pgdnet(5)
+    fp = kaq.build_net(arch, 5)
     curve = pgdnet.train_fp32(fp, cfg, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch, batch=sz.batch,
                               seed=seed, progress=progress)
     out["fp32"] = {"net": fp, "train_mse": curve, "seconds": time.perf_counter() - t0,
@@ -74,7 +80,8 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False) 
     for bits in sz.bits:
         for method in kaq.METHODS:
             r = kaq.train_quantized(cfg, method, bits, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch,
-                                    batch=sz.batch, eps=sz.eps, val=val, seed=seed, progress=progress)
+                                    batch=sz.batch, eps=sz.eps, val=val, seed=seed, progress=progress,
+                                    arch=arch)
             r["ber"] = kaq.ber_counts(r["net"], cfg, SNRS_DB, sz.ber_vectors, quant=r["quant"], seed=seed + 7)
             out["runs"][(method, bits)] = r
 
@@ -94,10 +101,10 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False) 
 def ber_table(res: dict) -> str:
     """Markdown BER table (rows: detector, columns: SNR dB)."""
     snrs = res["snrs_db"]
-    rows = [("ZF", res["baselines"]["zf"]), ("LMMSE", res["baselines"]["lmmse"]),
-            ("PGD-Net fp32", res["fp32"]["ber"])]
+    a = ARCHS[res["arch"]]
+    rows = [("ZF", res["baselines"]["zf"]), ("LMMSE", res["baselines"]["lmmse"]), (f"{a} fp32", res["fp32"]["ber"])]
     for (m, b), r in res["runs"].items():
-        rows.append((f"PGD-Net {m.upper()} {b}-bit", r["ber"]))
+        rows.append((f"{a} {m.upper()} {b}-bit", r["ber"]))
     head = "| detector | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
     lines = [head, "|" + "---|" * (len(snrs) + 1)]
     for name, c in rows:
@@ -131,10 +138,10 @@ def plot(res: dict, folder) -> list:
                     label=name)
     ax.set_xlabel("SNR [dB]")
     ax.set_ylabel("BER")
-    ax.set_title(f"PGD-Net K=5, {res['cfg'].n_real_rx}x{res['cfg'].n_real_tx} real, 16-QAM ({res['tier']})")
+    ax.set_title(f"{ARCHS[res['arch']]} K=5, {res['cfg'].n_real_rx}x{res['cfg'].n_real_tx} real, 16-QAM ({res['tier']})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    paths.append(_save(fig, folder / "kaq_ber.png", plt, io, atomic_write_bytes))
+    paths.append(_save(fig, folder / f"kaq_{res['arch']}_ber.png", plt, io, atomic_write_bytes))
     fig, ax = plt.subplots(figsize=(6, 4))
     for (m, b), r in res["runs"].items():
         ax.plot(range(1, len(r["val_mse"]) + 1), r["val_mse"], ("o-" if m == "kaq" else "s--"),
@@ -144,7 +151,7 @@ def plot(res: dict, folder) -> list:
     ax.set_ylabel("validation MSE")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    paths.append(_save(fig, folder / "kaq_convergence.png", plt, io, atomic_write_bytes))
+    paths.append(_save(fig, folder / f"kaq_{res['arch']}_convergence.png", plt, io, atomic_write_bytes))
     return paths
 
 

@@ -1,4 +1,5 @@
-"""Kernel-based adaptive quantization (KAQ, seed 003) vs standard QAT for the unfolded PGD-Net.
+"""Kernel-based adaptive quantization (KAQ, seed 003) vs standard QAT for the unfolded PGD-Net and
+ADMM-Net (:mod:`effinrx.unfolded.admmnet`; there the quantised "residual" is the dual variable).
 
 Both methods fake-quantise, in every layer ``k``, the residual ``r_k = y - H x_k`` (signed symmetric,
 ``b`` bits, zero-point 0, ``qmax = 2^(b-1) - 1``) and the layer output ``x_{k+1}`` (fixed step
@@ -221,12 +222,25 @@ def _step_fn(net, quant, opt, sigma_opt, eps: float):
     return step
 
 
+def build_net(arch: str, n_layers: int = 5):
+    """``arch`` "pgd" (PGD-Net) or "admm" (ADMM-Net), paper init (step/penalty 0.1, lambda 0.05)."""
+    if arch == "pgd":
+        from effinrx.unfolded.pgdnet import build_pgdnet
+
+        return build_pgdnet(n_layers)
+    if arch == "admm":
+        from effinrx.unfolded.admmnet import build_admmnet
+
+        return build_admmnet(n_layers)
+    raise ConfigError(f"arch must be 'pgd' or 'admm', got {arch!r}")
+
+
 def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch: int, batch: int = 128,
                     n_layers: int = 5, eps: float = 0.1, lr: float = 1e-3, snr_db_range=(0.0, 25.0),
-                    val=None, init_net=None, seed: int = 0, progress: bool = False) -> dict:
-    """Quantisation-aware training of a PGD-Net with ``method`` ("qat" or "kaq").
+                    val=None, init_net=None, seed: int = 0, progress: bool = False, arch: str = "pgd") -> dict:
+    """Quantisation-aware training of a PGD-Net / ADMM-Net (``arch``) with ``method`` ("qat" or "kaq").
 
-    Starts from ``init_net`` (copied) or the paper init (eta 0.1, lambda 0.05). Adam, lr halved
+    Starts from ``init_net`` (copied) or the paper init (eta/rho 0.1, lambda 0.05). Adam, lr halved
     every 10 epochs, fresh data every step (same seed -> same data for both methods). ``val`` is a
     fixed batch dict (from :func:`effinrx.unfolded.mimo.generate`) for the per-epoch validation MSE.
 
@@ -235,12 +249,12 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
     """
     from effinrx._tf import keras
     from effinrx.unfolded.mimo import generate
-    from effinrx.unfolded.pgdnet import _progress, build_pgdnet
+    from effinrx.unfolded.pgdnet import _progress
 
     tf = _tf()
     if epochs < 1 or steps_per_epoch < 1:
         raise ConfigError(f"epochs and steps_per_epoch must be >= 1, got {epochs}, {steps_per_epoch}")
-    net = build_pgdnet(n_layers)
+    net = build_net(arch, n_layers)
     if init_net is not None:
         net.copy_from(init_net)
     quant = calibrate(net, cfg, method, bits, snr_db_range)
@@ -250,7 +264,7 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
     gen = tf.random.Generator.from_seed(seed)
     out = {"val_mse": [], "train_mse": [], "train_mmd": []}
     t0 = time.perf_counter()
-    for ep in _progress(range(epochs), progress, f"{method} {bits}-bit"):
+    for ep in _progress(range(epochs), progress, f"{arch} {method} {bits}-bit"):
         opt.learning_rate.assign(lr * 0.5 ** (ep // 10))
         mse_acc = mmd_acc = 0.0
         for _ in range(steps_per_epoch):
