@@ -25,6 +25,9 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+    if args.latency and args.arch != "pgd":
+        raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
+                          "solve has no ONNX operator)")
     res = experiment.run_experiment(args.tier, args.seed, progress=True, arch=args.arch)
     print(experiment.ber_table(res))
     thr = res["fp32"]["val_mse"] * 1.05
@@ -39,9 +42,6 @@ def run(args) -> int:
     out = Path(args.out)
     for p in experiment.plot(res, out):
         print(f"plot: {p}")
-    if args.latency and args.arch != "pgd":
-        raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
-                          "solve has no ONNX operator)")
     if args.latency:
         from effinrx.unfolded import export
 
