@@ -1,0 +1,189 @@
+"""Weight files: safe import of the reference NRX weights and our own ``.npz`` + JSON format.
+
+The reference weights (NVlabs neural_rx) are Python pickles of a list of float32 numpy arrays in
+Keras ``get_weights()`` order. A plain ``pickle.load`` would run any code the file names, so
+:func:`load_reference_pickle` uses an unpickler whose ``find_class`` admits only the few numpy
+globals an ndarray needs and refuses everything else with :class:`WeightsError`.
+
+Our own format is ``<name>.npz`` (arrays ``w000``, ``w001``... in ``get_weights()`` order) plus
+``<name>.json`` (config, training recipe, git hash, seed), both written atomically.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+from effinrx.errors import WeightsError
+from effinrx.io import atomic_write_bytes, atomic_write_json
+
+#: the only globals a pickled list of numpy arrays needs (numpy 1 and numpy 2 module names)
+ALLOWED_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+})
+
+ENV_VAR = "EFFINRX_NRX_WEIGHTS"
+REFERENCE_FILES = {"nrx-rt": "nrx_rt_weights", "nrx-large": "nrx_large_weights"}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`ALLOWED_GLOBALS`; anything else is refused."""
+
+    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise WeightsError(
+                f"refusing to unpickle global '{module}.{name}': a weight file may only reference "
+                f"numpy array classes")
+        # numpy 2 pickles name numpy._core; numpy 1 only has numpy.core (and vice versa)
+        import numpy as np  # noqa: PLC0415
+
+        if name == "ndarray":
+            return np.ndarray
+        if name == "dtype":
+            return np.dtype
+        try:
+            from numpy.core import multiarray as ma  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - numpy 2 without the alias
+            from numpy._core import multiarray as ma  # noqa: PLC0415
+        return getattr(ma, name)
+
+
+def load_reference_pickle(path: str | os.PathLike) -> list:
+    """Load a pickled list of numpy arrays without executing code.
+
+    Returns a list of float32 ``np.ndarray``. Raises :class:`WeightsError` naming the file when it
+    is missing, truncated/corrupt, references a non-numpy global, or is not a list of arrays.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"cannot read weight file {path}: {e.strerror or e}") from None
+    try:
+        obj = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except WeightsError as e:
+        raise WeightsError(f"{path}: {e}") from None
+    except Exception as e:  # truncated or corrupt pickles raise many different types
+        raise WeightsError(f"weight file {path} is corrupt or truncated: "
+                           f"{type(e).__name__}: {e}") from None
+    if not isinstance(obj, (list, tuple)) or not all(isinstance(a, np.ndarray) for a in obj):
+        raise WeightsError(f"weight file {path} does not hold a list of numpy arrays "
+                           f"(got {type(obj).__name__})")
+    return [np.asarray(a, dtype=np.float32) for a in obj]
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def reference_dir() -> Path | None:
+    """Folder of the reference NRX weights, or None if absent.
+
+    Order: ``$EFFINRX_NRX_WEIGHTS``; ``../shared/reference/neural_rx`` relative to the repository
+    root; the same relative to the current directory and its parent.
+    """
+    env = os.environ.get(ENV_VAR)
+    if env:
+        p = Path(env).expanduser()
+        return p if p.is_dir() else None
+    rel = Path("..") / "shared" / "reference" / "neural_rx"
+    for base in (_repo_root(), Path.cwd(), Path.cwd().parent):
+        p = (base / rel).resolve()
+        if p.is_dir():
+            return p
+    return None
+
+
+def reference_weights_path(model: str) -> Path:
+    """Path of the reference weight file of ``model`` ("nrx-rt"/"nrx-large"); WeightsError if absent."""
+    if model not in REFERENCE_FILES:
+        raise WeightsError(f"no reference weights for model '{model}' "
+                           f"(known: {', '.join(REFERENCE_FILES)})")
+    d = reference_dir()
+    if d is None:
+        raise WeightsError(f"reference NRX weights not found: set ${ENV_VAR} or provide "
+                           f"../shared/reference/neural_rx next to the repository")
+    p = d / REFERENCE_FILES[model]
+    if not p.is_file():
+        raise WeightsError(f"reference weight file {p} does not exist")
+    return p
+
+
+def load_reference_weights(model: str) -> list:
+    """Reference ``get_weights()`` list of ``model`` ("nrx-rt" or "nrx-large")."""
+    return load_reference_pickle(reference_weights_path(model))
+
+
+def git_hash() -> str:
+    """Current git commit of the repository, or "unknown"."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_repo_root(), capture_output=True,
+                             text=True, timeout=5, check=False)
+        return out.stdout.strip() or "unknown"
+    except Exception:  # pragma: no cover - git missing
+        return "unknown"
+
+
+def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -> Path:
+    """Write ``weights`` to ``<path>.npz`` and ``meta`` (+ git hash, shapes) to ``<path>.json``.
+
+    ``path`` may be given with or without the ``.npz`` suffix. Returns the ``.npz`` path.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    p = Path(path)
+    if p.suffix == ".npz":
+        p = p.with_suffix("")
+    buf = io.BytesIO()
+    np.savez(buf, **{f"w{i:03d}": np.asarray(w, np.float32) for i, w in enumerate(weights)})
+    npz = atomic_write_bytes(p.with_suffix(".npz"), buf.getvalue())
+    side = dict(meta)
+    side.setdefault("git_hash", git_hash())
+    side["num_arrays"] = len(weights)
+    side["shapes"] = [list(np.shape(w)) for w in weights]
+    atomic_write_json(p.with_suffix(".json"), side)
+    return npz
+
+
+def load_npz(path: str | os.PathLike) -> tuple[list, dict]:
+    """Read weights and sidecar written by :func:`save_npz`. Returns ``(weights, meta)``."""
+    import numpy as np  # noqa: PLC0415
+
+    p = Path(path)
+    if p.suffix == ".npz":
+        p = p.with_suffix("")
+    npz, side = p.with_suffix(".npz"), p.with_suffix(".json")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            keys = sorted(z.files)
+            weights = [np.asarray(z[k], np.float32) for k in keys]
+    except FileNotFoundError:
+        raise WeightsError(f"weight file {npz} does not exist") from None
+    except Exception as e:
+        raise WeightsError(f"weight file {npz} is corrupt: {type(e).__name__}: {e}") from None
+    meta: dict = {}
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text())
+        except json.JSONDecodeError as e:
+            raise WeightsError(f"sidecar {side} is not valid JSON: {e}") from None
+    return weights, meta
+
+
+def load_any(path: str | os.PathLike) -> list:
+    """Weights from an ``.npz`` (ours) or a reference pickle, chosen by suffix."""
+    p = Path(path)
+    if p.suffix == ".npz" or p.with_suffix(".npz").is_file():
+        return load_npz(p)[0]
+    return load_reference_pickle(p)
