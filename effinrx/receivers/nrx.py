@@ -1,0 +1,164 @@
+"""The CGNN neural receiver (NRX-RT / NRX-Large) behind the common :class:`Receiver` interface.
+
+``NRXReceiver.llr(y, no, active=None)``:
+
+* ``y`` complex64 [B, 1, 4, 14, 12*PRBs] frequency grid, ``no`` float32 [B] or scalar (unused by
+  the network; the LS estimate does not need it), ``active`` float32 [B, U] (None = all active).
+* preprocessing: LS channel estimate at the DMRS with nearest-neighbour interpolation per UE
+  (Sionna ``PUSCHLSChannelEstimator(interpolation_type="nn")``), positional encoding, unit-power
+  normalisation inside the network.
+* returns float32 [B, U, num_coded_bits] LLRs in Sionna's sign convention log(p(b=1)/p(b=0)):
+  the reference trains with BCE-from-logits on the bits, so the network output already has it.
+  With 1 layer per UE the layer demapper is the identity, so these feed ``TBDecoder`` directly.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from effinrx.errors import ShapeError, WeightsError
+from effinrx.receivers.base import Receiver
+from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, build_cgnn, get_config
+
+__all__ = ["NRXReceiver", "NRX_RT", "NRX_LARGE", "NRXConfig", "build_cgnn", "get_config",
+           "resolve_weights", "packaged_weights_path", "CONFIGS"]
+
+WeightsArg = Union[str, os.PathLike, Sequence[np.ndarray], None]
+
+
+def packaged_weights_path(model: str) -> Path:
+    """Path of our own trained checkpoint shipped in ``effinrx/data/<model>.npz`` (may not exist)."""
+    return Path(__file__).resolve().parent.parent / "data" / f"{model}.npz"
+
+
+def resolve_weights(model: str, weights: WeightsArg = "auto") -> tuple[Optional[list], str]:
+    """Turn a weights argument into ``(arrays or None, description)``.
+
+    ``"auto"``: reference weights if present, else our packaged checkpoint, else WeightsError.
+    ``"reference"``: the reference pickle. ``"packaged"``: our checkpoint. A path: ``.npz`` (ours)
+    or a reference pickle. A list of arrays: used as is. ``None``: random initialisation.
+    """
+    from effinrx import weights as W
+
+    if weights is None:
+        return None, "random-init"
+    if isinstance(weights, (list, tuple)):
+        return list(weights), "arrays"
+    if weights == "auto":
+        if W.reference_dir() is not None:
+            return W.load_reference_weights(model), "reference"
+        p = packaged_weights_path(model)
+        if p.is_file():
+            return W.load_npz(p)[0], f"packaged:{p.name}"
+        raise WeightsError(f"no weights for '{model}': reference weights absent "
+                           f"(set ${W.ENV_VAR}) and no packaged checkpoint {p}")
+    if weights == "reference":
+        return W.load_reference_weights(model), "reference"
+    if weights == "packaged":
+        p = packaged_weights_path(model)
+        if not p.is_file():
+            raise WeightsError(f"packaged checkpoint {p} does not exist")
+        return W.load_npz(p)[0], f"packaged:{p.name}"
+    return W.load_any(weights), str(weights)
+
+
+def load_model(model: Union[str, NRXConfig] = "nrx-rt", weights: WeightsArg = "auto",
+               wrap: Optional[Callable] = None):
+    """Build the CGNN for ``model`` and load ``weights`` (see :func:`resolve_weights`)."""
+    cfg = model if isinstance(model, NRXConfig) else get_config(model)
+    net = build_cgnn(cfg, wrap=wrap)
+    arrays, desc = resolve_weights(cfg.name, weights)
+    if arrays is not None:
+        net.set_core_weights(arrays, source=desc)
+    net.weights_source = desc
+    return net
+
+
+class NRXReceiver(Receiver):
+    """CGNN neural receiver for the reference PUSCH system (see ``nrx_preproc``)."""
+
+    needs_perfect_csi = False
+
+    def __init__(self, model: Union[str, NRXConfig] = "nrx-rt", weights: WeightsArg = "auto",
+                 num_prbs: int = 4, num_tx: int = 2, wrap: Optional[Callable] = None,
+                 net=None, name: Optional[str] = None):
+        from effinrx._tf import tf
+        from effinrx.receivers import nrx_preproc as P
+
+        t = tf()
+        self.cfg = model if isinstance(model, NRXConfig) else get_config(model)
+        self.net = net if net is not None else load_model(self.cfg, weights, wrap)
+        self.name = name or self.cfg.name
+        self.num_prbs, self.num_tx = int(num_prbs), int(num_tx)
+        self.transmitter = P.reference_transmitter(self.num_prbs, self.num_tx)
+        rg = self.transmitter.resource_grid
+        self.resource_grid = rg
+        self.pe = t.constant(P.positional_encoding(rg))
+        self.data_idx = t.constant(P.data_re_indices(rg))
+        from sionna.phy.nr import PUSCHLSChannelEstimator
+
+        pc = self.transmitter._pusch_configs[0]
+        self._ls = PUSCHLSChannelEstimator(
+            resource_grid=rg, dmrs_length=pc.dmrs.length,
+            dmrs_additional_position=pc.dmrs.additional_position,
+            num_cdm_groups_without_data=pc.dmrs.num_cdm_groups_without_data,
+            interpolation_type="nn")
+        # no autograph: the body has only Python-level loops over layers
+        self._graph = t.function(t.autograph.experimental.do_not_convert(self._llr_impl),
+                                 reduce_retracing=True)
+
+    # -- pieces, reused by training and export -------------------------------------------
+    def prepare(self, y):
+        """y complex [B, 1, A, T, S] -> (y_real [B, S, T, 2A], h_hat [B, U, S, T, 2A])."""
+        from effinrx.receivers import nrx_preproc as P
+
+        h_ls, _ = self._ls(y, 0.1)  # noise variance only scales the (unused) error variance
+        return P.y_to_real(y), P.h_to_real(h_ls, self.num_tx)
+
+    def forward(self, y, active, training=None):
+        """Network outputs on the full grid: (llr [B, U, S, T, bits], h_ref [B, U, S, T, 2A])."""
+        yr, hh = self.prepare(y)
+        return self.net((yr, self.pe, hh, active), training=training)
+
+    def grid_to_coded(self, llr_grid):
+        """[B, U, S, T, bits] -> [B, U, N_data * bits] in Sionna's data-RE order."""
+        from effinrx._tf import tf
+
+        t = tf()
+        sh = t.shape(llr_grid)
+        g = t.transpose(llr_grid, [0, 1, 3, 2, 4])  # symbol-major like the RG demapper
+        g = t.reshape(g, [sh[0], sh[1], sh[2] * sh[3], sh[4]])
+        g = t.gather(g, self.data_idx, axis=2)
+        return t.reshape(g, [sh[0], sh[1], -1])
+
+    def _llr_impl(self, y, active):
+        llr, _ = self.forward(y, active, training=False)
+        return self.grid_to_coded(llr)
+
+    # -- Receiver interface ------------------------------------------------------------
+    def llr(self, y, no, h=None, active=None):
+        from effinrx._tf import tf
+
+        t = tf()
+        y = t.convert_to_tensor(y)
+        rg = self.resource_grid
+        want = (1, self.cfg.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size)
+        if y.shape.rank != 5 or tuple(y.shape[1:]) != want or not y.dtype.is_complex:
+            raise ShapeError(f"y has shape {tuple(y.shape)} dtype {y.dtype.name}, expected complex "
+                             f"[B, {', '.join(map(str, want))}]")
+        b = int(y.shape[0])
+        if active is None:
+            active = t.ones([b, self.num_tx], t.float32)
+        active = t.cast(active, t.float32)
+        if tuple(active.shape) != (b, self.num_tx):
+            raise ShapeError(f"active has shape {tuple(active.shape)}, expected ({b}, {self.num_tx})")
+        return self._graph(t.cast(y, t.complex64), active)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "type": "NRXReceiver", "model": self.cfg.name,
+                "num_it": self.cfg.num_it, "params": int(self.net.count_params()),
+                "weights": getattr(self.net, "weights_source", "?"), "num_prbs": self.num_prbs,
+                "precision": "fp32"}
