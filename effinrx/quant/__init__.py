@@ -1,0 +1,1 @@
+"""Quantizer math (numpy: :mod:`formats`, :mod:`storage`; TensorFlow twins: :mod:`fakequant`)."""
