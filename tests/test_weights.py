@@ -1,0 +1,145 @@
+"""Safe reference-weight import and our own .npz format."""
+import io
+import os
+import pickle
+import pickletools
+
+import numpy as np
+import pytest
+
+from effinrx import weights as W
+from effinrx.errors import WeightsError
+
+REF = W.reference_dir()
+needs_ref = pytest.mark.skipif(REF is None, reason="reference NRX weights ../shared/reference/neural_rx absent "
+                                                   "(set EFFINRX_NRX_WEIGHTS)")
+
+
+class _Evil:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+class _EvilOpen:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("cls", [_Evil, _EvilOpen])
+def test_malicious_pickle_runs_no_code(tmp_path, cls):
+    target = tmp_path / "pwned"
+    f = tmp_path / "evil.pkl"
+    f.write_bytes(pickle.dumps([np.zeros(3, np.float32), cls(target)]))
+    with pytest.raises(WeightsError) as e:
+        W.load_reference_pickle(f)
+    msg = str(e.value)
+    assert "refusing to unpickle global" in msg and str(f) in msg
+    assert ("system" in msg) or ("open" in msg)
+    assert not target.exists()
+    # control: the same pickle really would run code with a plain unpickler
+    if cls is _Evil:
+        pickle.loads(f.read_bytes())
+        assert target.exists()
+
+
+def test_plain_arrays_roundtrip(tmp_path):
+    arrs = [np.random.randn(3, 3, 18, 1).astype(np.float32), np.arange(5, dtype=np.float32)]
+    f = tmp_path / "w.pkl"
+    f.write_bytes(pickle.dumps(arrs))
+    got = W.load_reference_pickle(f)
+    assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(arrs, got))
+
+
+def test_numpy2_style_pickle_accepted(tmp_path):
+    """numpy 2 writes 'numpy._core.multiarray'; rewrite the module name in a numpy-1 pickle."""
+    arrs = [np.linspace(0, 1, 7, dtype=np.float32).reshape(7, 1)]
+    raw = pickle.dumps(arrs, protocol=3)
+    assert b"numpy.core.multiarray" in raw
+    # protocol 3 GLOBAL opcodes are newline-terminated text, so the rename keeps the pickle valid
+    raw2 = raw.replace(b"numpy.core.multiarray", b"numpy._core.multiarray")
+    pickletools.dis(raw2, out=io.StringIO())  # still a well-formed pickle
+    f = tmp_path / "np2.pkl"
+    f.write_bytes(raw2)
+    got = W.load_reference_pickle(f)
+    assert np.array_equal(got[0], arrs[0])
+
+
+def test_truncated_and_corrupt_name_the_file(tmp_path):
+    raw = pickle.dumps([np.ones((4, 4), np.float32)])
+    f = tmp_path / "trunc.pkl"
+    f.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(WeightsError, match="trunc.pkl"):
+        W.load_reference_pickle(f)
+    g = tmp_path / "junk.pkl"
+    g.write_bytes(b"\x00not a pickle at all")
+    with pytest.raises(WeightsError, match="junk.pkl"):
+        W.load_reference_pickle(g)
+    with pytest.raises(WeightsError, match="missing.pkl"):
+        W.load_reference_pickle(tmp_path / "missing.pkl")
+
+
+def test_not_a_list_of_arrays(tmp_path):
+    f = tmp_path / "d.pkl"
+    f.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(WeightsError, match="list of numpy arrays"):
+        W.load_reference_pickle(f)
+
+
+def test_npz_roundtrip_with_sidecar(tmp_path):
+    arrs = [np.random.randn(2, 3).astype(np.float32) for _ in range(12)]
+    p = W.save_npz(tmp_path / "ck", arrs, {"config": {"name": "nrx-rt"}, "seed": 3})
+    assert p.suffix == ".npz" and p.with_suffix(".json").is_file()
+    got, meta = W.load_npz(p)
+    assert all(np.array_equal(a, b) for a, b in zip(arrs, got))  # order kept past w009 -> w010
+    assert meta["seed"] == 3 and meta["num_arrays"] == 12 and "git_hash" in meta
+    with pytest.raises(WeightsError, match="nothere.npz"):
+        W.load_npz(tmp_path / "nothere.npz")
+
+
+def test_env_var_overrides(tmp_path, monkeypatch):
+    monkeypatch.setenv(W.ENV_VAR, str(tmp_path))
+    assert W.reference_dir() == tmp_path
+    with pytest.raises(WeightsError, match="nrx_rt_weights"):
+        W.reference_weights_path("nrx-rt")
+    with pytest.raises(WeightsError, match="unknown-model"):
+        W.reference_weights_path("unknown-model")
+
+
+def test_shape_mismatch_names_index_and_shapes():
+    from effinrx.receivers.nrx_layers import NRX_RT, build_cgnn
+
+    net = build_cgnn(NRX_RT)
+    ws = net.get_core_weights()
+    ws[4] = np.zeros((1, 1, 128, 127), np.float32)
+    with pytest.raises(WeightsError) as e:
+        net.set_core_weights(ws, source="bad")
+    msg = str(e.value)
+    assert "array 4" in msg and "(1, 1, 128, 127)" in msg and "(1, 1, 128, 128)" in msg
+    with pytest.raises(WeightsError, match="42 arrays.*expects 43"):
+        net.set_core_weights(ws[:-1], source="short")
+
+
+@needs_ref
+@pytest.mark.parametrize("model,n", [("nrx-rt", 43), ("nrx-large", 121)])
+def test_reference_weights_load_into_both_configs(model, n):
+    from effinrx.receivers.nrx import load_model
+
+    ref = W.load_reference_weights(model)
+    assert len(ref) == n and ref[0].shape == (3, 3, 18, 1) and all(a.dtype == np.float32 for a in ref)
+    net = load_model(model, "reference")
+    got = net.get_weights()  # Keras order equals the reference order
+    assert len(got) == n and all(np.array_equal(a, b) for a, b in zip(ref, got))
+
+
+@needs_ref
+def test_rt_weights_do_not_fit_large():
+    from effinrx.receivers.nrx import load_model
+
+    with pytest.raises(WeightsError, match="43 arrays"):
+        load_model("nrx-large", W.load_reference_weights("nrx-rt"))
