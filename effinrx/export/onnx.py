@@ -1,0 +1,164 @@
+"""ONNX export of the NRX (tf2onnx, opset >= 19, shapes fixed per PRB count).
+
+Wrapper I/O (batch 1, S = 12 * PRBs subcarriers, P = 6 pilots per PRB per DMRS symbol x 2 symbols):
+
+* ``rx_slot_real``, ``rx_slot_imag``: float32 [1, S, 14, 4] received grid (subcarrier, symbol, antenna).
+* ``h_hat_real``, ``h_hat_imag``: float32 [1, P, 2, 4] raw LS estimates y/pilot at each UE's own
+  DMRS pilots (pilot index in (symbol, subcarrier) row-major order, UE, antenna).
+* output ``llr``: float32 [1, 2, S, 14, 4] per-RE LLRs of both UEs on the full grid, Sionna's sign
+  (log p(1)/p(0); the reference's Aerial wrapper negates instead). Data REs are picked downstream
+  with :func:`effinrx.receivers.nrx_preproc.data_re_indices`.
+
+Inside the graph: frequency-OCC averaging of adjacent pilot pairs and nearest-neighbour
+interpolation (a constant gather, identical to Sionna's LS-NN estimator), constant positional
+encoding, both UEs active, then the CGNN.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from effinrx.errors import ConfigError, NotAvailableError, ShapeError
+
+OPSET = 19
+TF2ONNX_MAX_OPSET = 18
+INPUT_NAMES = ("rx_slot_real", "rx_slot_imag", "h_hat_real", "h_hat_imag")
+
+
+def io_shapes(prbs: int) -> dict:
+    """Fixed input/output shapes for ``prbs`` PRBs."""
+    s, p = 12 * int(prbs), 12 * int(prbs)
+    return {"rx_slot_real": (1, s, 14, 4), "rx_slot_imag": (1, s, 14, 4),
+            "h_hat_real": (1, p, 2, 4), "h_hat_imag": (1, p, 2, 4), "llr": (1, 2, s, 14, 4)}
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_consts(prbs: int):
+    from effinrx.receivers import nrx_preproc as P
+
+    rg = P.reference_transmitter(int(prbs), 2).resource_grid
+    pilots = np.asarray(rg.pilot_pattern.pilots)[:, 0]
+    pos = P.own_pilot_positions(rg)
+    own = np.stack([pilots[u][np.abs(pilots[u]) > 1e-3] for u in range(2)])  # [U, P] complex
+    return {"pe": P.positional_encoding(rg), "nn": P.nn_gather_indices(rg), "pos": pos,
+            "pilots": own.astype(np.complex64)}
+
+
+def ls_at_pilots(y: np.ndarray, prbs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wrapper ``h_hat`` inputs from a Sionna grid ``y`` complex [1, 1, 4, 14, S]:
+    returns (real, imag) float32 [1, P, 2, 4] of y / pilot at each UE's own pilots."""
+    c = _grid_consts(prbs)
+    y = np.asarray(y)
+    if y.shape != (1, 1, 4, 14, 12 * prbs):
+        raise ShapeError(f"y has shape {y.shape}, expected (1, 1, 4, 14, {12 * prbs})")
+    ls = np.stack([y[0, 0][:, p[:, 0], p[:, 1]] / c["pilots"][u] for u, p in enumerate(c["pos"])])  # [U, A, P]
+    ls = np.transpose(ls, (2, 0, 1))[None]
+    return ls.real.astype(np.float32), ls.imag.astype(np.float32)
+
+
+def slot_to_inputs(y: np.ndarray, prbs: int) -> dict:
+    """All four wrapper inputs from a Sionna grid ``y`` complex [1, 1, 4, 14, S]."""
+    hr, hi = ls_at_pilots(y, prbs)
+    g = np.transpose(np.asarray(y)[0, 0], (2, 1, 0))[None]  # [1, S, T, A]
+    return {"rx_slot_real": g.real.astype(np.float32), "rx_slot_imag": g.imag.astype(np.float32),
+            "h_hat_real": hr, "h_hat_imag": hi}
+
+
+def make_tf_wrapper(net, prbs: int):
+    """A ``tf.function`` with the wrapper's fixed input signature, returning ``llr``."""
+    from effinrx._tf import tf
+
+    t = tf()
+    c = _grid_consts(prbs)
+    shp = io_shapes(prbs)
+    pe_np, nn_np = c["pe"], c["nn"]  # made constants inside the graph (not captured inputs)
+    sig = [t.TensorSpec(shp[n], t.float32, name=n) for n in INPUT_NAMES]
+
+    @t.function(input_signature=sig, autograph=False)
+    def nrx_onnx(rx_slot_real, rx_slot_imag, h_hat_real, h_hat_imag):
+        pe = t.constant(pe_np)  # [U, S, T, 2]
+        nn = t.constant(nn_np)  # [U, S, T] nearest own pilot
+        y = t.concat([rx_slot_real, rx_slot_imag], axis=-1)  # [1, S, T, 8]
+        h = t.concat([h_hat_real, h_hat_imag], axis=-1)  # [1, P, U, 8]
+        h = t.transpose(h[0], [1, 0, 2])  # [U, P, 8]
+        # frequency OCC: average adjacent own pilots (pairs), as Sionna's PUSCH LS estimator
+        u, p = h.shape[0], h.shape[1]
+        h = t.reshape(h, [u, p // 2, 2, 8])
+        h = t.reshape(t.tile(t.reduce_mean(h, axis=2, keepdims=True), [1, 1, 2, 1]), [u, p, 8])
+        hg = t.gather(h, nn, axis=1, batch_dims=1)  # [U, S, T, 8]
+        llr, _ = net((y, pe, hg[None], t.ones([1, u], t.float32)), training=False)
+        return t.identity(llr, name="llr")
+
+    return nrx_onnx
+
+
+def export_nrx_onnx(model_cfg: Any, weights: Any, prbs: int, path: Union[str, Path],
+                    opset: int = OPSET, wrap=None) -> Path:
+    """Export the NRX (config or name ``model_cfg``, weights as for ``resolve_weights``, or an
+    already-built CGNN passed as ``weights``) at ``prbs`` PRBs to ``path``; checks the model with
+    ``onnx.checker``. Returns the path."""
+    if opset < 19:
+        raise ConfigError(f"opset must be >= 19 (ModelOpt), got {opset}")
+    if not 1 <= int(prbs) <= 275:
+        raise ConfigError(f"prbs must be in 1..275, got {prbs}")
+    try:
+        import onnx
+        import tf2onnx
+    except ImportError as e:  # pragma: no cover
+        raise NotAvailableError(f"ONNX export needs onnx and tf2onnx: {e}") from None
+    net = weights if hasattr(weights, "core_variables") else _load(model_cfg, weights, wrap)
+    fn = make_tf_wrapper(net, int(prbs))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # tf2onnx 1.17 tops out at opset 18; the ONNX version converter lifts the graph to ``opset``
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature,
+                                             opset=min(opset, TF2ONNX_MAX_OPSET), output_path=None)
+    if opset > TF2ONNX_MAX_OPSET:
+        from onnx import version_converter
+
+        proto = version_converter.convert_version(proto, opset)
+        proto.ir_version = max(proto.ir_version, 9)  # opset 19 needs IR >= 9
+    _rename_output(proto, "llr")
+    from effinrx.io import atomic_write_bytes
+
+    # external data is never needed: the Large model is < 2 MB
+    atomic_write_bytes(path, proto.SerializeToString())
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def _rename_output(proto, name: str) -> None:
+    old = proto.graph.output[0].name
+    for node in proto.graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+        node.input[:] = [name if i == old else i for i in node.input]
+    proto.graph.output[0].name = name
+
+
+def _load(model_cfg, weights, wrap):
+    from effinrx.receivers.nrx import load_model
+
+    return load_model(model_cfg, weights if weights is not None else "auto", wrap)
+
+
+def ort_session(path: Union[str, Path], threads: Optional[int] = None):
+    """ONNX Runtime CPU session for ``path``."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def parity(net, path: Union[str, Path], inputs: dict, prbs: int) -> dict:
+    """Relative error between ONNX Runtime and TF for one input dict:
+    ``max|onnx - tf| / max|tf|`` and the relative L2 error."""
+    fn = make_tf_wrapper(net, prbs)
+    ref = fn(**inputs).numpy()
+    out = ort_session(path).run(["llr"], inputs)[0]
+    return {"max_rel": float(np.max(np.abs(out - ref)) / max(np.max(np.abs(ref)), 1e-30)),
+            "l2_rel": float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))}
