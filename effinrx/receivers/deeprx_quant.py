@@ -6,8 +6,10 @@ kernel (per-tensor) or per output channel (last axis of a Conv2D kernel ``[3, 3,
 ``w_q = clip(round(w / s), -(2^(b-1) - 1), 2^(b-1) - 1) * s``. Only Conv2D kernels are quantised;
 biases and LayerNorm gamma/beta stay float32 (as in the paper) and are counted in the bytes.
 
-This is a small stand-in: the shared quantiser of ``effinrx.quant.formats`` / ``effinrx.quant.fakequant``
-did not exist when this was written; swap these two functions for it when it lands.
+The quantiser math and the byte counts are the shared ones (``effinrx.quant.formats.fake_quant``,
+``effinrx.quant.storage.storage_table``); this module maps DeepRx layers onto them. The QAT layer has
+its own STE because ``effinrx.quant.fakequant.lsq_fake_quant`` calls ``int(tf.size(...))`` and so
+cannot run inside ``tf.function`` (graph mode), where training runs.
 """
 from __future__ import annotations
 
@@ -18,28 +20,25 @@ from effinrx.errors import ConfigError
 FORMATS = ("fp32", "fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")
 
 
-def _parse(fmt: str):
+def spec(fmt: str):
+    """The shared :class:`effinrx.quant.formats.QuantSpec` of a DeepRx weight format name."""
+    from effinrx.quant.formats import QuantSpec
+
     if fmt not in FORMATS:
         raise ConfigError(f"unknown weight format {fmt!r}; choose one of {FORMATS}")
     if fmt.startswith("int"):
-        return int(fmt[3]), fmt.endswith("pc")
-    return None, False
+        gran = "per-channel" if fmt.endswith("pc") else "per-tensor"
+        return QuantSpec(fmt=fmt[:4], granularity=gran, axis=-1, symmetric=True, signed=True)
+    return QuantSpec(fmt=fmt)
 
 
 def quantize_kernel(w: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (dequantised kernel float32 same shape, scales float32 ``[C_out]``/``[1]`` or None)."""
+    from effinrx.quant.formats import fake_quant
+
     w = np.asarray(w, np.float32)
-    bits, per_channel = _parse(fmt)
-    if fmt == "fp32":
-        return w, None
-    if fmt == "fp16":
-        return w.astype(np.float16).astype(np.float32), None
-    qmax = 2 ** (bits - 1) - 1
-    red = tuple(range(w.ndim - 1)) if per_channel else None
-    amax = np.max(np.abs(w), axis=red, keepdims=per_channel)
-    s = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-    q = np.clip(np.round(w / s), -qmax, qmax)
-    return (q * s).astype(np.float32), np.atleast_1d(s.reshape(-1)).astype(np.float32)
+    x_hat, s, _ = fake_quant(w, spec(fmt))
+    return x_hat.astype(np.float32), (None if s is None else np.asarray(s, np.float32).reshape(-1))
 
 
 def _is_kernel(layer, var) -> bool:
@@ -50,7 +49,7 @@ def ptq_copy(model, fmt: str):
     """A copy of the tf_keras ``model`` whose Conv2D kernels are PTQ'd to ``fmt`` (weights only)."""
     from effinrx._tf import keras
 
-    _parse(fmt)
+    spec(fmt)
     clone = keras().models.clone_model(model)
     clone.set_weights(model.get_weights())
     for layer in clone.layers:
@@ -61,31 +60,27 @@ def ptq_copy(model, fmt: str):
 
 
 def storage_bytes(model, fmt: str) -> dict:
-    """Exact bytes to store the model's weights in ``fmt`` (int4 packed two per byte per tensor).
+    """Exact bytes to store the model's weights in ``fmt`` (shared ``storage_table``: int4 packed two
+    per byte, fp32 scales counted, biases and LayerNorm gamma/beta fp32).
 
     Returns ``{"kernel_bytes", "scale_bytes", "float_bytes" (biases + norms, fp32), "total_bytes",
     "fp32_total_bytes", "ratio_total", "ratio_kernels"}``.
     """
-    bits, per_channel = _parse(fmt)
-    kb = sb = fb = fp32_k = 0
+    from effinrx.quant.storage import storage_table
+
+    tensors = []
     for layer in model.layers:
         for v in layer.weights:
-            n = int(np.prod(v.shape))
-            if _is_kernel(layer, v):
-                fp32_k += 4 * n
-                if fmt == "fp32":
-                    kb += 4 * n
-                elif fmt == "fp16":
-                    kb += 2 * n
-                else:
-                    kb += (n * bits + 7) // 8
-                    sb += 4 * (int(v.shape[-1]) if per_channel else 1)
-            else:
-                fb += 4 * n
-    total = kb + sb + fb
-    return {"kernel_bytes": kb, "scale_bytes": sb, "float_bytes": fb, "total_bytes": total,
-            "fp32_total_bytes": fp32_k + fb, "ratio_total": (fp32_k + fb) / total,
-            "ratio_kernels": fp32_k / kb}
+            role = "kernel" if _is_kernel(layer, v) else ("norm" if "norm" in layer.name else "bias")
+            tensors.append((v.name, tuple(v.shape), role))
+    t = storage_table(tensors, spec(fmt))
+    kern = [r for r in t.rows if r.role == "kernel"]
+    kb = sum(r.data_bytes for r in kern)
+    sb = t.metadata_bytes
+    fb = sum(r.total for r in t.rows if r.role != "kernel")
+    fp32_k = sum(4 * r.elements for r in kern)
+    return {"kernel_bytes": kb, "scale_bytes": sb, "float_bytes": fb, "total_bytes": t.total_bytes,
+            "fp32_total_bytes": t.fp32_bytes, "ratio_total": t.ratio, "ratio_kernels": fp32_k / kb}
 
 
 def qat_conv_class():
