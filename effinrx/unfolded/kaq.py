@@ -20,8 +20,11 @@ its median-heuristic initial value (median pairwise distance of the fp32 activat
 the detector parameters descend. This choice is ours; the seed
 summary does not say how sigma is learned.
 
-The STE fake-quant op is private to this module (:func:`fake_quant`): the shared one in
-``effinrx.quant.fakequant`` did not exist when this was written.
+The STE fake-quant op is private to this module (:func:`fake_quant`) on purpose: both methods need
+gradients w.r.t. the step (QAT's learnable step, KAQ's alpha/gamma) inside ``tf.function``.
+``effinrx.quant.fakequant.fake_quant_int`` gives the step no gradient, and ``lsq_fake_quant`` calls
+``int(tf.size(...))``, which fails on symbolic tensors in graph mode. Same grid as the shared math:
+signed symmetric, zero-point 0, ``s * clip(round(x/s), -qmax, qmax)``.
 """
 from __future__ import annotations
 
