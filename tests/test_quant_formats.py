@@ -53,10 +53,17 @@ def test_asymmetric_represents_zero_exactly(a, bits):
 
 @given(tensor_and_axis(), int_bits)
 def test_per_channel_never_worse_than_per_tensor(a_axis, bits):
+    """Per-channel scales are never larger, so its worst-case error bound s/2 is never worse.
+
+    Note: the *realised* max error of per-channel can exceed per-tensor's on a given tensor
+    (hypothesis found a = [[1944, 0, 0], [1674, 128, 0]], axis 0, int5: 16.4 vs 10.8), because a
+    value can sit near a code of the coarse grid by chance; the guarantee is on the bound.
+    """
     a, axis = a_axis
-    pt, _, _ = fake_quant(a, QuantSpec(f"int{bits}"))
-    pc, _, _ = fake_quant(a, QuantSpec(f"int{bits}", "per-channel", axis=axis))
-    assert np.max(np.abs(pc - a)) <= np.max(np.abs(pt - a)) * (1 + 1e-9) + 1e-12
+    _, s_t, _ = fake_quant(a, QuantSpec(f"int{bits}"))
+    pc, s_c, _ = fake_quant(a, QuantSpec(f"int{bits}", "per-channel", axis=axis))
+    assert np.all(s_c <= s_t * (1 + 1e-12))
+    assert np.max(np.abs(pc - a)) <= s_t.item() / 2 * (1 + 1e-9)
 
 
 @given(minifloat_formats, st.data())
