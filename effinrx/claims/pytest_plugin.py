@@ -136,6 +136,7 @@ def claim_check(request):
     claim=None, not_measurable=None) -> Verdict``; fails the test on a golden regression."""
     st = request.config.stash[_KEY]
     ids = _claim_ids(request.node)
+    regenerated: list[str] = []
 
     def do(key: str, measured, *, kind: str, tol: float | None = None, reproduced: bool | None = None,
            paper: str | None = None, note: str = "", claim: str | None = None,
@@ -161,11 +162,17 @@ def claim_check(request):
         st["rows"].append(v.as_dict())
         if v.golden_status == "no golden" and dev != "any":
             pytest.xfail(v.message)  # latency on a new device: visible, neither pass nor failure
+        if v.golden_status == "regenerated":
+            regenerated.append(v.message)  # fail after the test so every key of it is rewritten
+            return v
         if v.failed:
             pytest.fail(v.message, pytrace=False)
         return v
 
-    return do
+    yield do
+    if regenerated:
+        pytest.fail("--force-regen rewrote goldens (rerun without it to check):\n" + "\n".join(regenerated),
+                    pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

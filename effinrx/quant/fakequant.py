@@ -43,7 +43,10 @@ def lsq_fake_quant(x, scale, bits: int = 8, signed: bool = True, narrow: bool = 
     tf = _tf()
     qmin, qmax = int_range(bits, signed, narrow)
     x = tf.convert_to_tensor(x, tf.float32)
-    n_per_scale = max(1, int(tf.size(x)) // max(1, int(tf.size(scale))))
+    # static sizes so this also traces inside tf.function
+    n_x = x.shape.num_elements() or 1
+    n_s = getattr(scale, "shape", tf.TensorShape([])).num_elements() or 1
+    n_per_scale = max(1, n_x // max(1, n_s))
     g = 1.0 / math.sqrt(n_per_scale * qmax)
 
     @tf.custom_gradient
