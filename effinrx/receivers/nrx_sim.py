@@ -17,7 +17,8 @@ from effinrx.errors import ConfigError
 class Slot:
     """One batch. ``y`` complex64 [B, 1, 4, 14, S]; ``h`` complex64 [B, 1, 4, U, 2, 14, S];
     ``bits`` float32 [B, U, TB] info bits; ``coded`` float32 [B, U, N] coded bits;
-    ``active`` float32 [B, U]; ``no`` float32 [B]; ``ebno_db`` float32 [B]."""
+    ``active`` float32 [B, U]; ``no`` float32 [B]; ``ebno_db`` float32 [B];
+    ``x`` complex64 [B, U, 2, 14, S] precoded transmit grids (zero for inactive UEs)."""
 
     y: object
     h: object
@@ -26,6 +27,7 @@ class Slot:
     active: object
     no: object
     ebno_db: object
+    x: object = None
 
 
 class UMiSlotSource:
@@ -90,7 +92,7 @@ class UMiSlotSource:
         no = t.cast(self.ebno_to_no(e), t.float32)
         y, h = self.channel(x, no)
         coded = self.tx._tb_encoder(b)
-        return Slot(y=y, h=h, bits=b, coded=coded, active=active, no=no, ebno_db=e)
+        return Slot(y=y, h=h, bits=b, coded=coded, active=active, no=no, ebno_db=e, x=x)
 
 
 def baseline_ls_lmmse(source: UMiSlotSource):
