@@ -7,7 +7,8 @@ not available when written), 2 active UEs, MCS 14. Goldens are the TB error coun
 Eb/N0 points (counts pooled over the points, one-sided Fisher p < 0.01); the per-point wins
 (p < 0.01 at that point) are recorded next to it (smoke sizes are too small to win every point). The LMMSE+K-best comparison of Q1/Q4 is NOT measured here.
 
-Latency: batch-1 forward of the CGNN in TF eager, TF graph (tf.function) and ONNX Runtime CPU.
+Latency: batch-1 forward of the CGNN in TF eager, TF graph (tf.function), TF XLA (jit_compile) and
+ONNX Runtime CPU.
 These are CPU numbers of this machine, reported in pytest-benchmark; no paper claim is checked.
 """
 import functools
@@ -118,7 +119,7 @@ def _prbs(request):
 
 @pytest.mark.parametrize("prbs", [4, pytest.param(132, marks=pytest.mark.nightly)])
 @pytest.mark.parametrize("model", list(MODELS))
-@pytest.mark.parametrize("engine", ["tf-eager", "tf-graph", "ort-cpu"])
+@pytest.mark.parametrize("engine", ["tf-eager", "tf-graph", "tf-xla", "ort-cpu"])
 def test_forward_latency(benchmark, tmp_path_factory, model, engine, prbs):
     from effinrx.export.onnx import make_tf_wrapper, ort_session
 
@@ -130,8 +131,11 @@ def test_forward_latency(benchmark, tmp_path_factory, model, engine, prbs):
         sess = ort_session(_onnx(model, prbs, str(tmp_path_factory.getbasetemp())))
         fn = lambda: sess.run(["llr"], inp)[0]  # noqa: E731
     else:
+        from effinrx._tf import tf
+
         g = make_tf_wrapper(net, prbs)
-        f = g.python_function if engine == "tf-eager" else g
+        f = {"tf-eager": g.python_function, "tf-graph": g,
+             "tf-xla": tf().function(g.python_function, jit_compile=True)}[engine]
         fn = lambda: f(**inp).numpy()  # noqa: E731
     out = benchmark.pedantic(fn, rounds=5 if prbs == 4 else 3, iterations=1, warmup_rounds=1)
     assert out.shape == (1, 2, 12 * prbs, 14, 4) and np.all(np.isfinite(out))
