@@ -143,3 +143,17 @@ def test_rt_weights_do_not_fit_large():
 
     with pytest.raises(WeightsError, match="43 arrays"):
         load_model("nrx-large", W.load_reference_weights("nrx-rt"))
+
+
+def test_auto_weights_without_reference_or_package(tmp_path, monkeypatch):
+    from effinrx.receivers import nrx
+
+    monkeypatch.setenv(W.ENV_VAR, str(tmp_path / "absent"))
+    monkeypatch.setattr(nrx, "packaged_weights_path", lambda m: tmp_path / f"{m}.npz")
+    with pytest.raises(WeightsError, match="no weights for 'nrx-rt'"):
+        nrx.resolve_weights("nrx-rt", "auto")
+    arrs = [np.zeros((2,), np.float32)]
+    W.save_npz(tmp_path / "nrx-rt", arrs, {"seed": 0})
+    got, desc = nrx.resolve_weights("nrx-rt", "auto")
+    assert desc.startswith("packaged") and np.array_equal(got[0], arrs[0])
+    assert nrx.resolve_weights("nrx-rt", None) == (None, "random-init")
