@@ -141,3 +141,23 @@ def test_forward_latency(benchmark, tmp_path_factory, model, engine, prbs):
     assert out.shape == (1, 2, 12 * prbs, 14, 4) and np.all(np.isfinite(out))
     benchmark.extra_info.update({"model": model, "engine": engine, "prbs": prbs, "batch": 1,
                                  "params": int(net.count_params())})
+
+
+@pytest.mark.nightly
+@pytest.mark.parametrize("model", list(MODELS))
+def test_tbler_own_checkpoint(request, model, claim_check):
+    """Our own checkpoint (effinrx/data/<model>.npz, trained by 'effinrx train') vs the reference
+    weights on the same slots; counts recorded, no paper verdict (these are not the paper's weights)."""
+    from effinrx.receivers.nrx import NRXReceiver, packaged_weights_path
+    from effinrx.receivers.nrx_sim import run_tbler
+
+    if not packaged_weights_path(model).is_file():
+        pytest.skip(f"no packaged checkpoint {packaged_weights_path(model)} (train with 'effinrx train --package')")
+    sz = SIZES["nightly"]
+    rxs = {"own": NRXReceiver(model, "packaged"), "ref": _receivers()[model]}
+    res = run_tbler(rxs, sz["ebno"], 8, sz["batch"], seed=request.config.getoption("--seed"))
+    for e in sz["ebno"]:
+        a, b = res["own"][e], res["ref"][e]
+        claim_check(f"fp32/{model}-own-checkpoint/ebno={e:g}", a, kind="counts", claim=MODELS[model],
+                    note=f"own checkpoint TBLER {a['errors'] / a['blocks']:.3f} vs reference weights "
+                         f"{b['errors'] / b['blocks']:.3f}")
