@@ -1,0 +1,72 @@
+"""Engine interface and timing statistics shared by every engine.
+
+An engine is built from an ONNX file with fixed input shapes, runs a dict of float32 numpy inputs,
+times repeated runs (warm-up first, only the compute in the measured region) and describes the
+device it ran on, so latency goldens can be keyed per device.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from effinrx.errors import ShapeError
+
+
+def summarize_ms(samples_ms) -> dict:
+    """Median, p99, mean, min and count of latency samples in milliseconds."""
+    a = np.asarray(list(samples_ms), dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("no latency samples")
+    return {"median_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)),
+            "mean_ms": float(a.mean()), "min_ms": float(a.min()), "n": int(a.size)}
+
+
+class Engine(ABC):
+    """Abstract engine: ``run(inputs) -> outputs``, ``time(n, warmup) -> stats``, ``describe()``."""
+
+    name = "engine"
+
+    def __init__(self, onnx_path: str | Path):
+        self.onnx_path = Path(onnx_path)
+        if not self.onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX file {self.onnx_path} does not exist")
+
+    @property
+    @abstractmethod
+    def input_shapes(self) -> dict[str, tuple]:
+        """Fixed input shapes by name."""
+
+    @abstractmethod
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once; inputs float32 with :attr:`input_shapes`; returns outputs by name."""
+
+    @abstractmethod
+    def time(self, n: int = 50, warmup: int = 5, inputs: dict | None = None) -> dict:
+        """Latency statistics (see :func:`summarize_ms`) of ``n`` runs after ``warmup`` runs."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """Engine, version and device facts."""
+
+    def check_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate names, shapes and dtypes; return float32 contiguous arrays."""
+        want = self.input_shapes
+        missing = sorted(set(want) - set(inputs))
+        extra = sorted(set(inputs) - set(want))
+        if missing or extra:
+            raise ShapeError(f"{self.name}: inputs missing {missing}, unexpected {extra}; expects {sorted(want)}")
+        out = {}
+        for k, shape in want.items():
+            a = np.asarray(inputs[k])
+            if a.dtype.kind != "f":
+                raise ShapeError(f"{self.name}: input {k!r} has dtype {a.dtype}, expected float32")
+            if tuple(a.shape) != tuple(shape):
+                raise ShapeError(f"{self.name}: input {k!r} has shape {a.shape}, expected {tuple(shape)}")
+            out[k] = np.ascontiguousarray(a, dtype=np.float32)
+        return out
+
+    def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return {k: rng.standard_normal(s).astype(np.float32) for k, s in self.input_shapes.items()}

@@ -1,0 +1,107 @@
+"""ONNX Runtime CPU engine (fp32, int8 QDQ, int4 MatMul) with op-level profiling.
+
+The profile answers "which ops ran in int8 and where does the time go": ORT's JSON trace is
+aggregated per op type, and op types that compute in integers (QLinearConv, QLinearMatMul,
+ConvInteger, MatMulInteger, MatMulNBits, DynamicQuantize*) are flagged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from effinrx.engines.base import Engine, summarize_ms
+from effinrx.errors import ShapeError
+
+INT_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulIntegerToFloat",
+           "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QLinearAdd", "QLinearMul")
+
+
+class OrtEngine(Engine):
+    """ONNX Runtime CPU session with a fixed number of intra-op threads (default: all cores)."""
+
+    name = "ort-cpu"
+
+    def __init__(self, onnx_path, threads: int | None = None, optimization: str = "all",
+                 profile_dir: str | Path | None = None):
+        super().__init__(onnx_path)
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                       "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                       "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[optimization]
+        if profile_dir is not None:
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(profile_dir) / "ort_profile")
+        try:
+            self.session = ort.InferenceSession(str(self.onnx_path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own exception types; report them plainly
+            raise ShapeError(f"ONNX Runtime cannot load {self.onnx_path}: {e}") from None
+        self.threads = so.intra_op_num_threads
+        self._version = ort.__version__
+
+    @property
+    def input_shapes(self) -> dict[str, tuple]:
+        out = {}
+        for i in self.session.get_inputs():
+            if not all(isinstance(d, int) for d in i.shape):
+                raise ShapeError(f"{self.onnx_path}: input {i.name} has dynamic shape {i.shape}; export "
+                                 "with fixed shapes per PRB count")
+            out[i.name] = tuple(i.shape)
+        return out
+
+    def run(self, inputs):
+        feed = self.check_inputs(inputs)
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(names, feed)))
+
+    def time(self, n: int = 50, warmup: int = 5, inputs: dict | None = None) -> dict:
+        feed = self.check_inputs(inputs or self.random_inputs())
+        for _ in range(warmup):
+            self.session.run(None, feed)
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            self.session.run(None, feed)
+            samples.append((time.perf_counter() - t0) * 1e3)
+        return summarize_ms(samples)
+
+    def describe(self) -> dict:
+        from effinrx import device
+
+        return {"engine": self.name, "onnxruntime": self._version, "threads": self.threads,
+                "cpu": device.cpu_model(), "machine": platform.machine(), "model": str(self.onnx_path)}
+
+    def profile(self, n: int = 20, inputs: dict | None = None) -> dict:
+        """Run ``n`` times with ORT profiling; return per-op-type time shares and the int8 ops.
+
+        Needs the engine to be created with ``profile_dir``.
+        """
+        feed = self.check_inputs(inputs or self.random_inputs())
+        for _ in range(n):
+            self.session.run(None, feed)
+        trace = self.session.end_profiling()
+        return summarize_profile(json.loads(Path(trace).read_text(encoding="utf-8")))
+
+
+def summarize_profile(events: list[dict]) -> dict:
+    """Aggregate an ORT profiling trace: {op_type: {"us", "share", "count", "int"}}, total_us."""
+    per = defaultdict(lambda: {"us": 0.0, "count": 0})
+    for ev in events:
+        if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
+            continue
+        op = ev.get("args", {}).get("op_name", "?")
+        per[op]["us"] += float(ev.get("dur", 0))
+        per[op]["count"] += 1
+    total = sum(v["us"] for v in per.values()) or 1.0
+    ops = {k: {**v, "share": v["us"] / total, "int": k in INT_OPS} for k, v in
+           sorted(per.items(), key=lambda kv: -kv[1]["us"])}
+    return {"ops": ops, "total_us": total, "int_share": sum(v["share"] for v in ops.values() if v["int"])}

@@ -1,0 +1,33 @@
+"""TensorRT on a real GPU (paper tier). Skipped, with the import error as the reason, elsewhere."""
+import pytest
+
+from effinrx.errors import NotAvailableError
+
+try:
+    from effinrx.engines.tensorrt import import_cudart, import_tensorrt
+
+    trt = import_tensorrt()
+    import_cudart()
+except NotAvailableError as e:
+    pytest.skip(str(e), allow_module_level=True)
+
+pytestmark = [pytest.mark.paper, pytest.mark.gpu, pytest.mark.tensorrt]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_nrx_rt_engine_matches_onnx_runtime(tmp_path, precision):
+    import numpy as np
+
+    from effinrx.engines.ort import OrtEngine
+    from effinrx.engines.tensorrt import TensorRTEngine
+    from effinrx.export.onnx import export_nrx_onnx, io_shapes
+
+    onnx_path = export_nrx_onnx("nrx-rt", "auto", 4, tmp_path / "rt.onnx")
+    shapes = {k: v for k, v in io_shapes(4).items() if k != "llr"}
+    ref = OrtEngine(onnx_path)
+    eng = TensorRTEngine(onnx_path, precision, shapes)
+    x = ref.random_inputs(1)
+    a, b = next(iter(ref.run(x).values())), next(iter(eng.run(x).values()))
+    tol = 1e-3 if precision == "fp32" else 5e-2
+    assert np.max(np.abs(a - b)) <= tol * (1 + np.max(np.abs(a)))
+    assert eng.time(n=50, warmup=10)["median_ms"] > 0
