@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
-from effinrx.errors import ConfigError, ShapeError, WeightsError
+from effinrx.errors import ConfigError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -214,11 +214,3 @@ def _takes_training(layer) -> bool:
 def _apply(layer, x, training):
     # wrappers (tfmot pruning) need the training flag; plain layers ignore it
     return layer(x, training=training) if _takes_training(layer) else layer(x)
-
-
-def check_shape(name: str, arr, rank: int, last: Optional[int] = None) -> None:
-    """Raise ShapeError unless ``arr`` has ``rank`` dims (and last dim ``last``)."""
-    shp = tuple(arr.shape)
-    if len(shp) != rank or (last is not None and shp[-1] != last):
-        want = f"rank {rank}" + (f", last dim {last}" if last is not None else "")
-        raise ShapeError(f"{name} has shape {shp}, expected {want}")
