@@ -208,3 +208,24 @@ def test_receiver_rejects_bad_shapes(rx):
         rx.llr(np.zeros((2, 1, 4, 14, 48), np.complex64), 0.1, active=np.ones((2, 3), np.float32))
     d = rx.describe()
     assert d["params"] == 142922 and d["weights"] == "reference"
+
+
+def test_generic_keras_wrapper_hook():
+    """A tf_keras Wrapper (as a fake-quant wrapper would be) around every layer: builds, keeps the
+    reference weight order, and with an identity transform reproduces the plain model."""
+    from effinrx._tf import keras
+
+    k = keras()
+
+    class Identity(k.layers.Wrapper):
+        def call(self, x, training=None):
+            return self.layer(x)
+
+    net = build_cgnn(NRX_RT, wrap=Identity)
+    ref = _net("nrx-rt").get_weights()
+    net.set_core_weights(ref)
+    assert [w.shape for w in net.get_core_weights()] == [w.shape for w in ref]
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(1, 12, 14, 8)).astype(np.float32), rng.normal(size=(2, 12, 14, 2)).astype(np.float32),
+         rng.normal(size=(1, 2, 12, 14, 8)).astype(np.float32), np.ones((1, 2), np.float32))
+    np.testing.assert_allclose(net(x)[0].numpy(), _net("nrx-rt")(x)[0].numpy(), rtol=1e-5, atol=1e-6)
