@@ -149,6 +149,10 @@ def test_auto_weights_without_reference_or_package(tmp_path, monkeypatch):
     from effinrx.receivers import nrx
 
     monkeypatch.setenv(W.ENV_VAR, str(tmp_path / "absent"))
+    with pytest.raises(WeightsError, match="is not a folder"):
+        nrx.resolve_weights("nrx-rt", "auto")
+    monkeypatch.delenv(W.ENV_VAR)
+    monkeypatch.setattr(W, "reference_dir", lambda: None)
     monkeypatch.setattr(nrx, "packaged_weights_path", lambda m: tmp_path / f"{m}.npz")
     with pytest.raises(WeightsError, match="no weights for 'nrx-rt'"):
         nrx.resolve_weights("nrx-rt", "auto")

@@ -48,6 +48,10 @@ def resolve_weights(model: str, weights: WeightsArg = "auto") -> tuple[Optional[
     if isinstance(weights, (list, tuple)):
         return list(weights), "arrays"
     if weights == "auto":
+        env = os.environ.get(W.ENV_VAR)
+        if env and W.reference_dir() is None:
+            raise WeightsError(f"${W.ENV_VAR}={env} is not a folder (unset it to use the default "
+                               f"location or the packaged checkpoint)")
         if W.reference_dir() is not None:
             return W.load_reference_weights(model), "reference"
         p = packaged_weights_path(model)
