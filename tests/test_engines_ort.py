@@ -1,0 +1,68 @@
+"""ONNX Runtime engine and latency-table arithmetic on a tiny hand-built model."""
+import numpy as np
+import pytest
+
+from effinrx import latency as L
+from effinrx.engines.base import summarize_ms
+from effinrx.engines.ort import OrtEngine, summarize_profile
+from effinrx.errors import ConfigError, ShapeError
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3], np.arange(12, dtype=np.float32).tolist())
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "tiny",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+    p = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    onnx.save(m, str(p))
+    return p
+
+
+def test_run_time_profile(tiny_onnx, tmp_path):
+    eng = OrtEngine(tiny_onnx, threads=1, profile_dir=tmp_path)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(eng.run({"x": x})["y"], x @ np.arange(12, dtype=np.float32).reshape(4, 3))
+    st = eng.time(n=5, warmup=1)
+    assert st["n"] == 5 and 0 < st["min_ms"] <= st["median_ms"] <= st["p99_ms"]
+    prof = eng.profile(n=3)
+    assert "MatMul" in prof["ops"] and prof["int_share"] == 0.0
+    assert eng.describe()["threads"] == 1
+
+
+def test_bad_inputs_are_named(tiny_onnx):
+    eng = OrtEngine(tiny_onnx, threads=1)
+    with pytest.raises(ShapeError, match="input 'x' has shape \\(3, 4\\), expected \\(2, 4\\)"):
+        eng.run({"x": np.zeros((3, 4), np.float32)})
+    with pytest.raises(ShapeError, match="missing \\['x'\\]"):
+        eng.run({"z": np.zeros((2, 4), np.float32)})
+    with pytest.raises(ShapeError, match="dtype int64"):
+        eng.run({"x": np.zeros((2, 4), np.int64)})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        OrtEngine("/nonexistent/model.onnx")
+
+
+def test_profile_summary_flags_integer_ops():
+    ev = [{"cat": "Node", "name": "a_kernel_time", "dur": 30, "args": {"op_name": "QLinearConv"}},
+          {"cat": "Node", "name": "b_kernel_time", "dur": 70, "args": {"op_name": "Conv"}},
+          {"cat": "Session", "name": "x", "dur": 999}]
+    s = summarize_profile(ev)
+    assert s["int_share"] == pytest.approx(0.3) and s["ops"]["Conv"]["share"] == pytest.approx(0.7)
+
+
+def test_latency_arithmetic():
+    assert L.raw_bits_per_slot(132) == 177408
+    row = L.make_row("nrx-rt", "fp32", "trt", "gpu", 132, {"median_ms": 1.17334, "p99_ms": 1.2})
+    assert row.fps == pytest.approx(852.27, rel=1e-3) and not row.urllc_1ms
+    assert row.raw_mbps == pytest.approx(row.fps * 177408 / 1e6)
+    assert row.paper_ms == 1.17334
+    rows = L.add_speedups([row, L.make_row("nrx-rt", "fp16", "trt", "gpu", 132, {"median_ms": 0.5})], "fp32")
+    assert rows[1].speedup == pytest.approx(1.17334 / 0.5) and rows[1].urllc_1ms
+    assert "nrx-rt | fp16" in L.format_table(rows)
+    with pytest.raises(ConfigError):
+        L.raw_bits_per_slot(0)
+    assert summarize_ms([1, 2, 3])["median_ms"] == 2.0
