@@ -229,3 +229,19 @@ def test_generic_keras_wrapper_hook():
     x = (rng.normal(size=(1, 12, 14, 8)).astype(np.float32), rng.normal(size=(2, 12, 14, 2)).astype(np.float32),
          rng.normal(size=(1, 2, 12, 14, 8)).astype(np.float32), np.ones((1, 2), np.float32))
     np.testing.assert_allclose(net(x)[0].numpy(), _net("nrx-rt")(x)[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cached_model_builds_once_and_rejects_unhashable():
+    from effinrx.errors import WeightsError
+    from effinrx.receivers import nrx
+    from effinrx.weights import reference_dir
+
+    with pytest.raises(WeightsError, match="cached_model takes"):
+        nrx.cached_model("nrx-rt", [np.zeros(3, np.float32)])
+    if reference_dir() is None:
+        pytest.skip("reference NRX weights ../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")
+    a = nrx.cached_model("nrx-rt", "reference")
+    assert nrx.cached_model("nrx-rt", "reference") is a
+    assert a.weights_source == "reference" and a.count_params() == 142922
+    rx = nrx.cached_receiver("nrx-rt", "reference", 4, 2)
+    assert rx.net is a and nrx.cached_receiver("nrx-rt", "reference", 4, 2) is rx

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
@@ -24,7 +25,8 @@ from effinrx.receivers.base import Receiver
 from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, build_cgnn, get_config
 
 __all__ = ["NRXReceiver", "NRX_RT", "NRX_LARGE", "NRXConfig", "build_cgnn", "get_config",
-           "resolve_weights", "packaged_weights_path", "CONFIGS"]
+           "resolve_weights", "packaged_weights_path", "CONFIGS", "load_model", "cached_model",
+           "cached_receiver"]
 
 WeightsArg = Union[str, os.PathLike, Sequence[np.ndarray], None]
 
@@ -79,6 +81,28 @@ def load_model(model: Union[str, NRXConfig] = "nrx-rt", weights: WeightsArg = "a
         net.set_core_weights(arrays, source=desc)
     net.weights_source = desc
     return net
+
+
+def cached_model(model: str = "nrx-rt", weights: str = "auto"):
+    """:func:`load_model` built once per process for a named ``weights`` choice ("auto",
+    "reference", "packaged" or a path string), so tests, benchmarks and the CLI share one graph.
+    The returned model is shared: do not train or re-assign its weights."""
+    if not isinstance(model, str) or not isinstance(weights, (str, os.PathLike)):
+        raise WeightsError(f"cached_model takes a model name and a weights name/path, got "
+                           f"{type(model).__name__}, {type(weights).__name__}")
+    return _cached_model(model, str(weights))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_model(model: str, weights: str):
+    return load_model(model, weights)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_receiver(model: str = "nrx-rt", weights: str = "auto", num_prbs: int = 4,
+                    num_tx: int = 2) -> "NRXReceiver":
+    """:class:`NRXReceiver` on :func:`cached_model`, built once per argument tuple (shared)."""
+    return NRXReceiver(model, net=cached_model(model, weights), num_prbs=num_prbs, num_tx=num_tx)
 
 
 class NRXReceiver(Receiver):
