@@ -1,0 +1,1 @@
+"""Link-level simulation: scenario config, PUSCH set-up, channels, Monte-Carlo engine, metrics."""
