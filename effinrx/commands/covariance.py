@@ -1,0 +1,26 @@
+"""``effinrx covariance``: estimate and cache the UMi training-channel covariances (time, frequency,
+space) used by the LMMSE channel estimator."""
+from __future__ import annotations
+
+HELP = "estimate and cache channel covariances for LMMSE channel estimation"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--prbs", type=int, default=4)
+    p.add_argument("--num-tx", type=int, default=2)
+    p.add_argument("--samples", type=int, default=256, help="channel realisations per UE")
+    p.add_argument("--recompute", action="store_true")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from effinrx.link.config import Scenario
+    from effinrx.link.covariance import cache_path, load_or_estimate
+
+    sc = Scenario(num_prbs=args.prbs, num_tx=args.num_tx, dmrs_ports=(0, 2)[: args.num_tx])
+    cov = load_or_estimate(sc, num_samples=args.samples, recompute=args.recompute, progress=True)
+    for k, m in cov.items():
+        print(f"{k:5s} {m.shape} trace/n={np.real(np.trace(m)) / m.shape[0]:.3f}")
+    print(f"cache: {cache_path(sc)}")
+    return 0
