@@ -24,6 +24,10 @@ def parse_range(text: str) -> list[float]:
 
 
 def add_arguments(p) -> None:
+    import re
+
+    # let '--ebno -2:7:1' through: argparse would otherwise take '-2:7:1' for an option
+    p._negative_number_matcher = re.compile(r"^-[\d.:,]+$")
     p.add_argument("--receiver", default="ls-lmmse",
                    help="ls-lmmse (ls), lmmse-kbest (lmmse), perfect-kbest (perfect)")
     p.add_argument("--ebno", default="-2:7:1", help="Eb/N0 points in dB, 'start:stop:step' or list")

@@ -188,10 +188,20 @@ class PerfectKBest(_Classical):
 BASELINES = {"ls-lmmse": LSLinLMMSE, "lmmse-kbest": LMMSEKBest, "perfect-kbest": PerfectKBest}
 
 
+_MADE: dict = {}
+
+
 def make(name: str, scenario, **kw) -> Receiver:
-    """Build a baseline by name (``ls-lmmse``, ``lmmse-kbest``/``lmmse``, ``perfect-kbest``)."""
+    """Build a baseline by name (``ls-lmmse``, ``lmmse-kbest``/``lmmse``, ``perfect-kbest``).
+    Without keyword arguments the receiver is cached per (name, scenario) in the process, so its
+    compiled Monte-Carlo graph is reused."""
+    if not kw and (name, scenario) in _MADE:
+        return _MADE[(name, scenario)]
     alias = {"lmmse": "lmmse-kbest", "ls": "ls-lmmse", "perfect": "perfect-kbest"}
     n = alias.get(name, name)
     if n not in BASELINES:
         raise ConfigError(f"unknown receiver {name!r}; known: {sorted(BASELINES)} (+ aliases {sorted(alias)})")
-    return BASELINES[n](scenario, **kw)
+    rx = BASELINES[n](scenario, **kw)
+    if not kw:
+        _MADE[(name, scenario)] = rx
+    return rx
