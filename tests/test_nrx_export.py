@@ -69,3 +69,16 @@ def test_bad_arguments():
         E.export_nrx_onnx("nrx-rt", None, 0, "/nonexistent/x.onnx")
     with pytest.raises(ShapeError, match="y has shape"):
         E.ls_at_pilots(np.zeros((1, 1, 4, 14, 47), np.complex64), 4)
+
+
+def test_large_export_parity_random_inputs(tmp_path):
+    """NRX-Large (8 iterations) exports and matches TF too (reference weights when present)."""
+    from effinrx.receivers.nrx import cached_model, load_model
+    from effinrx.weights import reference_dir
+
+    net = cached_model("nrx-large", "reference") if reference_dir() is not None else load_model("nrx-large", None)
+    path = E.export_nrx_onnx("nrx-large", net, PRBS, tmp_path / "nrx_large_4.onnx")
+    rng = np.random.default_rng(5)
+    inp = {k: rng.normal(size=s).astype(np.float32) for k, s in E.io_shapes(PRBS).items() if k != "llr"}
+    r = E.parity(net, path, inp, PRBS)
+    assert r["max_rel"] <= 1e-4 and r["l2_rel"] <= 1e-4, r
