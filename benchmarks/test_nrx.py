@@ -91,11 +91,11 @@ def _link_counts(tier: str, seed: int, name: str):
     """(errors, blocks) per Eb/N0 of one receiver in the link evaluation channel (cached per session)."""
     from effinrx.link.config import Scenario
     from effinrx.link.montecarlo import simulate
-    from effinrx.receivers.nrx import cached_receiver
+    from effinrx.receivers.nrx import receiver_for_scenario
 
     sz, sc = LINK_SIZES[tier], Scenario()
     if name.startswith("nrx"):
-        rx = cached_receiver(name, "reference", sc.num_prbs, sc.num_tx)
+        rx = receiver_for_scenario(sc, name, "reference")
     else:
         from effinrx.receivers import classical
 

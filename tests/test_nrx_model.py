@@ -245,3 +245,24 @@ def test_cached_model_builds_once_and_rejects_unhashable():
     assert a.weights_source == "reference" and a.count_params() == 142922
     rx = nrx.cached_receiver("nrx-rt", "reference", 4, 2)
     assert rx.net is a and nrx.cached_receiver("nrx-rt", "reference", 4, 2) is rx
+
+
+def test_receiver_for_scenario_checks_fields_and_matches_link_ls_nn():
+    """Scenario guard names the field; the NRX's LS-NN input equals the link's ls_nn_estimate."""
+    link = pytest.importorskip("effinrx.link.config", reason="project link simulation effinrx.link absent")
+    classical = pytest.importorskip("effinrx.receivers.classical", reason="effinrx.receivers.classical absent")
+    from effinrx._tf import tf
+    from effinrx.receivers import nrx
+
+    sc = link.Scenario()
+    with pytest.raises(ConfigError, match="mcs_index=14"):
+        nrx.receiver_for_scenario(sc.replace(mcs_index=10), "nrx-rt", "reference")
+    with pytest.raises(ConfigError, match="DMRS ports"):
+        nrx.receiver_for_scenario(sc.replace(dmrs_ports=(1, 3)), "nrx-rt", "reference")
+    rx = nrx.NRXReceiver("nrx-rt", net=_net("nrx-rt"), num_prbs=sc.num_prbs, num_tx=sc.num_tx)
+    rng = np.random.default_rng(4)
+    shp = (2, 1, 4, 14, 12 * sc.num_prbs)
+    y = tf().constant((rng.normal(size=shp) + 1j * rng.normal(size=shp)).astype(np.complex64))
+    _, ours = rx.prepare(y)
+    h_ls, _ = classical.ls_nn_estimate(sc, y, tf().constant(0.1))
+    np.testing.assert_allclose(ours.numpy(), P.h_to_real(h_ls, sc.num_tx).numpy(), rtol=1e-5, atol=1e-5)

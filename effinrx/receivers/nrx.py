@@ -26,7 +26,7 @@ from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, 
 
 __all__ = ["NRXReceiver", "NRX_RT", "NRX_LARGE", "NRXConfig", "build_cgnn", "get_config",
            "resolve_weights", "packaged_weights_path", "CONFIGS", "load_model", "cached_model",
-           "cached_receiver"]
+           "cached_receiver", "receiver_for_scenario"]
 
 WeightsArg = Union[str, os.PathLike, Sequence[np.ndarray], None]
 
@@ -103,6 +103,29 @@ def cached_receiver(model: str = "nrx-rt", weights: str = "auto", num_prbs: int 
                     num_tx: int = 2) -> "NRXReceiver":
     """:class:`NRXReceiver` on :func:`cached_model`, built once per argument tuple (shared)."""
     return NRXReceiver(model, net=cached_model(model, weights), num_prbs=num_prbs, num_tx=num_tx)
+
+
+#: Scenario fields the reference NRX was trained for (other values need retraining)
+SCENARIO_FIXED = {"num_rx_ant": 4, "num_ant_ports": 2, "tpmi": 2, "mcs_index": 14, "mcs_table": 1,
+                  "subcarrier_spacing_khz": 30, "dmrs_additional_position": 1,
+                  "dmrs_type_a_position": 2}
+
+
+def receiver_for_scenario(sc, model: str = "nrx-rt", weights: str = "auto") -> "NRXReceiver":
+    """Cached :class:`NRXReceiver` for a link :class:`~effinrx.link.config.Scenario`.
+
+    ConfigError names the first field that differs from the reference system (the network's
+    input layout, pilot pattern and bits per RE are fixed by training)."""
+    from effinrx.errors import ConfigError
+
+    for k, v in SCENARIO_FIXED.items():
+        if getattr(sc, k, v) != v:
+            raise ConfigError(f"NRX '{model}' needs scenario {k}={v!r}, got {getattr(sc, k)!r}")
+    ports = tuple(getattr(sc, "dmrs_ports", (0, 2)))
+    if ports != (0, 2)[: len(ports)]:
+        raise ConfigError(f"NRX '{model}' needs DMRS ports (0, 2) (UE 1 on port 0, UE 2 on port 2), "
+                          f"got {ports}")
+    return cached_receiver(model, weights, int(sc.num_prbs), int(sc.num_tx))
 
 
 class NRXReceiver(Receiver):
