@@ -158,6 +158,7 @@ class NRXReceiver(Receiver):
             num_cdm_groups_without_data=pc.dmrs.num_cdm_groups_without_data,
             interpolation_type="nn")
         # no autograph: the body has only Python-level loops over layers
+        self._llr_nc = t.autograph.experimental.do_not_convert(self._llr_checked)
         self._graph = t.function(t.autograph.experimental.do_not_convert(self._llr_impl),
                                  reduce_retracing=True)
 
@@ -191,6 +192,11 @@ class NRXReceiver(Receiver):
 
     # -- Receiver interface ------------------------------------------------------------
     def llr(self, y, no, h=None, active=None):
+        # delegate to a do_not_convert wrapper: inside a caller's tf.function (link simulation)
+        # autograph would otherwise try to convert effinrx._tf.tf() and warn
+        return self._llr_nc(y, no, h, active)
+
+    def _llr_checked(self, y, no, h=None, active=None):
         from effinrx._tf import tf
 
         t = tf()
