@@ -35,7 +35,7 @@ def run(args) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = (args.out or Path.cwd() / "reports" / f"{stamp}-{args.tier}").resolve()
     cmd = [str(bench), "--rootdir", str(root), "-c", str(root / "tox.ini"), "--tier", args.tier,
-           "--seed", str(args.seed), "--report-dir", str(out), "-q", "--benchmark-disable"]
+           "--seed", str(args.seed), "--report-dir", str(out), "-q"]
     if args.select:
         cmd += ["-k", args.select]
     code = pytest.main(cmd)

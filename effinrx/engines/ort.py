@@ -13,7 +13,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 
 from effinrx.engines.base import Engine, summarize_ms
 from effinrx.errors import ShapeError
@@ -28,8 +27,9 @@ class OrtEngine(Engine):
     name = "ort-cpu"
 
     def __init__(self, onnx_path, threads: int | None = None, optimization: str = "all",
-                 profile_dir: str | Path | None = None):
+                 profile_dir: str | Path | None = None, shapes: dict[str, tuple] | None = None):
         super().__init__(onnx_path)
+        self._fixed = {k: tuple(v) for k, v in (shapes or {}).items()}  # pins dynamic dims (e.g. batch)
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -52,9 +52,12 @@ class OrtEngine(Engine):
     def input_shapes(self) -> dict[str, tuple]:
         out = {}
         for i in self.session.get_inputs():
+            if i.name in self._fixed:
+                out[i.name] = self._fixed[i.name]
+                continue
             if not all(isinstance(d, int) for d in i.shape):
                 raise ShapeError(f"{self.onnx_path}: input {i.name} has dynamic shape {i.shape}; export "
-                                 "with fixed shapes per PRB count")
+                                 "with fixed shapes per PRB count or pass shapes=")
             out[i.name] = tuple(i.shape)
         return out
 

@@ -7,12 +7,11 @@
   SNR-adaptive step; the graph structure and therefore the latency are those of an int8 PGD-Net.
   The SNR input is dropped because the fp32 network does not use it.
 
-Timing uses ``effinrx.engines.ort`` when it exists, else :func:`time_ort` here (median of repeated
-``session.run`` calls, 1 intra-op thread so the 2-core CI box gives stable numbers).
+Timing goes through the project's CPU engine (``effinrx.engines.ort.OrtEngine``), 1 intra-op
+thread so the 2-core CI box gives stable numbers.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +62,12 @@ def quantize_int8(fp32_path, out_path, cfg, n_calib: int = 512, seed: int = 5) -
 
 
 def session(path, threads: int = 1):
-    import onnxruntime as ort
+    """An ONNX Runtime CPU session built by the project's engine (same options as every CPU timing)."""
+    from effinrx.engines.ort import OrtEngine
 
     if not Path(path).is_file():
         raise ConfigError(f"ONNX file {path} does not exist")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return OrtEngine(path, threads=threads).session
 
 
 def run(sess, y, h) -> np.ndarray:
@@ -78,21 +75,15 @@ def run(sess, y, h) -> np.ndarray:
 
 
 def time_ort(path, cfg, batch: int, repeats: int = 50, threads: int = 1, seed: int = 3) -> dict:
-    """Median/percentile latency (ms) of one ``batch``-sized inference on ORT CPU."""
+    """Latency stats (ms, see ``effinrx.engines.base.summarize_ms``) of one ``batch``-sized
+    inference on the ORT CPU engine."""
+    from effinrx.engines.ort import OrtEngine
     from effinrx.unfolded.mimo import generate, to_numpy
 
     d = to_numpy(generate(cfg, batch, (10.0, 10.0), seed=seed))
-    sess = session(path, threads)
-    for _ in range(5):
-        run(sess, d["y"], d["h"])
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(sess, d["y"], d["h"])
-        ts.append((time.perf_counter() - t0) * 1e3)
-    ts = np.array(ts)
-    return {"median_ms": float(np.median(ts)), "p10_ms": float(np.percentile(ts, 10)),
-            "p90_ms": float(np.percentile(ts, 90)), "batch": batch, "repeats": repeats, "threads": threads}
+    x = {"y": np.asarray(d["y"], np.float32), "h": np.asarray(d["h"], np.float32)}
+    eng = OrtEngine(path, threads=threads, shapes={k: v.shape for k, v in x.items()})
+    return {**eng.time(n=repeats, warmup=5, inputs=x), "batch": batch, "repeats": repeats, "threads": threads}
 
 
 def op_counts(path) -> dict:
