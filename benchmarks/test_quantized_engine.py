@@ -75,3 +75,32 @@ def test_engine_computes_the_same_receiver(onnx_dir, claim_check):
     note = f"ORT fp32 vs TF max rel diff {rel:.1e}; int8 LLR sign agreement {sign:.3f}"
     claim_check("nrx-rt/4prb/int8_vs_fp32_llr_sqnr_db", round(s, 2), kind="abs", tol=3.0, note=note)
     claim_check("nrx-rt/4prb/int8_vs_fp32_llr_sign_agreement", round(sign, 4), kind="abs", tol=0.05)
+
+
+@pytest.mark.smoke
+@pytest.mark.claim("Q3")
+def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
+    """TBLER with the ORT engine in the receiver loop (fp32 and int8 Q/DQ) vs the TF model, same
+    seeds and channel: fp32 through ORT must give the same counts as TF (same receiver)."""
+    from effinrx.engines.ort import OrtEngine
+    from effinrx.link.config import Scenario
+    from effinrx.link.montecarlo import simulate
+    from effinrx.receivers.engine_rx import EngineNRXReceiver
+    from effinrx.receivers.nrx import receiver_for_scenario
+    from effinrx.stats import compare_counts
+
+    sc, ebno = Scenario(), 3.0
+    tf_rx = receiver_for_scenario(sc, "nrx-rt", "reference")
+    counts = {}
+    for name, rx in [("tf-fp32", tf_rx)] + [
+            (f"ort-{p}", EngineNRXReceiver(OrtEngine(L.ort_model_path("nrx-rt", p, 4, onnx_dir)), tf_rx, 4,
+                                           f"nrx-rt-ort-{p}")) for p in ("fp32", "int8")]:
+        pt = simulate(rx, sc, [ebno], max_blocks=64, target_errors=10**9, batch_size=32, seed=seed,
+                      progress=False)[0]
+        counts[name] = {"errors": int(pt.errors), "blocks": int(pt.blocks)}
+    same = compare_counts(counts["ort-fp32"]["errors"], counts["ort-fp32"]["blocks"],
+                          counts["tf-fp32"]["errors"], counts["tf-fp32"]["blocks"], alpha=0.01)
+    assert same.consistent, f"ORT fp32 TBLER differs from TF: {counts}"
+    for name, c in counts.items():
+        claim_check(f"nrx-rt/4prb/{name}/ebno={ebno}", c, kind="counts",
+                    note="ModelOpt int8 Q/DQ (max calibration, simulated slots) on ORT CPU" if "int8" in name else "")
