@@ -86,8 +86,9 @@ def run_batch(receiver, sc, ebno_db: float, batch: int, seed: int, i: int):
     from effinrx.link.pusch import ebno_to_no
 
     s = batch_seed(seed, ebno_db, i)
-    tf().random.set_seed(s)
-    sionna.phy.config.seed = s  # resets Sionna's generator in place, also inside compiled graphs
+    # Sionna draws from its own generator, reset here in place (also inside compiled graphs); the
+    # TF global seed is left alone because changing it makes tf.function retrace every batch
+    sionna.phy.config.seed = s
     h = sample_channel(sc, batch)
     no = tf().fill([batch], tf().cast(ebno_to_no(sc, float(ebno_db)), tf().float32))
     wrong, nb = _step(receiver, sc, batch)(h, no)
