@@ -36,18 +36,20 @@ def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
                 note=f"blog: pointwise + Dense quantized, depthwise not; here depthwise {q_dw}/{len(dw)} quantized")
 
 
-@pytest.mark.smoke
 @pytest.mark.claim("L1")
+@pytest.mark.parametrize("prbs", [pytest.param(4, marks=pytest.mark.smoke),
+                                  pytest.param(132, marks=pytest.mark.nightly)])
+@pytest.mark.parametrize("model", ["nrx-rt", pytest.param("nrx-large", marks=pytest.mark.nightly)])
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_ort_cpu_latency_nrx_rt(claim_check, benchmark, onnx_dir, precision):
+def test_ort_cpu_latency(claim_check, benchmark, onnx_dir, precision, model, prbs):
     from effinrx.engines.ort import OrtEngine
 
-    eng = OrtEngine(L.ort_model_path("nrx-rt", precision, 4, onnx_dir))
+    eng = OrtEngine(L.ort_model_path(model, precision, prbs, onnx_dir))
     x = eng.random_inputs()
     benchmark.pedantic(eng.run, args=(x,), rounds=10, iterations=1, warmup_rounds=2)
     stats = eng.time(n=30, warmup=3, inputs=x)
     # shared 2-core VMs vary by up to ~2x run to run: the CPU-latency tolerance is x2 (tol=1.0)
-    claim_check(f"nrx-rt/4prb/ort-cpu/{precision}", stats, kind="latency", tol=1.0,
+    claim_check(f"{model}/{prbs}prb/ort-cpu/{precision}", stats, kind="latency", tol=1.0,
                 note=f"CPU engine on {device.fingerprint()} (paper L1 is TensorRT on a GPU)")
 
 
