@@ -110,13 +110,16 @@ def _compare_latency(golden: dict, measured: dict, tol: float | None) -> tuple[b
     t = DEFAULT_TOL["latency"] if tol is None else tol
     if "median_ms" not in golden or "median_ms" not in measured:
         raise GoldenError("latency values need 'median_ms'")
-    g, m = _num(golden["median_ms"], "golden median_ms"), _num(measured["median_ms"], "measured median_ms")
+    # Regression is judged on the best-of-n time when both sides have it: load from other processes
+    # only ever adds time, so the minimum is the stable statistic; median/p99 are reported as measured.
+    stat = "min_ms" if "min_ms" in golden and "min_ms" in measured else "median_ms"
+    g, m = _num(golden[stat], f"golden {stat}"), _num(measured[stat], f"measured {stat}")
     if g <= 0 or m <= 0:
         return False, None, "latency must be > 0"
     ratio = m / g
     # symmetric in log space: 1/(1+t) <= ratio <= 1+t
     margin = math.log1p(t) - abs(math.log(ratio))
-    return margin >= 0, margin, f"latency ratio within x{1 + t:g}"
+    return margin >= 0, margin, f"latency {stat} ratio within x{1 + t:g}"
 
 
 def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str, tol: float | None,
