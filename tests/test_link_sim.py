@@ -36,8 +36,10 @@ def test_same_seed_same_counts_and_cache_resume(tmp_path):
     cache = tmp_path / "c.json"
     half = simulate(rx, sc, [3.0], **{**kw, "max_blocks": 2 * BATCH}, cache=cache)  # "interrupted"
     assert half[0].batches == 1
-    full = simulate(rx, sc, [3.0], **kw, cache=cache)
-    assert full == a  # resumed from batch 1 with the same per-batch seeds
+    kw_alias = {k: v for k, v in kw.items() if k != "target_errors"}
+    full = simulate(rx, sc, [3.0], **kw_alias, target_block_errors=10**6, cache_path=cache)
+    assert full == a  # resumed from batch 1 with the same per-batch seeds (brief's argument names)
+    assert full[0].block_errors == a[0].errors and full[0].seconds > half[0].seconds > 0
     again = simulate(rx, sc, [3.0], **kw, cache=cache)  # all cached: nothing recomputed
     assert again == a
     assert json.loads(cache.read_text())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from effinrx.errors import ConfigError
@@ -20,7 +20,8 @@ from effinrx.errors import ConfigError
 @dataclass
 class PointCounts:
     """Counts at one Eb/N0 point. ``errors``/``blocks``: transport blocks (per UE) in error / sent;
-    ``bit_errors``/``bits``: information bits; ``batches``: batches run."""
+    ``bit_errors``/``bits``: information bits; ``batches``: batches run; ``seconds``: wall time
+    spent on the point (summed over resumed runs; not compared, so seeded reruns compare equal)."""
 
     ebno_db: float
     errors: int = 0
@@ -28,6 +29,12 @@ class PointCounts:
     bit_errors: int = 0
     bits: int = 0
     batches: int = 0
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def block_errors(self) -> int:
+        """Alias of ``errors`` (transport blocks in error)."""
+        return self.errors
 
     @property
     def tbler(self) -> float:
@@ -104,19 +111,29 @@ def _cache_key(receiver, sc, batch, seed) -> str:
 
 def simulate(receiver, scenario, ebno_db_list, *, max_blocks: int = 1000, target_errors: int = 100,
              batch_size: int = 64, seed: int = 0, cache: "str | Path | None" = None, progress: bool = True,
-             tbler_floor: float | None = None) -> list[PointCounts]:
+             tbler_floor: float | None = None, target_block_errors: int | None = None,
+             cache_path: "str | Path | None" = None) -> list[PointCounts]:
     """TBLER/BER of ``receiver`` on ``scenario`` at each Eb/N0 (dB, rate-adjusted).
 
     Stop rules per point: ``target_errors`` block errors reached or ``max_blocks`` blocks sent
     (whole batches). Sweep stop: after a point whose TBLER is below ``tbler_floor``, higher points
     are skipped (returned with zero blocks). ``cache``: JSON file; finished batches are stored after
     each batch (atomic write) and a rerun continues where it stopped with identical results.
-    Returns one :class:`PointCounts` per Eb/N0 in input order.
+    Returns one :class:`PointCounts` per Eb/N0 in input order. ``target_block_errors`` and
+    ``cache_path`` are accepted as aliases of ``target_errors`` and ``cache``.
     """
+    import time
+
     from tqdm import tqdm
 
     from effinrx.io import atomic_write_json
 
+    if target_block_errors is not None:
+        target_errors = target_block_errors
+    if cache_path is not None:
+        if cache is not None and Path(cache) != Path(cache_path):
+            raise ConfigError(f"give either cache={cache} or cache_path={cache_path}, not both")
+        cache = cache_path
     if batch_size < 1 or max_blocks < 1 or target_errors < 1:
         raise ConfigError(f"batch_size, max_blocks, target_errors must be >= 1, got "
                           f"{batch_size}, {max_blocks}, {target_errors}")
@@ -145,7 +162,9 @@ def simulate(receiver, scenario, ebno_db_list, *, max_blocks: int = 1000, target
         with tqdm(total=total, initial=pc.batches, desc=f"{receiver.name} {e:+.1f} dB",
                   disable=not progress, leave=False) as bar:
             while pc.errors < target_errors and pc.blocks < max_blocks:
+                t0 = time.perf_counter()
                 be, bl, bite, bits = run_batch(receiver, scenario, e, batch_size, seed, pc.batches)
+                pc.seconds += time.perf_counter() - t0
                 pc.errors += be
                 pc.blocks += bl
                 pc.bit_errors += bite
