@@ -75,7 +75,7 @@ def test_tbler_reference_weights(request, model, claim_check, report_dir, report
     eb, nb = (sum(res["ls-lmmse"][e][k] for e in sz["ebno"]) for k in ("errors", "blocks"))
     p_all = one_sided_less(ea, na, eb, nb)
     claim_check(f"fp32/{model}/beats-ls-lmmse", {"pooled_win": bool(p_all < 0.01)}, kind="exact",
-                claim=claim, reproduced=bool(p_all < 0.01),
+                claim=claim, reproduced=None,
                 note=f"pooled TB errors {ea}/{na} vs LS/lin+LMMSE {eb}/{nb}, one-sided p={p_all:.2g}; "
                      f"points won at p<0.01: {sum(wins)}/{len(wins)}; LMMSE+K-best not measured")
     _plot(res, sz, report_dir, report_artifact, claim, model)
@@ -121,11 +121,13 @@ def test_tbler_link_eval_channel(request, model, claim_check, report_dir, report
         a, b = nrx[e], ls[e]
         p = one_sided_less(a["errors"], a["blocks"], b["errors"], b["blocks"])
         lo, hi = clopper_pearson(a["errors"], a["blocks"])
-        claim_check(f"{model}/fp32/ebno={e:g}", a, kind="counts", claim=claim, reproduced=won,
+        # Q1/Q4 compare fp16 with LMMSE+K-best; this fp32-vs-LS check is a prerequisite, not the claim
+        claim_check(f"{model}/fp32/ebno={e:g}", a, kind="counts", claim=claim, reproduced=None,
                     note=f"link eval channel (TDL-B/TDL-C): TBLER {a['errors'] / a['blocks']:.3f} "
                          f"[{lo:.3f}, {hi:.3f}] vs LS/lin+LMMSE {b['errors'] / b['blocks']:.3f} "
                          f"(one-sided p={p:.2g}); pooled {ea}/{na} vs {eb}/{nb}, p={p_all:.2g}; "
-                         f"verdict = beats LS/lin+LMMSE in fp32 only, LMMSE+K-best and fp16 not judged")
+                         f"fp32 beats LS/lin+LMMSE (pooled p<0.01): {'yes' if won else 'no'}; "
+                         f"the claim itself (fp16 vs LMMSE+K-best) is not judged here")
         claim_check(f"ls-lmmse/fp32/ebno={e:g}", b, kind="counts", claim=claim,
                     note=f"baseline LS/lin+LMMSE TBLER {b['errors'] / b['blocks']:.3f}")
     curves = {model: nrx, "ls-lmmse": ls}
