@@ -115,3 +115,12 @@ def test_kbest_full_list_equals_maxlog_ml():
     # Sionna's list-to-LLR step clips |LLR| at 20 (List2LLRSimple.llr_clip_val); below it, equal
     assert np.mean(np.abs(l_ml) > 20) > 0.05  # the clip is exercised, not just skipped over
     np.testing.assert_allclose(l_kb, np.clip(l_ml, -20.0, 20.0), rtol=1e-3, atol=1e-2)
+
+
+def test_plot_tbler_writes_png_with_zero_error_points(tmp_path):
+    from effinrx.link.plots import plot_tbler
+
+    curves = {"ls-lmmse": [PointCounts(0.0, 50, 100), PointCounts(2.0, 0, 100)],
+              "perfect-kbest": [PointCounts(0.0, 0, 100)]}
+    p = plot_tbler(curves, tmp_path / "sub" / "t.png", "title")
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000

@@ -9,7 +9,8 @@ _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
 
 
 def plot_tbler(curves: dict, path, title: str = "") -> Path:
-    """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars;
+    """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
+    (points without errors as open triangles at their upper bound);
     baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path."""
     import io
 
@@ -26,11 +27,20 @@ def plot_tbler(curves: dict, path, title: str = "") -> Path:
         if not pts:
             continue
         color, ls, label = _STYLE.get(name, (None, "-", name))
-        x = [p.ebno_db for p in pts]
-        y = [max(p.tbler, 1e-5) for p in pts]
-        ci = [p.interval() for p in pts]
-        err = [[max(yy - max(c[0], 1e-5), 0) for yy, c in zip(y, ci)], [c[1] - yy for yy, c in zip(y, ci)]]
-        ax.errorbar(x, y, yerr=err, color=color, linestyle=ls, marker="o", ms=3, capsize=2, label=label)
+        # zero-error points have no log-scale position: drawn as a "v" at their 95 % upper bound
+        zero = [p for p in pts if p.errors == 0]
+        pts = [p for p in pts if p.errors > 0]
+        if pts:
+            x = [p.ebno_db for p in pts]
+            y = [p.tbler for p in pts]
+            ci = [p.interval() for p in pts]
+            err = [[yy - c[0] for yy, c in zip(y, ci)], [c[1] - yy for yy, c in zip(y, ci)]]
+            line = ax.errorbar(x, y, yerr=err, color=color, linestyle=ls, marker="o", ms=3, capsize=2,
+                               label=label)
+            color = line[0].get_color()
+        if zero:
+            ax.plot([p.ebno_db for p in zero], [p.interval()[1] for p in zero], "v", color=color, ms=5,
+                    mfc="none", label=None if pts else f"{label} (0 errors: 95 % upper bound)")
     ax.set_yscale("log")
     ax.set_xlabel("Eb/N0 (dB, rate-adjusted)")
     ax.set_ylabel("TBLER")
