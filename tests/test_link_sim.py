@@ -45,6 +45,13 @@ def test_same_seed_same_counts_and_cache_resume(tmp_path):
     assert json.loads(cache.read_text())
 
 
+def test_tbler_floor_stops_the_sweep():
+    pts = simulate(_rx("ls-lmmse"), Scenario(), [40.0, 41.0], max_blocks=2 * BATCH, target_errors=10,
+                   batch_size=BATCH, seed=3, progress=False, tbler_floor=0.01)
+    assert pts[0].blocks == 2 * BATCH and pts[0].errors == 0
+    assert pts[1].blocks == 0 and pts[1].ebno_db == 41.0  # skipped: 40 dB was already below the floor
+
+
 def test_corrupt_cache_and_bad_args(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -38,6 +38,8 @@ def add_arguments(p) -> None:
     p.add_argument("--max-blocks", type=int, default=2000)
     p.add_argument("--target-errors", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tbler-floor", type=float, default=None,
+                   help="skip the higher Eb/N0 points once a point's TBLER falls below this")
     p.add_argument("--cache", type=Path, default=None, help="JSON cache (resumes an interrupted sweep)")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default tbler-<receiver>-<prbs>prb.png)")
 
@@ -53,10 +55,14 @@ def run(args) -> int:
     sc = Scenario(num_prbs=args.prbs, channel=args.channel, num_tx=args.num_tx, dmrs_ports=dmrs)
     rx = make(args.receiver, sc)
     pts = simulate(rx, sc, ebno, max_blocks=args.max_blocks, target_errors=args.target_errors,
-                   batch_size=args.batch, seed=args.seed, cache=args.cache, progress=True)
+                   batch_size=args.batch, seed=args.seed, cache=args.cache, progress=True,
+                   tbler_floor=args.tbler_floor)
     print(f"{rx.name}, {sc.num_prbs} PRBs, {sc.channel}, {sc.num_tx} UE(s); Eb/N0 rate-adjusted")
     print(f"{'Eb/N0 dB':>8} {'errors':>7} {'blocks':>7} {'TBLER':>9} {'95% CI':>21} {'BER':>9}")
     for p in pts:
+        if not p.blocks:
+            print(f"{p.ebno_db:8.2f}  skipped (TBLER below --tbler-floor at a lower Eb/N0)")
+            continue
         lo, hi = p.interval() if p.blocks else (float("nan"), float("nan"))
         print(f"{p.ebno_db:8.2f} {p.errors:7d} {p.blocks:7d} {p.tbler:9.4f} [{lo:8.4f}, {hi:8.4f}] {p.ber:9.2e}")
     out = args.plot or Path(f"tbler-{rx.name}-{sc.num_prbs}prb.png")
