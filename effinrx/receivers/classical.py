@@ -147,10 +147,12 @@ class LMMSEKBest(_Classical):
 
 def effective_channel(sc, h):
     """Apply the UE precoders: ``h`` [B,1,Nr,U,ports,14,F] -> [B,1,Nr,U,1,14,F] complex64."""
-    from effinrx._tf import tf
+    # plain import (effinrx is already imported, so the legacy-Keras env is set): calling
+    # effinrx._tf.tf() here would make AutoGraph try to convert os.environ.setdefault and warn
+    import tensorflow as t
+
     from effinrx.link.pusch import transmitter
 
-    t = tf()
     tx = transmitter(sc)
     if tx._precoding != "codebook":
         return h
@@ -176,10 +178,10 @@ class PerfectKBest(_Classical):
     def llr(self, y, no, h=None, active=None):
         if h is None:
             raise ConfigError("perfect-kbest needs the true channel h (needs_perfect_csi=True)")
-        from effinrx._tf import tf
+        import tensorflow as tf  # see effective_channel
 
         h_eff = effective_channel(self.scenario, h)
-        return self._demap_layers(self._det(y, h_eff, tf().zeros((), tf().float32), no))
+        return self._demap_layers(self._det(y, h_eff, tf.zeros((), tf.float32), no))
 
     def describe(self) -> dict:
         return {**super().describe(), "k": self.k}
