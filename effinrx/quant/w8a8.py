@@ -1,0 +1,110 @@
+"""Weights + activations fake-quant (W8A8) of the NRX via the ``wrap`` hook of ``build_cgnn``.
+
+Each Dense/SeparableConv2D is wrapped in :class:`ActQuant` that fake-quantizes the layer INPUT
+with a static per-tensor scale (int8 symmetric or fp8_e4m3), the way TensorRT runs an explicit
+Q/DQ network; kernels are quantized with :mod:`effinrx.quant.ptq` (int8 per-channel / fp8).
+Calibration: run the wrapped model on simulated slots in ``mode="calibrate"``; each wrapper keeps
+max|x| and a sample of |x| for a percentile; :func:`freeze` turns those into scales.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from effinrx.errors import ConfigError
+
+#: w8a8 format -> (activation format, weight PTQ method)
+FORMATS = {"int8": ("int8", "int8-pc"), "fp8": ("fp8_e4m3", "fp8")}
+_SAMPLE = 4096  # |x| values kept per calibration batch for the percentile
+
+
+def _layer_class():
+    from effinrx._tf import keras, tf
+
+    k, tfm = keras(), tf()
+
+    class ActQuant(k.layers.Layer):
+        """Wraps ``inner``; input x float32 (any shape) -> inner(fake_quant(x)). Modes:
+        "float" (pass-through), "calibrate" (record |x| statistics), "quant"."""
+
+        def __init__(self, inner, fmt: str, **kw):
+            super().__init__(**kw)
+            self.inner, self.fmt, self.mode = inner, fmt, "float"
+            self.amax, self.samples, self.scale = 0.0, [], None
+
+        def call(self, x, training=None):
+            from effinrx.quant.fakequant import fake_quant_float, fake_quant_int
+            from effinrx.quant.formats import MINIFLOATS
+
+            if self.mode == "calibrate":
+                a = np.abs(x.numpy()).ravel()
+                self.amax = max(self.amax, float(a.max(initial=0.0)))
+                rng = np.random.default_rng(len(self.samples))
+                self.samples.append(rng.choice(a, size=min(_SAMPLE, a.size), replace=False))
+            elif self.mode == "quant":
+                if self.scale is None:
+                    raise ConfigError(f"{self.name}: W8A8 layer used before calibration/freeze")
+                if self.fmt == "int8":
+                    x = fake_quant_int(x, self.scale, bits=8, narrow=True)
+                else:
+                    x = fake_quant_float(x, self.fmt, self.scale)
+            return self.inner(x)
+
+        def freeze(self, method: str = "max", percentile: float = 99.99):
+            from effinrx.quant.formats import MINIFLOATS
+
+            if not self.samples:
+                raise ConfigError(f"{self.name}: no calibration data (run mode='calibrate' first)")
+            amax = self.amax if method == "max" else float(
+                np.percentile(np.concatenate(self.samples), percentile))
+            amax = max(amax, 1e-8)
+            top = 127.0 if self.fmt == "int8" else MINIFLOATS[self.fmt].max_finite
+            self.scale = amax / top
+
+    return ActQuant
+
+
+def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8"):
+    """NRX with activation quantizers on every core layer and PTQ weights.
+
+    Returns (net, wrappers, ptq_rows). The wrappers start in mode "float"; call
+    :func:`calibrate` then :func:`set_mode` (net, "quant").
+    """
+    from effinrx.quant.ptq import quantize_model
+    from effinrx.receivers.nrx import load_model
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
+    afmt, wmethod = FORMATS[fmt]
+    cls = _layer_class()
+    wrappers: list = []
+
+    def wrap(layer):
+        w = cls(layer, afmt)
+        wrappers.append(w)
+        return w
+
+    net = load_model(model, weights, wrap=wrap)
+    wq, rows = quantize_model(net, wmethod)
+    net.set_core_weights(wq, source=f"ptq-{wmethod}")
+    net.act_quantizers = wrappers
+    return net, wrappers, rows
+
+
+def set_mode(wrappers, mode: str) -> None:
+    if mode not in ("float", "calibrate", "quant"):
+        raise ConfigError(f"w8a8 mode {mode!r} not one of float, calibrate, quant")
+    for w in wrappers:
+        w.mode = mode
+
+
+def calibrate(wrappers, run_batches, method: str = "max", percentile: float = 99.99) -> list[float]:
+    """``run_batches()`` runs the wrapped model EAGERLY on calibration data; then freeze.
+    Returns the activation scales (one per core layer)."""
+    if method not in ("max", "percentile"):
+        raise ConfigError(f"calibration method {method!r} not one of max, percentile")
+    set_mode(wrappers, "calibrate")
+    run_batches()
+    for w in wrappers:
+        w.freeze(method, percentile)
+    set_mode(wrappers, "quant")
+    return [float(w.scale) for w in wrappers]
