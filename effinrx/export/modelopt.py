@@ -7,6 +7,15 @@ and ``rtn_dq`` exist only for ``int4``, which quantizes MatMul/Gemm weights only
 and say so in the report. On the CPU, calibration runs on ONNX Runtime's CPU EP
 (``calibration_eps=["cpu"]``) and the non-quantized parts stay fp32 (``high_precision_dtype``).
 FP8 Q/DQ models do not run on ONNX Runtime's CPU EP; they are built and checked structurally only.
+
+ModelOpt also decides per node what it will *not* quantize (``graph_utils`` in 0.47): MatMul/Gemm
+with K or N < 16 or a GEMV shape; Conv with fewer than 16 input or output channels unless (int8)
+the channels are a multiple of 8 -- a depthwise Conv (weight ``[C, 1, k, k]``) is kept in int8 only
+when C % 8 == 0 and k >= 3, and is always excluded in fp8. Such exclusions are silent, hence
+:func:`require_coverage`.
+
+TensorRT 11 has no FP16 builder flag: :func:`autocast_fp16` converts the ONNX itself with ModelOpt
+AutoCast (``modelopt.onnx.autocast.convert_to_mixed_precision``).
 """
 from __future__ import annotations
 
@@ -50,14 +59,40 @@ def load_calibration(path: str | Path, input_names) -> dict[str, np.ndarray]:
     return {k: data[k] for k in input_names}
 
 
-def quantize(onnx_path: str | Path, out_path: str | Path, mode: str, calibration: dict[str, np.ndarray],
+def onnx_input_names(onnx_path: str | Path) -> list[str]:
+    """Graph input names (initializers excluded) of an ONNX file."""
+    import onnx
+
+    try:
+        g = onnx.load(str(onnx_path), load_external_data=False).graph
+    except Exception as e:  # onnx raises DecodeError/OSError; name the file instead
+        raise ShapeError(f"cannot read ONNX file {onnx_path}: {type(e).__name__}: {e}") from None
+    inits = {i.name for i in g.initializer}
+    return [i.name for i in g.input if i.name not in inits]
+
+
+def quantize(onnx_path: str | Path, out_path: str | Path, mode: str,
+             calibration: dict[str, np.ndarray] | str | Path,
              method: str | None = None, nodes_to_exclude: list[str] | None = None) -> Path:
-    """Insert explicit Q/DQ nodes with ModelOpt; returns ``out_path``."""
+    """Insert explicit Q/DQ nodes with ModelOpt; returns ``out_path``.
+
+    ``calibration``: ``{input name: float32 [N, ...]}`` (N calibration samples stacked on axis 0,
+    one sample has the model's batch 1 shape) or the path of an ``.npz`` with those keys.
+    ``method``: int8/fp8 ``entropy`` (default) or ``max``; int4 ``awq_clip`` (default),
+    ``awq_lite``, ``awq_full`` or ``rtn_dq``. AWQ for int8 is rejected: ModelOpt has none.
+    """
     if mode not in MODES:
         raise ConfigError(f"quantize mode {mode!r} not one of {MODES}")
     method = method or METHODS[mode][0]
     if method not in METHODS[mode]:
         raise ConfigError(f"ModelOpt {mode} supports calibration {METHODS[mode]}, not {method!r}")
+    names = onnx_input_names(onnx_path)
+    if isinstance(calibration, (str, Path)):
+        calibration = load_calibration(calibration, names)
+    missing = sorted(set(names) - set(calibration))
+    if missing:
+        raise ShapeError(f"calibration data lacks input(s) {missing} of {onnx_path}; has {sorted(calibration)}")
+    calibration = {k: np.ascontiguousarray(calibration[k], dtype=np.float32) for k in names}
     from modelopt.onnx.quantization import quantize as mo_quantize
 
     out_path = Path(out_path)
@@ -128,3 +163,34 @@ def require_coverage(cov: Coverage, expected: dict[str, int]) -> None:
         detail = ", ".join(f"{op}: {got} quantized < {want} expected" for op, (got, want) in short.items())
         raise ShapeError(f"Q/DQ insertion covers fewer layers than expected ({detail}); "
                          f"unquantized: { {op: len(v) for op, v in cov.unquantized.items()} }")
+
+
+def autocast_fp16(onnx_path: str | Path, out_path: str | Path, keep_io_types: bool = True,
+                  nodes_to_exclude: list[str] | None = None) -> Path:
+    """FP16 ONNX for TensorRT 11 (no FP16 builder flag) via ModelOpt AutoCast.
+
+    ``keep_io_types=True`` keeps the float32 inputs/outputs (Cast nodes at the boundary), so the
+    engine's interface is unchanged. Nodes whose activations or initializers exceed the fp16 range
+    stay fp32 (AutoCast's own data_max/init_max rules).
+    """
+    from modelopt.onnx.autocast import convert_to_mixed_precision
+
+    from effinrx.io import atomic_write_bytes
+
+    model = convert_to_mixed_precision(str(onnx_path), low_precision_type="fp16",
+                                       nodes_to_exclude=nodes_to_exclude, keep_io_types=keep_io_types,
+                                       providers=["cpu"])
+    return atomic_write_bytes(out_path, model.SerializeToString())
+
+
+def fp16_fraction(onnx_path: str | Path) -> float:
+    """Fraction of float initializer elements stored as float16 (1.0 = fully converted)."""
+    import onnx
+
+    n16 = n = 0
+    for t in onnx.load(str(onnx_path)).graph.initializer:
+        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16):
+            k = int(np.prod(t.dims)) if t.dims else 1
+            n += k
+            n16 += k if t.data_type == onnx.TensorProto.FLOAT16 else 0
+    return n16 / n if n else 0.0

@@ -1,0 +1,139 @@
+"""ModelOpt Q/DQ wrapper and coverage report on a small NRX-like stand-in ONNX.
+
+The stand-in has the NRX's compute pattern: two inputs added (real/imag-style), a depthwise 3x3
+Conv, two pointwise (1x1) Convs, a Dense MatMul with K = N = 32 and a small readout MatMul
+(N = 6). ModelOpt 0.47 keeps the readout in float (N < 16) and, in fp8, the depthwise Conv
+(1 input channel per group); these expectations are the contract a silent change must break.
+"""
+import numpy as np
+import pytest
+
+from effinrx.errors import ConfigError, ShapeError
+from effinrx.export import modelopt as mo
+
+C, D, S = 24, 32, 8  # depthwise channels (multiple of 8, as ModelOpt's int8 depthwise rule needs)
+
+
+def _standin(path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def init(name, shape, scale):
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+    inits = [init("dw_w", (C, 1, 3, 3), .3), init("dw_b", (C,), 0.), init("pw1_w", (D, C, 1, 1), .2),
+             init("pw1_b", (D,), 0.), init("pw2_w", (D, D, 1, 1), .2), init("pw2_b", (D,), 0.),
+             init("dense_w", (D, D), .2), init("ro_w", (D, 6), .2)]
+    mk = helper.make_node
+    nodes = [mk("Add", ["a", "b"], ["x"], name="add"),
+             mk("Conv", ["x", "dw_w", "dw_b"], ["h0"], name="dw", group=C, kernel_shape=[3, 3], pads=[1] * 4),
+             mk("Conv", ["h0", "pw1_w", "pw1_b"], ["h1"], name="pw1", kernel_shape=[1, 1]),
+             mk("Relu", ["h1"], ["h2"], name="relu1"),
+             mk("Conv", ["h2", "pw2_w", "pw2_b"], ["h3"], name="pw2", kernel_shape=[1, 1]),
+             mk("Transpose", ["h3"], ["h4"], name="to_nhwc", perm=[0, 2, 3, 1]),
+             mk("MatMul", ["h4", "dense_w"], ["h5"], name="dense"),
+             mk("Relu", ["h5"], ["h6"], name="relu2"),
+             mk("MatMul", ["h6", "ro_w"], ["y"], name="readout")]
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "nrx_standin", [vi("a", TensorProto.FLOAT, [1, C, 14, S]),
+                                                 vi("b", TensorProto.FLOAT, [1, C, 14, S])],
+                          [vi("y", TensorProto.FLOAT, [1, 14, S, 6])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("modelopt")
+    rng = np.random.default_rng(1)
+    calib = [{k: rng.standard_normal((1, C, 14, S)).astype(np.float32) for k in ("a", "b")} for _ in range(8)]
+    return {"dir": d, "fp32": _standin(d / "standin.onnx"), "npz": mo.save_calibration(d / "calib.npz", calib)}
+
+
+@pytest.fixture(scope="module")
+def quantized(work):
+    """int8 and fp8 (max calibration, from the .npz) and int4 (AWQ-clip) versions of the stand-in."""
+    out = {m: mo.quantize(work["fp32"], work["dir"] / f"standin_{m}.onnx", m, work["npz"],
+                          method=None if m == "int4" else "max") for m in ("int8", "fp8")}
+    out["int4"] = mo.quantize(work["fp32"], work["dir"] / "standin_int4.onnx", "int4", work["npz"])
+    return out
+
+
+# what ModelOpt 0.47 quantizes in the stand-in, per mode (see the module docstring)
+EXPECTED = {"int8": ({"Conv": ["dw", "pw1", "pw2"], "MatMul": ["dense"]}, {"MatMul": ["readout"]}),
+            "fp8": ({"Conv": ["pw1", "pw2"], "MatMul": ["dense"]}, {"Conv": ["dw"], "MatMul": ["readout"]}),
+            "int4": ({"MatMul": ["dense", "readout"]}, {"Conv": ["dw", "pw1", "pw2"]})}
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp8", "int4"])
+def test_coverage_per_mode(quantized, mode):
+    cov = mo.coverage(quantized[mode])
+    want_q, want_u = EXPECTED[mode]
+    assert {k: sorted(v) for k, v in cov.quantized.items()} == want_q
+    assert {k: sorted(v) for k, v in cov.unquantized.items()} == want_u
+    if mode == "int4":  # weight-only: DQ on the MatMul weights, activations stay float
+        assert cov.q_nodes == 0 and cov.dq_nodes == 2 and cov.qdq_by_consumer == {"MatMul": 2}
+    else:  # activation Q/DQ + weight DQ on every quantized compute node
+        assert cov.qdq_by_consumer["MatMul"] == 2 and cov.q_nodes == cov.dq_nodes >= 4
+    mo.require_coverage(cov, {op: len(v) for op, v in want_q.items()})
+
+
+def test_require_coverage_fails_on_silently_fewer_layers(quantized):
+    cov = mo.coverage(quantized["fp8"])  # ModelOpt dropped the depthwise Conv without a word
+    with pytest.raises(ShapeError, match=r"Conv: 2 quantized < 3 expected.*unquantized"):
+        mo.require_coverage(cov, {"Conv": 3, "MatMul": 1})
+    with pytest.raises(ShapeError, match="Gemm: 0 quantized < 1"):
+        mo.require_coverage(cov, {"Gemm": 1})
+
+
+def test_depthwise_names(work):
+    assert mo.depthwise_conv_names(work["fp32"]) == {"dw"}
+    fp32 = mo.coverage(work["fp32"])
+    assert fp32.q_nodes == fp32.dq_nodes == 0 and fp32.summary() == {
+        "Conv": {"quantized": 0, "unquantized": 3}, "MatMul": {"quantized": 0, "unquantized": 2}}
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_quantized_model_runs_on_ort_cpu_close_to_fp32(work, quantized, mode):
+    from effinrx.engines.ort import OrtEngine
+
+    x = mo.load_calibration(work["npz"], ["a", "b"])
+    x = {k: v[:1] for k, v in x.items()}
+    ref = OrtEngine(work["fp32"], threads=1).run(x)["y"]
+    got = OrtEngine(quantized[mode], threads=1).run(x)["y"]
+    rel = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+    assert 0 < rel < {"int8": 0.1, "int4": 0.3}[mode]  # quantized (not identical) but the same function
+
+
+def test_autocast_fp16_keeps_float32_io(work):
+    from effinrx.engines.ort import OrtEngine
+
+    out = mo.autocast_fp16(work["fp32"], work["dir"] / "standin_fp16.onnx")
+    assert mo.fp16_fraction(out) == 1.0 and mo.fp16_fraction(work["fp32"]) == 0.0
+    x = {k: v[:1] for k, v in mo.load_calibration(work["npz"], ["a", "b"]).items()}
+    ref = OrtEngine(work["fp32"], threads=1).run(x)["y"]
+    got = OrtEngine(out, threads=1).run(x)["y"]
+    assert got.dtype == np.float32 and np.max(np.abs(got - ref)) <= 5e-3 * np.max(np.abs(ref))
+
+
+def test_bad_requests_are_named(work, tmp_path):
+    with pytest.raises(ConfigError, match=r"int8 supports calibration \('entropy', 'max'\), not 'awq_clip'"):
+        mo.quantize(work["fp32"], tmp_path / "x.onnx", "int8", work["npz"], method="awq_clip")
+    with pytest.raises(ConfigError, match="mode 'int2'"):
+        mo.quantize(work["fp32"], tmp_path / "x.onnx", "int2", work["npz"])
+    with pytest.raises(ShapeError, match=r"lacks input\(s\) \['b'\]"):
+        mo.quantize(work["fp32"], tmp_path / "x.onnx", "int8", {"a": np.zeros((1, C, 14, S), np.float32)})
+    with pytest.raises(ShapeError, match=r"calib.npz lacks input\(s\) \['rx_slot_real'\]"):
+        mo.load_calibration(work["npz"], ["rx_slot_real"])
+    with pytest.raises(ShapeError, match="cannot read"):
+        mo.load_calibration(tmp_path / "missing.npz", ["a"])
+    with pytest.raises(ShapeError, match="cannot read ONNX file"):
+        mo.onnx_input_names(work["npz"])
+    with pytest.raises(ConfigError, match="no calibration slots"):
+        mo.save_calibration(tmp_path / "c.npz", [])
+    assert not (tmp_path / "x.onnx").exists()
