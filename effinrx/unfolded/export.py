@@ -41,24 +41,46 @@ def export_fp32(net, cfg, path) -> Path:
 
 
 def quantize_int8(fp32_path, out_path, cfg, n_calib: int = 512, seed: int = 5) -> Path:
-    """Static int8 QDQ quantisation of an exported PGD-Net with ONNX Runtime; returns ``out_path``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """Static int8 QDQ quantisation of an exported PGD-Net with ONNX Runtime; returns ``out_path``.
+
+    Runs in a fresh Python process: importing ModelOpt (done by the NRX deployment path in the same
+    session) patches ONNX Runtime's calibrator, after which ``quantize_static`` fails on this graph
+    ("Quantization parameters are not specified for param h").
+    """
+    import subprocess
+    import sys
+    import tempfile
 
     from effinrx.unfolded.mimo import generate, to_numpy
 
     d = to_numpy(generate(cfg, n_calib, (0.0, 25.0), seed=seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = Path(tmp) / "calib.npz"
+        np.savez(calib, y=np.asarray(d["y"], np.float32), h=np.asarray(d["h"], np.float32))
+        code = ("from effinrx.unfolded.export import _quantize_static; "
+                f"_quantize_static({str(fp32_path)!r}, {str(out_path)!r}, {str(calib)!r})")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if r.returncode != 0 or not Path(out_path).is_file():
+        raise ConfigError(f"int8 quantisation of {fp32_path} failed: {r.stderr.strip()[-500:]}")
+    return Path(out_path)
+
+
+def _quantize_static(fp32_path: str, out_path: str, calib_npz: str) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    with np.load(calib_npz) as f:
+        y, h = f["y"], f["h"]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.it = iter([{"y": d["y"][i:i + 64], "h": d["h"][i:i + 64]} for i in range(0, n_calib, 64)])
+            self.it = iter([{"y": y[i:i + 64], "h": h[i:i + 64]} for i in range(0, len(y), 64)])
 
         def get_next(self):
             return next(self.it, None)
 
-    quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+    quantize_static(fp32_path, out_path, Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     op_types_to_quantize=["MatMul"])
-    return Path(out_path)
 
 
 def session(path, threads: int = 1):
