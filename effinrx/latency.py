@@ -116,19 +116,36 @@ def simulated_calibration(prbs: int, n_slots: int = 16, ebno_db=(-2.0, 7.0), see
     return {k: np.concatenate([p[k] for p in per], axis=0) for k in per[0]}
 
 
+ORT_PRECISIONS = ("fp32", "int8", "int8-fused", "int4", "fp8")
+
+
 def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, method: str = "max") -> Path:
-    """Export (fp32) and, for int8/int4, ModelOpt-quantize the NRX ONNX into ``folder`` (cached on disk)."""
+    """Export (fp32) and, for int8/int4/fp8, ModelOpt-quantize the NRX ONNX into ``folder`` (cached on disk).
+
+    ``int8`` is ModelOpt's TensorRT-style Q/DQ as is; ``int8-fused`` is the same model after
+    :func:`effinrx.export.ort_qdq.tune_for_ort` (weights pre-quantized, Q/DQ before Relu) so that
+    ONNX Runtime CPU runs the pointwise Convs as QLinearConv. fp8 is built for coverage checks only
+    (ORT CPU cannot run FP8 Q/DQ).
+    """
     from effinrx.export import modelopt as mo
     from effinrx.export.onnx import export_nrx_onnx
 
+    if precision not in ORT_PRECISIONS:
+        raise ConfigError(f"precision {precision!r} has no ONNX model path here; expected one of {ORT_PRECISIONS}")
     folder = Path(folder)
     fp32 = folder / f"{model}_{prbs}prb_fp32.onnx"
     if not fp32.exists():
         export_nrx_onnx(model, "auto", prbs, fp32)
     if precision == "fp32":
         return fp32
-    if precision not in ("int8", "int4", "fp8"):
-        raise ConfigError(f"precision {precision!r} has no ONNX Runtime CPU path (fp32, int8, int4)")
+    if precision == "int8-fused":
+        from effinrx.export.ort_qdq import tune_for_ort
+
+        src = ort_model_path(model, "int8", prbs, folder, method)
+        out = src.with_name(src.stem + "_ortfused.onnx")
+        if not out.exists():
+            tune_for_ort(src, out)
+        return out
     out = folder / f"{model}_{prbs}prb_{precision}_{method if precision != 'int4' else 'awq_clip'}.onnx"
     if not out.exists():
         calib = simulated_calibration(prbs)

@@ -66,3 +66,13 @@ def test_latency_arithmetic():
     with pytest.raises(ConfigError):
         L.raw_bits_per_slot(0)
     assert summarize_ms([1, 2, 3])["median_ms"] == 2.0
+
+
+def test_ort_paths_name_unsupported_precisions(tmp_path, capsys):
+    from effinrx.cli import main
+
+    with pytest.raises(ConfigError, match="precision 'int2' has no ONNX model path"):
+        L.ort_model_path("nrx-rt", "int2", 4, tmp_path)
+    assert main(["latency", "--precision", "fp32,fp8"]) == 1  # fp8 Q/DQ does not run on ORT CPU
+    assert "--precision ['fp8']" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing exported for a rejected request

@@ -137,3 +137,39 @@ def test_bad_requests_are_named(work, tmp_path):
     with pytest.raises(ConfigError, match="no calibration slots"):
         mo.save_calibration(tmp_path / "c.npz", [])
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_tune_for_ort_is_exact_and_forms_integer_convs(work, quantized, tmp_path):
+    """The ORT rewrite (weights pre-quantized, Q/DQ between Conv and Relu) changes no output value
+    and turns the Conv -> Relu -> Q pattern (pw1) into an integer QLinearConv on ORT CPU."""
+    import onnx
+
+    from effinrx.engines.ort import OrtEngine
+    from effinrx.export.ort_qdq import tune_for_ort
+
+    out = tmp_path / "standin_int8_ort.onnx"
+    stats = tune_for_ort(quantized["int8"], out)
+    assert stats["relu_qdq"] == 1  # pw1 -> relu1 -> Q(pw2 input); dense -> relu2 is a MatMul
+    n_qw = sum(n.op_type == "QuantizeLinear" and n.input[0].endswith("_w")
+               for n in onnx.load(str(quantized["int8"])).graph.node)
+    assert stats["weights_folded"] == n_qw
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0].endswith("_w") for n in onnx.load(str(out)).graph.node)
+    x = {k: v[:1] for k, v in mo.load_calibration(work["npz"], ["a", "b"]).items()}
+    before = OrtEngine(quantized["int8"], threads=1).run(x)["y"]
+    after = OrtEngine(out, threads=1).run(x)["y"]
+    np.testing.assert_array_equal(after, before)
+    prof = {}
+    for name, path in (("before", quantized["int8"]), ("after", out)):
+        eng = OrtEngine(path, threads=1, profile_dir=tmp_path)
+        prof[name] = eng.profile(n=2, inputs=x)["ops"].get("QLinearConv", {}).get("count", 0)
+    assert prof["after"] > prof["before"]
+
+
+def test_tune_for_ort_names_an_unreadable_file(tmp_path):
+    from effinrx.export.ort_qdq import tune_for_ort
+
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx model")
+    with pytest.raises(ShapeError, match="cannot read ONNX file .*broken.onnx"):
+        tune_for_ort(bad, tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()

@@ -11,8 +11,8 @@ HELP = "latency/throughput table per model x precision x engine (ORT CPU, Tensor
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="nrx-rt", help="nrx-rt or nrx-large (comma-separated for both)")
-    p.add_argument("--precision", default="fp32,int8", help="comma-separated: fp32, int8 (ORT); "
-                   "fp16, fp8 need TensorRT")
+    p.add_argument("--precision", default="fp32,int8", help="comma-separated: fp32, int8 (ModelOpt Q/DQ as is), "
+                   "int8-fused (Q/DQ rewritten for ORT's integer kernels), int4 (ORT); fp16, fp8 need TensorRT")
     p.add_argument("--engine", choices=("ort", "tensorrt"), default="ort")
     p.add_argument("--prbs", type=int, default=4, help="4 (laptop) or 132 (paper)")
     p.add_argument("--runs", type=int, default=50)
@@ -36,6 +36,11 @@ def run(args) -> int:
         import_cudart()
         raise ConfigError("TensorRT latency runs through the paper tier: pytest --tier paper tests/gpu")
     from effinrx.engines.ort import OrtEngine
+
+    bad = [p for p in precisions if p not in L.ORT_PRECISIONS or p == "fp8"]
+    if bad:
+        raise ConfigError(f"--precision {bad}: ONNX Runtime CPU runs fp32, int8, int8-fused, int4 "
+                          "(fp16/fp8 need --engine tensorrt)")
 
     work = args.workdir or Path(tempfile.gettempdir()) / "effinrx-onnx"
     rows = []
