@@ -12,9 +12,6 @@ def _pending(what: str):
 
 
 @pytest.mark.parametrize("claim_id", [
-    pytest.param("Q4", marks=[pytest.mark.claim("Q4"), _pending("Large fp16 vs LMMSE+K-best (NRX-Large fake-quant TBLER)")], id="Q4"),
-    pytest.param("Q5", marks=[pytest.mark.claim("Q5"), _pending("Large fp8 vs LMMSE+K-best")], id="Q5"),
-    pytest.param("Q6", marks=[pytest.mark.claim("Q6"), _pending("Large int8 vs LMMSE+K-best")], id="Q6"),
     pytest.param("P1", marks=[pytest.mark.claim("P1"), _pending("tfmot magnitude pruning sparsity accounting on the NRX")], id="P1"),
     pytest.param("P2", marks=[pytest.mark.claim("P2"), _pending("CSR sizes of pruned NRX weights")], id="P2"),
     pytest.param("P3", marks=[pytest.mark.claim("P3"), _pending("sparse-format break-even sparsity on NRX layers")], id="P3"),
