@@ -3,6 +3,8 @@
 Writes ``<out>/ckpt_latest.npz`` + ``.json`` (config, recipe, git hash, seed), ``log.csv`` and
 ``summary.json``; resumes from the checkpoint unless ``--no-resume``. ``--package`` copies the final
 checkpoint to ``effinrx/data/<model>.npz`` (the embedded default when reference weights are absent).
+``--distill-from nrx-large`` trains the model as a student of the frozen NRX-Large teacher
+(reference weights, :mod:`effinrx.distill`) and writes the distillation settings to ``distill.json``.
 """
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ def add_arguments(p) -> None:
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--package", action="store_true", help="copy the final checkpoint into effinrx/data/")
+    p.add_argument("--distill-from", choices=("nrx-large",), default=None,
+                   help="distil from this teacher (reference weights, frozen) instead of plain training")
+    p.add_argument("--distill-alpha", type=float, default=0.5,
+                   help="weight of the hard-label BCE; 1 - alpha weights the teacher term")
+    p.add_argument("--distill-temperature", type=float, default=1.0, help="softening temperature T > 0")
+    p.add_argument("--distill-distance", choices=("kl", "mse"), default="kl",
+                   help="teacher term: T^2 x Bernoulli KL (default) or MSE on LLRs")
 
 
 def run(args) -> int:
@@ -38,7 +47,10 @@ def run(args) -> int:
     recipe = TrainRecipe(model=args.model, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.lr, mse_weight=args.mse_weight, num_prbs=args.prbs,
                          seed=args.seed, ckpt_every=max(1, args.ckpt_every), init=args.init)
-    summary = train(recipe, args.out / args.model, resume=not args.no_resume)
+    extra = None
+    if getattr(args, "distill_from", None):
+        extra = _distill_hook(args, recipe)
+    summary = train(recipe, args.out / args.model, resume=not args.no_resume, extra_loss=extra)
     print(f"{args.model}: {summary['steps_done']} steps (resumed from {summary['resumed_from']}), "
           f"{summary['train_seconds_this_run']} s this run, final BCE {summary['final_bce']:.4f}, "
           f"MSE {summary['final_mse']:.4f}; checkpoint {summary['checkpoint']}")
@@ -49,3 +61,25 @@ def run(args) -> int:
         dst = W.save_npz(packaged_weights_path(args.model), ws, meta)
         print(f"packaged as {dst}")
     return 0
+
+
+def _distill_hook(args, recipe):
+    """Validate the distillation options, load the frozen teacher, record the settings."""
+    from dataclasses import asdict
+
+    from effinrx.distill import DistillConfig, load_teacher, make_extra_loss
+    from effinrx.io import atomic_write_json
+
+    cfg = DistillConfig(alpha=args.distill_alpha, temperature=args.distill_temperature,
+                        distance=args.distill_distance, teacher=args.distill_from)
+    cfg.validate()
+    if args.distill_from == args.model:
+        raise ConfigError(f"--distill-from {args.distill_from} is the model being trained; pick a smaller student")
+    recipe.validate()
+    teacher = load_teacher(cfg, recipe.num_prbs)
+    out = args.out / args.model
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "distill.json", {**asdict(cfg), "teacher_params": int(teacher.net.count_params())})
+    print(f"distilling from {cfg.teacher} ({teacher.net.count_params()} params, frozen): "
+          f"alpha={cfg.alpha}, T={cfg.temperature}, distance={cfg.distance}")
+    return make_extra_loss(teacher, cfg)

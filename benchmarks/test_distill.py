@@ -1,0 +1,124 @@
+"""Large -> RT distillation (claim D1): a RT student distilled from the NRX-Large teacher (reference
+weights, frozen) vs the same RT trained alone, at RT latency.
+
+Method (``effinrx.distill``): one random RT init drawn from ``--seed``; two copies trained with the
+same :class:`~effinrx.train.TrainRecipe` (same seed, so the same slots, Eb/N0 and active-UE draws):
+"alone" with the reference loss (BCE + 0.02 x channel MSE), "distilled" with
+``0.5 x BCE + 0.5 x T^2 KL(teacher || student)`` (T = 1) + the same channel MSE. Both are then
+evaluated, with the teacher as a reference, on the same held-out UMi slots (2 active UEs, a seed
+the training never uses): per-TB BCE and TB error counts after the LDPC decoder.
+
+Verdicts (D1 says "beats", our reading fixed before measuring):
+* TBLER: pooled one-sided Fisher test, distilled < alone at p < 0.01;
+* BCE: one-sided paired Wilcoxon test over the same TBs at p < 0.01 AND a mean reduction of at
+  least 1 % (a statistically detectable but negligible gain is not "beats").
+"At RT latency": the student has RT's architecture, hence RT's parameter count and FLOPs; asserted.
+The training budgets are tiny next to the reference recipe (smoke: tens of steps; nightly: a few
+hundred), so "not reproduced" here says the gain does not show at these budgets, nothing more.
+Goldens: counts, mean BCE (abs tolerance 0.02: CPU training is not bit-reproducible across
+machines), the same-first-batch check and the parameter counts.
+"""
+import functools
+
+import numpy as np
+import pytest
+
+from effinrx.stats import one_sided_less
+from effinrx.weights import reference_dir
+
+pytestmark = [pytest.mark.claim("D1"),
+              pytest.mark.skipif(reference_dir() is None, reason="teacher NRX-Large needs the "
+                                 "reference weights ../shared/reference/neural_rx (set EFFINRX_NRX_WEIGHTS)")]
+
+SIZES = {"smoke": {"steps": 10, "batch": 8, "ebno": 4.0, "eval_batches": 2, "eval_batch": 32},
+         "nightly": {"steps": 300, "batch": 16, "ebno": 4.0, "eval_batches": 8, "eval_batch": 32},
+         "paper": {"steps": 3000, "batch": 16, "ebno": 4.0, "eval_batches": 32, "eval_batch": 32}}
+ALPHA = 0.01
+MIN_BCE_GAIN = 0.01  # relative; our threshold for a BCE gain that counts
+BCE_TOL = 0.02  # nats, golden tolerance of a mean held-out BCE
+
+
+@functools.lru_cache(maxsize=None)
+def _run(tier: str, seed: int, folder: str):
+    from effinrx.distill import DistillConfig, evaluate, train_pair
+    from effinrx.receivers.nrx import NRXReceiver
+    from effinrx.train import TrainRecipe
+
+    sz = SIZES[tier]
+    recipe = TrainRecipe(model="nrx-rt", steps=sz["steps"], batch_size=sz["batch"], seed=seed,
+                         log_every=1, ckpt_every=sz["steps"])
+    pair = train_pair(recipe, DistillConfig(), folder)
+    rxs = {n: NRXReceiver("nrx-rt", net=pair[n]["net"], num_prbs=4, name=f"rt-{n}")
+           for n in ("alone", "distilled")}
+    rxs["teacher"] = pair["teacher"]
+    ev = evaluate(rxs, sz["ebno"], sz["eval_batches"], sz["eval_batch"], seed=seed + 7919)
+    return pair, ev, sz
+
+
+def _get(request, tmp_path_factory, seed):
+    tier = request.config.getoption("--tier")
+    return _run(tier, seed, str(tmp_path_factory.getbasetemp() / f"distill-{tier}-{seed}"))
+
+
+def _first_row(log: str) -> dict:
+    import csv
+    import io
+
+    return next(csv.DictReader(io.StringIO(log)))
+
+
+def test_d1_same_start_and_rt_size(request, tmp_path_factory, claim_check, seed):
+    """Both students start from the same weights on the same first batch, and the distilled student
+    has exactly RT's parameter count (same architecture: RT latency by construction)."""
+    from effinrx.receivers.nrx import load_model
+
+    pair, _, _ = _get(request, tmp_path_factory, seed)
+    a, d = _first_row(pair["alone"]["log"]), _first_row(pair["distilled"]["log"])
+    # step-1 BCE/MSE are computed before the first update: equal only if init and batch are equal
+    same = a["bce"] == d["bce"] and a["mse"] == d["mse"] and a["num_active"] == d["num_active"]
+    assert same, f"students did not see the same first batch / init: {a} vs {d}"
+    claim_check("d1/same-init-and-first-batch", {"same": bool(same)}, kind="exact",
+                note=f"step-1 BCE {a['bce']} / {d['bce']}, MSE {a['mse']} / {d['mse']}")
+    n_rt = int(load_model("nrx-rt", None).count_params())
+    n_s, n_a = (int(pair[k]["net"].count_params()) for k in ("distilled", "alone"))
+    n_t = int(pair["teacher"].net.count_params())
+    assert n_s == n_a == n_rt < n_t, (n_s, n_a, n_rt, n_t)
+    assert pair["distilled"]["net"].cfg == pair["alone"]["net"].cfg
+    claim_check("d1/params", {"student": n_s, "rt": n_rt, "teacher": n_t}, kind="exact", reproduced=True,
+                note=f"distilled student = NRX-RT architecture ({n_s} params, "
+                     f"{pair['distilled']['net'].cfg.num_it} CGNN iterations) vs teacher {n_t}: RT latency")
+
+
+def test_d1_distilled_beats_alone(request, tmp_path_factory, claim_check, seed):
+    from scipy.stats import wilcoxon
+
+    pair, ev, sz = _get(request, tmp_path_factory, seed)
+    e = sz["ebno"]
+    for n in ("alone", "distilled", "teacher"):
+        r = ev[n]
+        claim_check(f"d1/{n}/ebno={e:g}", {"errors": r["errors"], "blocks": r["blocks"]}, kind="counts",
+                    note=f"held-out TBLER {r['errors'] / r['blocks']:.3f}, mean BCE {r['bce'].mean():.4f}")
+        claim_check(f"d1/{n}/bce/ebno={e:g}", round(float(r["bce"].mean()), 6), kind="abs", tol=BCE_TOL,
+                    note=f"mean held-out BCE over {r['bce'].size} TBs")
+    (ea, na), (ed, nd) = ((ev[n]["errors"], ev[n]["blocks"]) for n in ("alone", "distilled"))
+    assert na == nd == ev["teacher"]["blocks"] > 0
+    train_note = "; ".join(
+        f"{n}: {pair[n]['summary']['steps_done']} steps x batch {sz['batch']}, "
+        f"{pair[n]['summary']['train_seconds_this_run']} s, final train BCE {pair[n]['summary']['final_bce']:.4f}"
+        for n in ("alone", "distilled"))
+    p_tb = one_sided_less(ed, nd, ea, na)
+    claim_check("d1/tbler-distilled-beats-alone", {"p_lt_0.01": bool(p_tb < ALPHA)}, kind="exact",
+                reproduced=bool(p_tb < ALPHA),
+                note=f"{e:g} dB: distilled {ed}/{nd} vs alone {ea}/{na} (teacher "
+                     f"{ev['teacher']['errors']}/{ev['teacher']['blocks']}), one-sided Fisher p={p_tb:.3g}; "
+                     f"{train_note}")
+    ba, bd = ev["alone"]["bce"], ev["distilled"]["bce"]
+    assert ba.shape == bd.shape and np.all(np.isfinite(ba)) and np.all(np.isfinite(bd))
+    diff = ba - bd  # > 0 where the distilled student is better on that TB
+    p_bce = 1.0 if not np.any(diff) else float(wilcoxon(diff, alternative="greater").pvalue)
+    gain = float(diff.mean() / ba.mean())
+    ok = p_bce < ALPHA and gain >= MIN_BCE_GAIN
+    claim_check("d1/bce-distilled-lower", {"reproduced": bool(ok)}, kind="exact", reproduced=bool(ok),
+                note=f"held-out mean BCE distilled {bd.mean():.5f} vs alone {ba.mean():.5f} (teacher "
+                     f"{ev['teacher']['bce'].mean():.5f}), relative gain {gain:+.2%} (want >= "
+                     f"{MIN_BCE_GAIN:.0%}), paired one-sided Wilcoxon p={p_bce:.3g} over {ba.size} TBs")
