@@ -150,6 +150,8 @@ def make_extra_loss(teacher_rx, cfg: DistillConfig):
     def extra_loss(net, slot, llr_coded, h_ref):
         from effinrx._tf import tf
 
+        if cfg.alpha == 1.0:  # plain training: skip the teacher forward entirely
+            return tf().constant(0.0)
         t_grid, _ = teacher_rx.forward(slot.y, slot.active, training=False)
         t_llr = tf().stop_gradient(teacher_rx.grid_to_coded(t_grid))
         d = distance(t_llr, llr_coded, slot.active, cfg)

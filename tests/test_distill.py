@@ -198,3 +198,9 @@ def test_cli_distill_one_step(tmp_path, capsys):
     assert d["teacher"] == "nrx-large" and d["alpha"] == 0.5 and d["teacher_params"] > 400_000
     assert (tmp_path / "nrx-rt" / "ckpt_latest.npz").is_file()
     assert "distilling from nrx-large" in capsys.readouterr().out
+
+
+def test_hook_with_alpha_one_is_plain_training():
+    """alpha=1: the hook adds nothing and never calls the teacher (an object without forward)."""
+    hook = make_extra_loss(object(), DistillConfig(alpha=1.0))
+    assert float(hook(None, None, None, None)) == 0.0
