@@ -23,13 +23,16 @@ from effinrx.weights import reference_dir
 pytestmark = pytest.mark.skipif(reference_dir() is None, reason="reference NRX weights "
                                 "../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")
 
-# steps: fine-tuning steps per model (batch ``batch``); TBLER: ``batches`` x ``tb_batch`` slots
-# of 2 UEs per Eb/N0 point
-SIZES = {"smoke": {"steps": {"nrx-rt": 16, "nrx-large": 6}, "batch": 8, "ebno": [4.0],
+# steps: fine-tuning steps per model (batch ``batch``, Adam 1e-3 as the reference training);
+# end: step where the unstructured schedule reaches the target (None: 3/4 of steps; the paper's
+# PolynomialDecay used end_step=10000). TBLER: ``batches`` x ``tb_batch`` slots of 2 UEs per point.
+# Smoke budgets are far too short to recover from pruning (measured: RT 0.8 after 300 steps still
+# has TBLER ~0.86 at 6 dB): smoke checks the pipeline and regression counts, nightly the claims.
+SIZES = {"smoke": {"steps": {"nrx-rt": 12, "nrx-large": 2}, "end": None, "batch": 8, "ebno": [4.0],
                    "batches": 2, "tb_batch": 32},
-         "nightly": {"steps": {"nrx-rt": 1000, "nrx-large": 1000}, "batch": 16,
+         "nightly": {"steps": {"nrx-rt": 2000, "nrx-large": 2000}, "end": None, "batch": 16,
                      "ebno": [float(e) for e in range(-2, 8)], "batches": 8, "tb_batch": 32},
-         "paper": {"steps": {"nrx-rt": 5000, "nrx-large": 5000}, "batch": 16,
+         "paper": {"steps": {"nrx-rt": 12000, "nrx-large": 12000}, "end": 10000, "batch": 16,
                    "ebno": [float(e) for e in range(-2, 8)], "batches": 32, "tb_batch": 32}}
 VARIANTS = {"nrx-rt": [("magnitude", "unstructured"), ("magnitude", "2:4"), ("movement", "unstructured")],
             "nrx-large": [("magnitude", "unstructured"), ("magnitude", "2:4")]}
@@ -45,8 +48,8 @@ def _recipe(model, method, pattern, tier, seed):
 
     sz = SIZES[tier]
     return PruneRecipe(model=model, method=method, pattern=pattern, target=TARGET,
-                       steps=sz["steps"][model], batch_size=sz["batch"], learning_rate=1e-4,
-                       seed=seed, init="reference")
+                       steps=sz["steps"][model], end_step=sz["end"], batch_size=sz["batch"],
+                       learning_rate=1e-3, seed=seed, init="reference")
 
 
 @functools.lru_cache(maxsize=None)
@@ -103,8 +106,8 @@ def test_p1_sparsity_accounting(request, claim_check, seed, model, pattern):
     reproduced = None
     note = (f"overall {rep['overall']:.4f} = kernel sparsity {rep['kernels']:.4f} x pruned share "
             f"{rep['pruned_fraction']:.4f} (= {ceiling:.4f}) + stray zeros; {p['depthwise']} depthwise + "
-            f"{p['bias']} bias params are not pruned by tfmot; fine-tuning {r.recipe.steps} steps "
-            f"(PolynomialDecay end_step {r.recipe.schedule_end()})")
+            f"{p['bias']} bias params are not pruned by tfmot; fine-tuning {r.recipe.steps} steps"
+            + (f" (PolynomialDecay end_step {r.recipe.schedule_end()})" if pattern == "unstructured" else ""))
     if model == "nrx-rt" and pattern == "unstructured":
         c = load_claims()["P1"]
         reproduced = c.reproduces(rep["overall"])
@@ -263,9 +266,11 @@ def test_p4_pruned_rt_loss(request, claim_check, seed):
                     note="; ".join(texts))
         return
     gaps = {n: _gap(res, sz, n, "nrx-rt/fp32") for n in rt}
-    # rule: "~2 dB regardless of method" = every method's gap at TBLER 10 % within 1..3 dB
-    ok = all(1.0 <= g <= 3.0 for g in gaps.values())
-    claim_check("nrx-rt/gap-1to3dB", {n: bool(1.0 <= g <= 3.0) for n, g in gaps.items()}, kind="exact",
+    # rule: "~2 dB regardless of method" = the paper's two methods (magnitude 0.8 and 2:4) both
+    # lose 1..3 dB at TBLER 10 %; movement (not in the paper's figure) is recorded beside them
+    paper = [n for n in rt if "magnitude" in n]
+    ok = all(1.0 <= gaps[n] <= 3.0 for n in paper)
+    claim_check("nrx-rt/gap-1to3dB", {n: bool(1.0 <= gaps[n] <= 3.0) for n in paper}, kind="exact",
                 reproduced=bool(ok), note="gaps [dB] " + ", ".join(f"{n}: {g:.2f}" for n, g in gaps.items())
                 + "; " + "; ".join(texts))
 

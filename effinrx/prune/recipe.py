@@ -40,7 +40,7 @@ class PruneRecipe:
     frequency: int = 1
     power: Optional[float] = None
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3  # Adam, as the reference training
     seed: int = 0
     num_prbs: int = 4
     init: str = "reference"
