@@ -7,7 +7,13 @@ layers, so every ``Dense``/``SeparableConv2D`` is wrapped in ``prune_low_magnitu
 through the ``wrap`` hook of :func:`effinrx.receivers.nrx_layers.build_cgnn` as it is created: the
 masking, thresholds, schedule and 2:4 mask are tfmot's own code. tfmot's ``PruneRegistry`` prunes
 ``Dense.kernel`` and ``SeparableConv2D.pointwise_kernel`` only; depthwise kernels and biases stay
-dense (counted by :func:`tfmot_coverage`).
+dense (counted by :func:`tfmot_coverage`). Measured: NRX-RT 102,144 pointwise + 30,208 Dense kernel
+params pruned (92.6 % of 142,922), 9,126 depthwise + 1,444 bias left dense; NRX-Large 331,008 +
+73,216 pruned (92.4 % of 437,366), 29,106 depthwise + 4,036 bias left dense. At target 0.8 the
+overall sparsity is therefore 0.741 (RT) / 0.739 (Large). 2:4: tfmot groups 4 consecutive input
+channels (C_in) per output channel, computes the mask once at pruning step 1 and zero-pads a partial
+last group; the C_in = 18 and 114 pointwise kernels have a 2-entry tail per output that stays dense,
+so the 2:4 kernel sparsity is 0.497 (RT overall 0.460).
 
 Training: :func:`effinrx.train.train` (warm start from the reference weights). Its custom loop has
 no Keras callbacks, so the two things ``UpdatePruningStep`` does are done here: ``pruning_step``
