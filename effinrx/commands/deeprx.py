@@ -1,33 +1,49 @@
 """``effinrx deeprx``: the DeepRx-style ResNet receiver. ``sizes`` prints the exact weight-storage
-table of weight-only PTQ formats for a given width/depth/grid; ``train`` needs the link scenario."""
+table of weight-only PTQ formats for a given width/depth/grid; ``train`` trains a DeepRx on the SIMO
+CDL link (:mod:`effinrx.receivers.deeprx_train`, progress bar) and writes ``deeprx-<w>x<d>.npz`` +
+``.json`` sidecar (default into ``effinrx/data``)."""
 from __future__ import annotations
 
-from effinrx.errors import ConfigError, NotAvailableError
+from effinrx.errors import ConfigError
 
-HELP = "DeepRx-style ResNet receiver: train, PTQ, BLER per mobility class"
+HELP = "DeepRx-style ResNet receiver: train on the SIMO CDL link, PTQ byte table"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("action", choices=("sizes", "train"), help="sizes: PTQ byte table; train: train + PTQ + BLER")
-    p.add_argument("--width", type=int, default=128, help="channels (paper 128)")
-    p.add_argument("--depth", type=int, default=8, help="residual blocks (paper 8)")
+    p.add_argument("action", choices=("sizes", "train"),
+                   help="sizes: PTQ byte table; train: train on the SIMO CDL link and save the checkpoint")
+    p.add_argument("--width", type=int, default=None, help="channels (paper 128; train default 32)")
+    p.add_argument("--depth", type=int, default=None, help="residual blocks (paper 8; train default 4)")
     p.add_argument("--prbs", type=int, default=4, help="PRBs (12 subcarriers each) of the grid")
+    p.add_argument("--steps", type=int, default=3000, help="train: Adam steps (cosine LR decay over them)")
+    p.add_argument("--batch-size", type=int, default=32, help="train: slots per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="train: initial learning rate")
+    p.add_argument("--max-minutes", type=float, default=25.0, help="train: stop after this wall time")
+    p.add_argument("--seed", type=int, default=7, help="train: seed of channels, bits, noise, init")
+    p.add_argument("--out", default=None, help="train: output .npz (default effinrx/data/deeprx-<w>x<d>.npz)")
 
 
 def run(args) -> int:
     from effinrx.receivers import deeprx, deeprx_quant
 
-    if args.width < 1 or args.depth < 0 or args.prbs < 1:
-        raise ConfigError(f"need --width >= 1, --depth >= 0, --prbs >= 1; got {args.width}, {args.depth}, {args.prbs}")
-    if args.action == "train":
-        try:
-            import effinrx.link.scenario  # noqa: F401
-        except ImportError as e:
-            raise NotAvailableError(f"deeprx train needs the SIMO CDL link scenario (effinrx.link): {e}") from e
-        raise NotAvailableError("deeprx train is not wired to effinrx.link yet (issue 7)")
+    train = args.action == "train"
+    width = args.width if args.width is not None else (32 if train else deeprx.PAPER_WIDTH)
+    depth = args.depth if args.depth is not None else (4 if train else deeprx.PAPER_DEPTH)
+    if width < 1 or depth < 0 or args.prbs < 1:
+        raise ConfigError(f"need --width >= 1, --depth >= 0, --prbs >= 1; got {width}, {depth}, {args.prbs}")
+    if train:
+        from effinrx.receivers.deeprx_train import Recipe, train_and_save
+
+        recipe = Recipe(width=width, depth=depth, num_prbs=args.prbs, batch_size=args.batch_size,
+                        steps=args.steps, lr=args.lr, lr_end=min(1e-4, args.lr), seed=args.seed,
+                        max_minutes=args.max_minutes)
+        path, meta = train_and_save(recipe, args.out, progress=True)
+        print(f"wrote {path} (+ .json): {meta['steps']} steps in {meta['train_seconds_wall']:.0f} s, "
+              f"BCE {meta['bce_first100']:.4f} (first 100) -> {meta['bce_last100']:.4f} (last 100)")
+        return 0
     grid = (14, 12 * args.prbs)
-    m = deeprx.build_deeprx(grid, args.width, args.depth)
-    print(f"DeepRx width {args.width}, depth {args.depth}, grid {grid}: {m.count_params():,} parameters")
+    m = deeprx.build_deeprx(grid, width, depth)
+    print(f"DeepRx width {width}, depth {depth}, grid {grid}: {m.count_params():,} parameters")
     print("| format | kernel bytes | scale bytes | float bytes (bias+LayerNorm) | total bytes | "
           "kernel ratio | total ratio |")
     print("|---|---|---|---|---|---|---|")

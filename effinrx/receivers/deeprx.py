@@ -91,9 +91,10 @@ def num_params(grid: tuple, width: int, depth: int, num_rx_ant: int = 2, bits_pe
 def features(y, no):
     """Network input from ``y`` complex64 ``[B, 1, num_rx_ant, S, F]`` and ``no`` float32 ``[B]`` or
     scalar: float32 ``[B, S, F, 2*num_rx_ant + 1]``."""
-    from effinrx._tf import tf
+    # plain import: effinrx is imported, so TF_USE_LEGACY_KERAS is set; calling effinrx._tf.tf()
+    # here would make AutoGraph try to convert os.environ.setdefault when traced, and warn
+    import tensorflow as tf
 
-    tf = tf()
     y = tf.convert_to_tensor(y)
     if y.shape.rank != 5 or y.shape[1] != 1 or not y.dtype.is_complex:
         raise ShapeError(f"DeepRx expects y complex [B, 1, num_rx_ant, S, F], got {y.dtype.name} {y.shape}")
@@ -131,9 +132,8 @@ class DeepRxReceiver(Receiver):
 
     def data_llr(self, grid):
         """Data-RE LLRs ``[B, 1, num_coded_bits]`` from an LLR grid."""
-        from effinrx._tf import tf
+        import tensorflow as tf  # see features()
 
-        tf = tf()
         b = tf.shape(grid)[0]
         flat = tf.reshape(grid, [b, -1, self.bits_per_symbol])
         return tf.reshape(tf.gather(flat, self._idx, axis=1), [b, 1, -1])
@@ -150,9 +150,8 @@ class DeepRxReceiver(Receiver):
 def bce_loss(rx: DeepRxReceiver, y, no, bits, training: bool = True):
     """Mean binary cross-entropy of the data-RE LLRs vs coded ``bits`` ``[B, 1, num_coded_bits]``
     (plus the model's L2 losses). Returns a float32 scalar tensor."""
-    from effinrx._tf import tf
+    import tensorflow as tf  # see features()
 
-    tf = tf()
     logits = rx.data_llr(rx.llr_grid(y, no, training=training))
     bits = tf.cast(bits, tf.float32)
     if bits.shape[-1] != logits.shape[-1]:
@@ -161,8 +160,16 @@ def bce_loss(rx: DeepRxReceiver, y, no, bits, training: bool = True):
     return bce + (tf.add_n(rx.model.losses) if rx.model.losses else 0.0)
 
 
-def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress: bool = False) -> list:
-    """Adam training on ``batches`` (an iterator of ``(y, no, bits)``); returns the BCE per step."""
+def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress: bool = False,
+          lr_end: float | None = None, max_seconds: float | None = None) -> list:
+    """Adam training on ``batches`` (an iterator of ``(y, no, bits)``); returns the BCE per step.
+
+    ``lr_end``: cosine decay of the learning rate from ``lr`` to ``lr_end`` (None: constant) over
+    the training progress ``max(step / steps, elapsed / max_seconds)``, so the decay completes even
+    when the wall-time budget ends the run first. ``max_seconds``: stop when the wall time is spent
+    (steps actually run: ``len(result)``, also ``rx.train_steps``; wall time: ``rx.train_seconds``).
+    """
+    import math
     import time
 
     from tqdm import tqdm
@@ -170,7 +177,8 @@ def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress
     from effinrx._tf import keras, tf
 
     tf = tf()
-    opt = keras().optimizers.Adam(lr)
+    lr_var = tf.Variable(float(lr), trainable=False, dtype=tf.float32)
+    opt = keras().optimizers.Adam(lr_var)
     var = rx.model.trainable_variables
 
     @tf.function
@@ -182,8 +190,19 @@ def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress
 
     losses = []
     t0 = time.perf_counter()
-    for _ in tqdm(range(steps), desc=f"train {rx.name}", disable=not progress, leave=False):
+    bar = tqdm(range(steps), desc=f"train {rx.name}", disable=not progress, leave=False)
+    for i in bar:
+        if lr_end is not None:  # cosine from lr to lr_end: big steps first, fine steps at the end
+            done = i / max(steps, 1)
+            if max_seconds:  # on a loaded machine the time budget, not the step count, ends the run
+                done = max(done, (time.perf_counter() - t0) / max_seconds)
+            lr_var.assign(lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * min(done, 1.0))))
         y, no, bits = next(batches)
         losses.append(float(step(y, no, bits)))
+        if progress and i % 10 == 0:
+            bar.set_postfix(bce=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
     rx.train_seconds = time.perf_counter() - t0
+    rx.train_steps = len(losses)
     return losses

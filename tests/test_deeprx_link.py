@@ -1,0 +1,114 @@
+"""The DeepRx SIMO link glue (effinrx.link.simo), its classical baselines, training/checkpoint I/O
+and the `effinrx deeprx` command (seed 001/002). Small sizes: a few slots, 1-3 training steps."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from effinrx.errors import ConfigError, WeightsError
+from effinrx.link import simo
+
+
+@pytest.fixture(scope="module")
+def sc():
+    return simo.simo_scenario(1)
+
+
+def test_scenario_is_64qam_rate_half_dmrs_on_symbols_2_and_11(sc):
+    from effinrx.link.pusch import rate_info
+
+    bps, r = rate_info(sc)
+    assert bps == 6 and abs(r - 0.5) < 0.01
+    mask = simo.data_mask(sc)
+    assert mask.shape == (14, 12)
+    # 0-based OFDM symbols 2 and 11 = the paper's 3rd and 12th; no data on DMRS symbols
+    assert [i for i in range(14) if not mask[i].any()] == [2, 11]
+    assert mask.sum() == 12 * 12
+
+
+def test_channel_ranges_validate():
+    with pytest.raises(ConfigError, match="CDL letters"):
+        simo.ChannelRange(("F",))
+    with pytest.raises(ConfigError, match="speed"):
+        simo.ChannelRange(("A",), (10.0, 100.0), (5.0, 1.0))
+    with pytest.raises(ConfigError, match="mobility"):
+        simo.test_range("warp")
+    assert simo.test_range("high").speed == simo.MOBILITY["high"]
+    assert simo.test_range("low").models == ("D", "E")
+
+
+def test_sampler_and_training_batches_shapes(sc):
+    s = simo.CDLSampler(sc, simo.test_range("medium"))
+    h = np.asarray(s(4, np.random.default_rng(0)))
+    assert h.shape == (4, 1, 2, 1, 1, 14, 12) and h.dtype == np.complex64
+    assert 0.3 < np.mean(np.abs(h) ** 2) < 3.0
+    y, no, coded = next(simo.train_batches(sc, 3, seed=0))
+    assert tuple(y.shape) == (3, 1, 2, 14, 12) and tuple(no.shape) == (3,)
+    assert tuple(coded.shape) == (3, 1, 12 * 12 * 6)
+    snr = -10 * np.log10(np.asarray(no))
+    assert np.all((snr >= -2) & (snr <= 15))
+
+
+def test_evaluate_same_slots_and_baselines(sc):
+    from effinrx.receivers.deeprx_baselines import SimoLMMSE
+
+    a, b, p = SimoLMMSE(sc, "ls-lin"), SimoLMMSE(sc, "ls-lin"), SimoLMMSE(sc, "perfect")
+    res = simo.evaluate({"a": a, "b": b, "perfect": p}, sc, simo.test_range("low"), [40.0, -5.0],
+                        batches=1, batch_size=4, seed=3)
+    assert res["a"] == res["b"]  # identical receivers on identical slots count identically
+    assert res["perfect"][40.0]["errors"] == 0 and res["perfect"][-5.0]["errors"] == 4
+    assert res["a"][40.0]["blocks"] == 4
+    with pytest.raises(ConfigError, match="batches"):
+        simo.evaluate({"a": a}, sc, simo.test_range("low"), [0.0], batches=0, batch_size=4, seed=0)
+    with pytest.raises(ConfigError, match="CSI kind"):
+        SimoLMMSE(sc, "oracle")
+    with pytest.raises(ConfigError, match="true channel"):
+        p.llr(np.zeros((1, 1, 2, 14, 12), np.complex64), np.ones(1, np.float32))
+
+
+def test_recipe_validation():
+    from effinrx.receivers.deeprx_train import Recipe
+
+    with pytest.raises(ConfigError, match="width"):
+        Recipe(width=0)
+    with pytest.raises(ConfigError, match="lr_end"):
+        Recipe(lr=1e-4, lr_end=1e-3)
+
+
+def test_train_save_load_roundtrip_and_qat_init(tmp_path):
+    from effinrx.receivers.deeprx_quant import ptq_copy
+    from effinrx.receivers.deeprx_train import Recipe, load_receiver, train_and_save
+
+    path, meta = train_and_save(Recipe(width=4, depth=1, num_prbs=1, batch_size=2, steps=2, max_minutes=None),
+                                tmp_path / "dx.npz", progress=False)
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["steps"] == 2 and side["config"]["width"] == 4 and side["git_hash"]
+    rx = load_receiver(path)
+    x = np.random.default_rng(0).normal(size=(2, 14, 12, 5)).astype(np.float32)
+    q = load_receiver(path, qat_bits=4)
+    np.testing.assert_allclose(q.model(x).numpy(), ptq_copy(rx.model, "int4-pc")(x).numpy(), atol=1e-4)
+    side["format"] = "something-else"
+    path.with_suffix(".json").write_text(json.dumps(side))
+    with pytest.raises(WeightsError, match="format"):
+        load_receiver(path)
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_receiver(tmp_path / "missing.npz")
+
+
+def test_deeprx_command_train_and_sizes(tmp_path, capsys):
+    from effinrx.commands import deeprx as cmd
+
+    def args(argv):
+        p = argparse.ArgumentParser()
+        cmd.add_arguments(p)
+        return p.parse_args(argv)
+
+    out = tmp_path / "c.npz"
+    assert cmd.run(args(["train", "--width", "4", "--depth", "1", "--prbs", "1", "--steps", "1",
+                         "--batch-size", "2", "--out", str(out)])) == 0
+    assert out.is_file() and "1 steps" in capsys.readouterr().out
+    assert cmd.run(args(["sizes", "--width", "8", "--depth", "1", "--prbs", "1"])) == 0
+    assert "int4-pc" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="--width"):
+        cmd.run(args(["train", "--width", "0"]))
