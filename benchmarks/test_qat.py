@@ -11,7 +11,9 @@ granularity; ``int4-pt`` recorded) and fp32, on the test channels of ``benchmark
 (CDL-D/E 0-50 ns, mobility classes low/medium/high), block errors pooled over classes and Eb/N0.
 
 T1 reproduced: QAT-4 has fewer block errors than PTQ int4-pc (one-sided Fisher p < 0.01).
-T2 reproduced: QAT-4 and QAT-8 are not distinguishable from fp32 (two-sided Fisher, alpha 0.01).
+T2 reproduced: QAT-4 and QAT-8 are not distinguishable from fp32 (two-sided Fisher, alpha 0.01),
+where "fp32" is ``fp32-ft``: with an undertrained checkpoint the extra steps alone lower fp32's BLER
+(nightly: shipped fp32 516/3840, fp32-ft 254/3840), so QAT-8 would otherwise "beat" fp32.
 Goldens: block-error counts ``<class>/<receiver>/ebno=<x>``; the fine-tune steps are in the notes.
 """
 import functools
@@ -100,16 +102,19 @@ def test_t1_qat_beats_ptq_at_4_bits(request, claim_check, seed):
 def test_t2_qat_4_and_8_bits_close_to_fp32(request, claim_check, seed):
     res, sz, steps = _counts(request.config.getoption("--tier"), seed)
     _golden(claim_check, res, sz, ("fp32", "qat4", "qat8", "int8-pc", "fp32-ft"))
-    f = _pool_all(res, "fp32")
+    # judged against fp32-ft (the fp32 model fine-tuned with the QAT recipe): the shipped checkpoint
+    # is undertrained, so the extra steps alone move fp32 (see the notes); the shipped fp32 is reported
+    f, f0 = _pool_all(res, "fp32-ft"), _pool_all(res, "fp32")
     details, close_all = [], True
     for n in ("qat4", "qat8"):
         cmp = compare_counts(*_pool_all(res, n), *f, alpha=ALPHA)
+        cmp0 = compare_counts(*_pool_all(res, n), *f0, alpha=ALPHA)
         close_all &= cmp.consistent
-        details.append(f"{n} {_pool_all(res, n)[0]}/{f[1]} (p={cmp.p_value:.2g})")
+        details.append(f"{n} {_pool_all(res, n)[0]}/{f[1]} (p={cmp.p_value:.2g}; vs shipped fp32 p={cmp0.p_value:.2g})")
     # two curves saturated at BLER 0 or 1 are trivially "close": not judged
     ok = bool(close_all) if 0 < f[0] < f[1] else None
     claim_check("qat-close-to-fp32", {"not_rejected": ok}, kind="exact", reproduced=ok,
-                note=f"two-sided Fisher alpha={ALPHA} vs fp32 {f[0]}/{f[1]}: " + ", ".join(details)
-                     + ("" if ok is not None else " (fp32 BLER saturated: not judged)")
-                     + f"; PTQ int8-pc {_pool_all(res, 'int8-pc')[0]}/{f[1]}; control fp32 fine-tuned with the "
-                       f"same recipe {_pool_all(res, 'fp32-ft')[0]}/{f[1]}; {_how(sz, steps)}")
+                note=f"two-sided Fisher alpha={ALPHA} vs fp32 fine-tuned with the same recipe {f[0]}/{f[1]}: "
+                     + ", ".join(details) + ("" if ok is not None else " (fp32 BLER saturated: not judged)")
+                     + f"; shipped fp32 {f0[0]}/{f0[1]}, PTQ int8-pc {_pool_all(res, 'int8-pc')[0]}/{f[1]}; "
+                       f"{_how(sz, steps)}")
