@@ -14,7 +14,7 @@ COMMANDS = [
     ("simulate", "TBLER/BER Monte-Carlo of a receiver over Eb/N0 (table + PNG)"),
     ("covariance", "estimate and cache the LMMSE channel covariance matrices"),
     ("train", "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"),
-    ("compress", "quantize (PTQ/W8A8/QAT), prune or distill a receiver; save it with its recipe"),
+    ("prune", "prune an NRX (tfmot magnitude 0.8 / 2:4, movement), fine-tune, save with its recipe"),
     ("export", "export a receiver to ONNX (fixed shapes per PRB count) and check parity"),
     ("latency", "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"),
     ("deeprx", "DeepRx-style ResNet receiver: train, PTQ, BLER per mobility class"),
@@ -29,7 +29,8 @@ buy in latency and size?
 Typical workflow:
   effinrx simulate --receiver lmmse --ebno -2:7:1 --prbs 4     baselines, with intervals
   effinrx train --model nrx-rt ...                              (or use the reference weights)
-  effinrx compress --model nrx-rt --method ...                  PTQ / W8A8 / QAT / pruning / distillation
+  effinrx train --model nrx-rt --distill-from nrx-large         Large -> RT distillation
+  effinrx prune --model nrx-rt --pattern 2:4 --steps 200        pruning + fine-tuning
   effinrx export --model nrx-rt --prbs 132                      ONNX for ModelOpt / TensorRT
   effinrx latency --model nrx-rt --precision fp32,int8 --engine ort
   effinrx report                                                all claims, tolerance report, plots

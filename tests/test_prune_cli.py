@@ -1,7 +1,7 @@
-"""``python -m effinrx.commands.prune``: bad input ends with one line naming the problem."""
+"""``effinrx prune``: bad input ends with one line naming the problem."""
 import pytest
 
-from effinrx.commands import prune
+from effinrx.cli import main
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -11,7 +11,7 @@ from effinrx.commands import prune
     (["--prbs", "0"], "--prbs"),
 ])
 def test_bad_arguments_exit_1_with_message(tmp_path, capsys, argv, match):
-    assert prune.main([*argv, "--out", str(tmp_path / "w")]) == 1
+    assert main(["prune", *argv, "--out", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("effinrx prune: error:") and match in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing written

@@ -6,16 +6,13 @@ warm-started from ``--init`` (default: the reference weights). Output ``<out>.np
 (our weight format, loadable with ``load_model(model, "<out>.npz")``); the sidecar holds the
 recipe, the training summary, per-kernel and overall sparsity and which parameters stayed dense.
 
-Not registered in ``effinrx.cli.COMMANDS`` yet (that file belongs to the CLI owner): run it as
-``python -m effinrx.commands.prune ...`` until a ``("prune", HELP)`` row is added there.
+Run as ``effinrx prune ...``.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from effinrx.errors import ConfigError, EffinrxError
+from effinrx.errors import ConfigError
 
 HELP = "prune (tfmot magnitude unstructured/2:4, movement) and fine-tune an NRX; save with recipe"
 
@@ -62,17 +59,3 @@ def run(args) -> int:
           f"{res.seconds} s; saved {out} (+ .json)")
     return 0
 
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m effinrx.commands.prune", description=HELP)
-    add_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return run(args)
-    except EffinrxError as e:
-        print(f"effinrx prune: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
