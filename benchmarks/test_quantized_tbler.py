@@ -10,6 +10,7 @@ import functools
 
 import pytest
 
+from effinrx.quant.receivers import ptq_receiver, w8a8_receiver
 from effinrx.stats import one_sided_less
 from effinrx.weights import reference_dir
 
@@ -21,38 +22,6 @@ SIZES = {"smoke": {"ebno": [3.0], "batches": 2, "batch": 32},
          "paper": {"ebno": [float(e) for e in range(-2, 8)], "batches": 64, "batch": 32}}
 
 
-def _ptq_rx(method):
-    from effinrx.quant.ptq import quantize_model
-    from effinrx.receivers.nrx import NRXReceiver, load_model
-
-    net = load_model("nrx-rt", "reference")
-    wq, _ = quantize_model(net, method)
-    net.set_core_weights(wq, source=f"ptq-{method}")
-    return NRXReceiver("nrx-rt", net=net, num_prbs=4, name=f"nrx-rt-ptq-{method}")
-
-
-def _w8a8_rx(fmt, src):
-    from effinrx._tf import tf
-    from effinrx.quant.w8a8 import build_w8a8, calibrate
-    from effinrx.receivers.nrx import NRXReceiver
-
-    net, ws, _ = build_w8a8("nrx-rt", "reference", fmt)
-    rx = NRXReceiver("nrx-rt", net=net, num_prbs=4, name=f"nrx-rt-w8a8-{fmt}")
-
-    def run():
-        # calibration reads activations as numpy: run eagerly, on slots over the Eb/N0 range
-        tf().config.run_functions_eagerly(True)
-        try:
-            for e in (-2.0, 2.0, 7.0):
-                s = src(16, e, num_active=2)
-                rx.llr(s.y, s.no, active=s.active)
-        finally:
-            tf().config.run_functions_eagerly(False)
-
-    calibrate(ws, run, method="max")
-    return rx
-
-
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
     from effinrx.receivers.nrx import NRXReceiver
@@ -61,8 +30,9 @@ def _counts(tier: str, seed: int):
     sz = SIZES[tier]
     src = UMiSlotSource(4, 2)
     rxs = {"fp32": NRXReceiver("nrx-rt", "reference", num_prbs=4),
-           "fp16": _ptq_rx("fp16"), "fp8-w": _ptq_rx("fp8"), "int8-pc-w": _ptq_rx("int8-pc"),
-           "fp8-w8a8": _w8a8_rx("fp8", src), "int8-w8a8": _w8a8_rx("int8", src),
+           "fp16": ptq_receiver("nrx-rt", "fp16"), "fp8-w": ptq_receiver("nrx-rt", "fp8"),
+           "int8-pc-w": ptq_receiver("nrx-rt", "int8-pc"),
+           "fp8-w8a8": w8a8_receiver("nrx-rt", "fp8", src), "int8-w8a8": w8a8_receiver("nrx-rt", "int8", src),
            "ls-lmmse": baseline_ls_lmmse(src)}
     return run_tbler(rxs, sz["ebno"], sz["batches"], sz["batch"], seed=seed, source=src,
                      progress=False), sz

@@ -27,6 +27,7 @@ import math
 
 import pytest
 
+from effinrx.quant.receivers import ptq_receiver, w8a8_receiver
 from effinrx.stats import compare_counts, one_sided_less
 from effinrx.weights import reference_dir
 
@@ -41,39 +42,6 @@ ALPHA = 0.01
 KB = "lmmse-kbest"
 
 
-def _ptq_rx(method):
-    from effinrx.quant.ptq import quantize_model
-    from effinrx.receivers.nrx import NRXReceiver, load_model
-
-    net = load_model("nrx-large", "reference")
-    wq, _ = quantize_model(net, method)
-    net.set_core_weights(wq, source=f"ptq-{method}")
-    return NRXReceiver("nrx-large", net=net, num_prbs=4, name=f"nrx-large-ptq-{method}")
-
-
-def _w8a8_rx(fmt, src):
-    from effinrx._tf import tf
-    from effinrx.quant.w8a8 import build_w8a8, calibrate
-    from effinrx.receivers.nrx import NRXReceiver
-
-    net, ws, _ = build_w8a8("nrx-large", "reference", fmt)
-    rx = NRXReceiver("nrx-large", net=net, num_prbs=4, name=f"nrx-large-w8a8-{fmt}")
-
-    def run():
-        # calibration reads activations as numpy: eager, on training-channel (UMi) slots over the
-        # Eb/N0 range, never on the evaluation slots
-        tf().config.run_functions_eagerly(True)
-        try:
-            for e in (-2.0, 2.0, 7.0):
-                s = src(16, e, num_active=2)
-                rx.llr(s.y, s.no, active=s.active)
-        finally:
-            tf().config.run_functions_eagerly(False)
-
-    calibrate(ws, run, method="max")
-    return rx
-
-
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
     """{receiver: [PointCounts per Eb/N0]} on the same seeded slots, and the sizes used."""
@@ -86,8 +54,9 @@ def _counts(tier: str, seed: int):
     sz, sc = SIZES[tier], Scenario()
     cal = UMiSlotSource(4, 2)
     rxs = {"fp32": NRXReceiver("nrx-large", "reference", num_prbs=4),
-           "fp16": _ptq_rx("fp16"), "fp8-w": _ptq_rx("fp8"), "int8-pc-w": _ptq_rx("int8-pc"),
-           "fp8-w8a8": _w8a8_rx("fp8", cal), "int8-w8a8": _w8a8_rx("int8", cal),
+           "fp16": ptq_receiver("nrx-large", "fp16"), "fp8-w": ptq_receiver("nrx-large", "fp8"),
+           "int8-pc-w": ptq_receiver("nrx-large", "int8-pc"),
+           "fp8-w8a8": w8a8_receiver("nrx-large", "fp8", cal), "int8-w8a8": w8a8_receiver("nrx-large", "int8", cal),
            KB: classical.make(KB, sc)}
     return {name: simulate(rx, sc, sz["ebno"], max_blocks=sz["max_blocks"], target_errors=10**9,
                            batch_size=sz["batch"], seed=seed, progress=False)

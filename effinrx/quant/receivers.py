@@ -1,0 +1,44 @@
+"""Quantized NRX receivers ready for the link loop: weight-only PTQ and W8A8 fake-quant.
+
+One place builds them, so the CLI, the benchmarks of RT and Large and the report run the same thing.
+Both return an :class:`effinrx.receivers.nrx.NRXReceiver` (LLRs float32, same interface as fp32).
+"""
+from __future__ import annotations
+
+
+def ptq_receiver(model: str, method: str, weights: str = "reference", num_prbs: int = 4):
+    """NRX ``model`` ("nrx-rt" | "nrx-large") with kernels quantized by ``effinrx.quant.ptq`` ``method``
+    (e.g. "fp16", "fp8", "int8-pc"); activations stay float32."""
+    from effinrx.quant.ptq import quantize_model
+    from effinrx.receivers.nrx import NRXReceiver, load_model
+
+    net = load_model(model, weights)
+    wq, _ = quantize_model(net, method)
+    net.set_core_weights(wq, source=f"ptq-{method}")
+    return NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-ptq-{method}")
+
+
+def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_prbs: int = 4,
+                  ebno_db=(-2.0, 2.0, 7.0), slots: int = 16, method: str = "max"):
+    """NRX ``model`` with W8A8 fake-quant (``fmt`` "int8" | "fp8"), activation scales calibrated with
+    ``method`` on ``slots`` slots per Eb/N0 of ``ebno_db`` drawn from ``source`` (a
+    ``nrx_sim.UMiSlotSource``: training-channel slots, never the evaluation slots)."""
+    from effinrx._tf import tf
+    from effinrx.quant.w8a8 import build_w8a8, calibrate
+    from effinrx.receivers.nrx import NRXReceiver
+
+    net, ws, _ = build_w8a8(model, weights, fmt)
+    rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-w8a8-{fmt}")
+
+    def run():
+        # calibration reads activations as numpy, so the model runs eagerly here
+        tf().config.run_functions_eagerly(True)
+        try:
+            for e in ebno_db:
+                s = source(slots, e, num_active=2)
+                rx.llr(s.y, s.no, active=s.active)
+        finally:
+            tf().config.run_functions_eagerly(False)
+
+    calibrate(ws, run, method=method)
+    return rx
