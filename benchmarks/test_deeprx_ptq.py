@@ -45,13 +45,10 @@ ALPHA = 0.01
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.link.simo import simo_scenario
     from effinrx.receivers import deeprx_eval
-    from effinrx.receivers.deeprx_train import load_receiver
 
     sz = SIZES[tier]
-    fp = load_receiver(width=WIDTH, depth=DEPTH)
-    sc = simo_scenario(fp.data_mask.shape[1] // 12)
+    fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
     rxs = {"fp32": fp, **deeprx_eval.ptq_receivers(fp), **deeprx_eval.baselines(sc)}
     res = deeprx_eval.counts_by_class(rxs, sc, sz["ebno"], batches=sz["batches"], batch_size=sz["batch"],
                                       seed=seed)

@@ -42,13 +42,10 @@ ALPHA = 0.01
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.link.simo import simo_scenario
     from effinrx.receivers import deeprx_eval
-    from effinrx.receivers.deeprx_train import load_receiver
 
     sz = SIZES[tier]
-    fp = load_receiver(width=WIDTH, depth=DEPTH)
-    sc = simo_scenario(fp.data_mask.shape[1] // 12)
+    fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
     # fp32-ft: the fp32 model fine-tuned with the same recipe (control for the extra training)
     qat = {("fp32-ft" if b is None else f"qat{b}"):
            deeprx_eval.finetune_qat(b, steps=sz["qat_steps"], batch_size=sz["qat_batch"], seed=seed, lr=QAT_LR)

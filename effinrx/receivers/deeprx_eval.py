@@ -14,6 +14,15 @@ from __future__ import annotations
 from effinrx.errors import ConfigError
 
 
+def shipped_setup(width: int = 32, depth: int = 4):
+    """The shipped fp32 DeepRx ``width x depth`` and the SIMO scenario of its grid: ``(receiver, scenario)``."""
+    from effinrx.link.simo import simo_scenario
+    from effinrx.receivers.deeprx_train import load_receiver
+
+    fp = load_receiver(width=width, depth=depth)
+    return fp, simo_scenario(fp.data_mask.shape[1] // 12)  # grid width = 12 subcarriers per PRB
+
+
 def ptq_receivers(fp, formats=("fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")) -> dict:
     """name -> :class:`DeepRxReceiver` with PTQ'd Conv2D kernels of ``fp.model`` (weights only)."""
     from effinrx.receivers.deeprx import DeepRxReceiver
