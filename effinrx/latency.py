@@ -123,8 +123,9 @@ def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, me
     """Export (fp32) and, for int8/int4/fp8, ModelOpt-quantize the NRX ONNX into ``folder`` (cached on disk).
 
     ``int8`` is ModelOpt's TensorRT-style Q/DQ as is; ``int8-fused`` is the same model after
-    :func:`effinrx.export.ort_qdq.tune_for_ort` (weights pre-quantized, Q/DQ before Relu) so that
-    ONNX Runtime CPU runs the pointwise Convs as QLinearConv. fp8 is built for coverage checks only
+    :func:`effinrx.export.ort_qdq.tune_for_ort` (weights pre-quantized, uint8 after Relu, the
+    depthwise Convs ModelOpt skips calibrated here, 7-bit pointwise weights) so that ONNX Runtime
+    CPU runs every Conv as QLinearConv without saturating. fp8 is built for coverage checks only
     (ORT CPU cannot run FP8 Q/DQ).
     """
     from effinrx.export import modelopt as mo
@@ -142,9 +143,9 @@ def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, me
         from effinrx.export.ort_qdq import tune_for_ort
 
         src = ort_model_path(model, "int8", prbs, folder, method)
-        out = src.with_name(src.stem + "_ortfused.onnx")
+        out = src.with_name(src.stem + "_ortfused2.onnx")  # 2: rewrite of 2026-11-25 (not the exact one)
         if not out.exists():
-            tune_for_ort(src, out)
+            tune_for_ort(src, out, calibration=simulated_calibration(prbs))
         return out
     out = folder / f"{model}_{prbs}prb_{precision}_{method if precision != 'int4' else 'awq_clip'}.onnx"
     if not out.exists():
