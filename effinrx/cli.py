@@ -15,6 +15,7 @@ COMMANDS = [
     ("covariance", "estimate and cache the LMMSE channel covariance matrices"),
     ("train", "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"),
     ("prune", "prune an NRX (tfmot magnitude 0.8 / 2:4, movement), fine-tune, save with its recipe"),
+    ("compress", "save a compressed NRX (PTQ, W8A8, pruned, distilled) with its recipe; reloads and exports"),
     ("export", "export a receiver to ONNX (fixed shapes per PRB count) and check parity"),
     ("latency", "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"),
     ("deeprx", "DeepRx-style ResNet receiver: train, PTQ, BLER per mobility class"),
@@ -31,7 +32,9 @@ Typical workflow:
   effinrx train --model nrx-rt ...                              (or use the reference weights)
   effinrx train --model nrx-rt --distill-from nrx-large         Large -> RT distillation
   effinrx prune --model nrx-rt --pattern 2:4 --steps 200        pruning + fine-tuning
+  effinrx compress --model nrx-rt --method w8a8:int8 --out q    compressed model + recipe (.npz/.json)
   effinrx export --model nrx-rt --prbs 132                      ONNX for ModelOpt / TensorRT
+  effinrx export --weights q.npz                                ONNX of a compressed model
   effinrx latency --model nrx-rt --precision fp32,int8 --engine ort
   effinrx report                                                all claims, tolerance report, plots
 """

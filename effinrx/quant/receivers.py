@@ -19,10 +19,12 @@ def ptq_receiver(model: str, method: str, weights: str = "reference", num_prbs: 
 
 
 def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_prbs: int = 4,
-                  ebno_db=(-2.0, 2.0, 7.0), slots: int = 16, method: str = "max"):
+                  ebno_db=(-2.0, 2.0, 7.0), slots: int = 16, method: str = "max",
+                  percentile: float = 99.99):
     """NRX ``model`` with W8A8 fake-quant (``fmt`` "int8" | "fp8"), activation scales calibrated with
-    ``method`` on ``slots`` slots per Eb/N0 of ``ebno_db`` drawn from ``source`` (a
-    ``nrx_sim.UMiSlotSource``: training-channel slots, never the evaluation slots)."""
+    ``method`` ("max" | "percentile" at ``percentile``) on ``slots`` slots per Eb/N0 of ``ebno_db``
+    drawn from ``source`` (a ``nrx_sim.UMiSlotSource``: training-channel slots, never the
+    evaluation slots)."""
     from effinrx._tf import tf
     from effinrx.quant.w8a8 import build_w8a8, calibrate
     from effinrx.receivers.nrx import NRXReceiver
@@ -40,5 +42,5 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
         finally:
             tf().config.run_functions_eagerly(False)
 
-    calibrate(ws, run, method=method)
+    calibrate(ws, run, method=method, percentile=percentile)
     return rx

@@ -90,6 +90,38 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8"):
     return net, wrappers, rows
 
 
+def restore_w8a8(model, weights, fmt: str, scales):
+    """Rebuild a calibrated W8A8 NRX from saved state, without requantizing or recalibrating.
+
+    ``weights``: the already weight-quantized float32 arrays (reference order, as saved from a
+    calibrated model), ``scales``: one positive activation scale per core layer, in core-layer
+    order (:func:`calibrate`'s return value). Returns (net, wrappers) with the wrappers in mode
+    "quant". WeightsError when the number of scales does not fit the model.
+    """
+    from effinrx.errors import WeightsError
+    from effinrx.receivers.nrx import load_model
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
+    cls = _layer_class()
+    wrappers: list = []
+
+    def wrap(layer):
+        w = cls(layer, FORMATS[fmt][0])
+        wrappers.append(w)
+        return w
+
+    net = load_model(model, weights, wrap=wrap)
+    if len(scales) != len(wrappers):
+        raise WeightsError(f"w8a8: {len(scales)} activation scales, model '{net.cfg.name}' has "
+                           f"{len(wrappers)} quantized layers")
+    for w, s in zip(wrappers, scales):
+        w.scale = float(s)
+    set_mode(wrappers, "quant")
+    net.act_quantizers = wrappers
+    return net, wrappers
+
+
 def set_mode(wrappers, mode: str) -> None:
     if mode not in ("float", "calibrate", "quant"):
         raise ConfigError(f"w8a8 mode {mode!r} not one of float, calibrate, quant")
