@@ -76,3 +76,20 @@ def test_q7_fp8_beats_int8(request, claim_check, seed):
     p = one_sided_less(*_pool(res, "fp8-w8a8"), *_pool(res, "int8-w8a8"))
     claim_check("nrx-rt/fp8-vs-int8-w8a8", {"p_lt_0.01": bool(p < 0.01)}, kind="exact",
                 reproduced=bool(p < 0.01), note=f"pooled one-sided Fisher p={p:.3g}")
+
+
+@pytest.mark.claim("Q2")
+def test_quantized_rt_figure_and_table(request, seed, report_dir, report_artifact):
+    """Figure of all RT variants on the same slots, with the method table (required Eb/N0 at TBLER
+    10 % with its interval and gap to fp32 where the tier sweeps Eb/N0; exact weight bytes)."""
+    from effinrx.link.montecarlo import PointCounts
+    from effinrx.quant.summary import method_figure
+
+    res, sz = _counts(request.config.getoption("--tier"), seed)
+    curves = {v: [PointCounts(e, c["errors"], c["blocks"]) for e, c in sorted(r.items())] for v, r in res.items()}
+    n = sz["batches"] * sz["batch"]
+    p, table = method_figure(curves, "nrx-rt", report_dir / "plots" / "quantized_rt_tbler.png",
+                             f"NRX-RT quantized, UMi slots, 4 PRBs, {2 * n} TBs/point")
+    report_artifact(p, f"NRX-RT: weight-only PTQ and W8A8 vs fp32 and LS/lin+LMMSE ({n} slots x 2 UEs per point)",
+                    table=table)
+    assert p.stat().st_size > 0 and table.count("\n") == len(res) + 1

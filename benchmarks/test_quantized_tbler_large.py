@@ -183,3 +183,17 @@ def test_q7_large_fp8_beats_int8(request, claim_check, seed):
     claim_check("nrx-large/fp8-vs-int8-w8a8", {"p_lt_0.01": bool(ok)}, kind="exact", reproduced=bool(ok),
                 note=f"pooled {_rate(res, 'fp8-w8a8')} vs {_rate(res, 'int8-w8a8')}, one-sided "
                      f"Fisher p={p:.3g}{extra}")
+
+
+@pytest.mark.claim("Q4")
+def test_quantized_large_figure_and_table(request, seed, report_dir, report_artifact):
+    """Figure of all Large variants and LMMSE+K-best on the same slots, with the method table
+    (required Eb/N0 at TBLER 10 % with interval and gap to fp32 in nightly; exact weight bytes)."""
+    from effinrx.quant.summary import method_figure
+
+    res, sz = _counts(request.config.getoption("--tier"), seed)
+    p, table = method_figure(res, "nrx-large", report_dir / "plots" / "quantized_large_tbler.png",
+                             f"NRX-Large quantized, link eval channel, 4 PRBs, {sz['max_blocks']} TBs/point")
+    report_artifact(p, f"NRX-Large: weight-only PTQ and W8A8 vs fp32 and LMMSE+K-best "
+                       f"({sz['max_blocks']} TBs per point)", table=table)
+    assert p.stat().st_size > 0 and table.count("\n") == len(res) + 1

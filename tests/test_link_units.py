@@ -124,3 +124,31 @@ def test_plot_tbler_writes_png_with_zero_error_points(tmp_path):
               "perfect-kbest": [PointCounts(0.0, 0, 100)]}
     p = plot_tbler(curves, tmp_path / "sub" / "t.png", "title")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_required_table_gaps_and_unbracketed_rows():
+    from effinrx.link.metrics import format_required, required_table
+    from effinrx.link.montecarlo import PointCounts as P
+
+    curves = {"fp32": [P(0.0, 50, 100), P(2.0, 20, 100), P(4.0, 2, 100)],
+              "int8": [P(0.0, 60, 100), P(2.0, 40, 100), P(4.0, 5, 100)],
+              "never": [P(0.0, 90, 100), P(2.0, 80, 100)]}
+    rows = required_table(curves, "fp32", extra={"int8": {"bytes": 25}, "fp32": {"bytes": 100}, "never": {"bytes": 1}})
+    by = {r["receiver"]: r for r in rows}
+    assert by["fp32"]["gap_db"] == 0.0 and by["int8"]["gap_db"] > 0.5
+    assert by["fp32"]["low_db"] < by["fp32"]["req_db"] < by["fp32"]["high_db"]
+    assert math.isnan(by["never"]["req_db"])
+    md = format_required(rows, "fp32")
+    assert "| never | not bracketed |" in md and "| int8 | 3.33 |" in md and md.count("\n") == 4
+    with pytest.raises(ConfigError, match="reference receiver 'lmmse'"):
+        required_table(curves, "lmmse")
+
+
+def test_method_figure_writes_png_and_byte_table(tmp_path):
+    from effinrx.link.montecarlo import PointCounts as P
+    from effinrx.quant.summary import method_figure
+
+    one = {"fp32": [P(3.0, 32, 128)], "int8-w8a8": [P(3.0, 56, 128)], "ls-lmmse": [P(3.0, 55, 128)]}
+    p, md = method_figure(one, "nrx-rt", tmp_path / "f.png", "t")
+    assert p.read_bytes()[:4] == b"\x89PNG"
+    assert "| int8-w8a8 | 56/128 | 153066 |" in md and "| ls-lmmse | 55/128 | — |" in md

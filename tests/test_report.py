@@ -23,7 +23,8 @@ def test_report_lists_every_claim_with_status(tmp_path, monkeypatch):
     plot.parent.mkdir()
     plot.write_bytes(b"\x89PNG")
     paths = write_reports(tmp_path, load_claims(), rows, collected, meta,
-                          [{"path": str(plot), "caption": "TBLER", "claim": "Q1"}])
+                          [{"path": str(plot), "caption": "TBLER", "claim": "Q1"},
+                           {"path": str(plot), "caption": "sizes", "claim": "Q2", "table": "| a | b |\n|---|---|"}])
     data = json.loads(paths["tolerance_json"].read_text())
     status = {c["claim"]: c["status"] for c in data["claims"]}
     assert set(status) == set(load_claims())
@@ -35,5 +36,7 @@ def test_report_lists_every_claim_with_status(tmp_path, monkeypatch):
     assert status["K1"] == "not implemented yet"
     md = paths["tolerance_md"].read_text()
     assert "| M1 | `rt` |" in md and "12/100 (0.12)" in md
-    assert "![TBLER](plots/a.png)" in paths["report_md"].read_text()
+    rep = paths["report_md"].read_text()
+    assert "![TBLER](plots/a.png)" in rep
+    assert "![sizes](plots/a.png)\n\n| a | b |\n|---|---|\n" in rep  # table under its figure
     assert summary_file.read_text() == md

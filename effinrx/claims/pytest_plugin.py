@@ -116,15 +116,17 @@ def report_dir(request) -> Path:
 
 @pytest.fixture
 def report_artifact(request):
-    """``report_artifact(path, caption, claim=None)``: attach a PNG to the claims report."""
+    """``report_artifact(path, caption, claim=None, table=None)``: attach a PNG to the claims report,
+    optionally with a markdown ``table`` printed under it."""
     st = request.config.stash[_KEY]
     default = (_claim_ids(request.node) or [None])[0]
 
-    def add(path, caption: str, claim: str | None = None) -> Path:
+    def add(path, caption: str, claim: str | None = None, table: str | None = None) -> Path:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"report artifact {p} does not exist")
-        st["artifacts"].append({"path": str(p), "caption": caption, "claim": claim or default})
+        st["artifacts"].append({"path": str(p), "caption": caption, "claim": claim or default,
+                                "table": table})
         return p
 
     return add

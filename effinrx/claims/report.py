@@ -108,6 +108,8 @@ def write_reports(out_dir: Path, claims: dict[str, Claim], rows: list[dict], col
         for a in arts:
             rel = os.path.relpath(a["path"], out_dir)
             rep += [f"### {a.get('claim') or ''} {a['caption']}".rstrip(), "", f"![{a['caption']}]({rel})", ""]
+            if a.get("table"):
+                rep += [a["table"], ""]
     paths["report_md"] = atomic_write_text(out_dir / "report.md", "\n".join(rep) + "\n")
     summary_env = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_env:

@@ -56,3 +56,39 @@ def required_ebno(points, target: float = 0.1, confidence: float = 0.95) -> Requ
 def gap_db(a, b, target: float = 0.1) -> float:
     """Required-Eb/N0 gap (dB) of receiver ``a`` over ``b`` at ``target`` (positive: ``a`` worse)."""
     return required_ebno(a, target).value - required_ebno(b, target).value
+
+
+def required_table(curves: dict, reference: str | None = None, target: float = 0.1,
+                   extra: dict | None = None) -> list[dict]:
+    """One row per receiver: required Eb/N0 at ``target`` with its interval and the gap to
+    ``reference`` (dB, positive = worse), plus ``extra[name]`` columns (e.g. bytes, sparsity).
+
+    ``curves``: name -> list of PointCounts sorted by Eb/N0. Receivers never reaching ``target``
+    get NaN (said as "not bracketed" by :func:`format_required`)."""
+    if reference is not None and reference not in curves:
+        raise ConfigError(f"reference receiver {reference!r} not among {sorted(curves)}")
+    req = {n: required_ebno(pts, target) for n, pts in curves.items()}
+    rows = []
+    for n, r in req.items():
+        gap = r.value - req[reference].value if reference is not None else float("nan")
+        rows.append({"receiver": n, "target": target, "req_db": r.value, "low_db": r.low, "high_db": r.high,
+                     "gap_db": gap, **(extra or {}).get(n, {})})
+    return rows
+
+
+def format_required(rows: list[dict], reference: str | None = None) -> str:
+    """Markdown table of :func:`required_table` rows (extra columns appended as given)."""
+    def f(x):
+        return "not bracketed" if isinstance(x, float) and math.isnan(x) else f"{x:.2f}"
+
+    base = ("receiver", "target", "req_db", "low_db", "high_db", "gap_db")
+    keys = [k for k in (rows[0] if rows else {}) if k not in base]
+    tgt = rows[0]["target"] if rows else 0.1
+    head = ["receiver", f"req. Eb/N0 @TBLER {tgt:g} (dB)", "95 % interval",
+            f"gap vs {reference} (dB)" if reference else "gap (dB)"] + keys
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        gap = "—" if reference is None or math.isnan(r["gap_db"]) else f"{r['gap_db']:+.2f}"
+        cells = [r["receiver"], f(r["req_db"]), f"[{f(r['low_db'])}, {f(r['high_db'])}]", gap]
+        lines.append("| " + " | ".join(cells + [str(r[k]) for k in keys]) + " |")
+    return "\n".join(lines)

@@ -44,3 +44,25 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
 
     calibrate(ws, run, method=method, percentile=percentile)
     return rx
+
+
+#: benchmark variant -> weight storage spec (format, granularity) of its kernels; biases stay fp32
+VARIANT_STORAGE = {"fp32": ("fp32", "per-tensor"), "fp16": ("fp16", "per-tensor"),
+                   "fp8-w": ("fp8_e4m3", "per-tensor"), "int8-pc-w": ("int8", "per-channel"),
+                   "fp8-w8a8": ("fp8_e4m3", "per-tensor"), "int8-w8a8": ("int8", "per-channel")}
+
+
+def variant_bytes(model: str, variant: str) -> int:
+    """Exact weight bytes of ``model`` ("nrx-rt" | "nrx-large") stored as benchmark ``variant`` (a key
+    of :data:`VARIANT_STORAGE`): packed data + per-tensor/per-channel scales + fp32 biases."""
+    from effinrx.errors import ConfigError
+    from effinrx.quant.formats import QuantSpec
+    from effinrx.quant.shapes import nrx_inventory
+    from effinrx.quant.storage import storage_table
+
+    iters = {"nrx-rt": 2, "nrx-large": 8}
+    if model not in iters:
+        raise ConfigError(f"model {model!r} not one of {', '.join(iters)}")
+    if variant not in VARIANT_STORAGE:
+        raise ConfigError(f"variant {variant!r} has no storage spec; one of {', '.join(VARIANT_STORAGE)}")
+    return storage_table(nrx_inventory(iters[model]), QuantSpec(*VARIANT_STORAGE[variant])).total_bytes
