@@ -8,8 +8,9 @@ Version dispatch (``tensorrt.__version__``):
   AutoCast-converted ONNX (ModelOpt), INT8/FP8/INT4 from Q/DQ nodes.
 
 Nothing here runs on the CPU-only machines this project is developed on: the GPU paths are
-exercised only by ``tests/gpu`` on a GPU runner. The pure logic (version dispatch, flag plans,
-shape profiles) is tested everywhere.
+exercised only by ``tests/gpu`` on a GPU runner and have never executed on real hardware yet. The
+pure logic (version dispatch, flag plans, shape profiles, the CUDA-graph capture / fallback and
+event-timing control flow against a fake runtime) is tested everywhere.
 """
 from __future__ import annotations
 
@@ -165,24 +166,84 @@ class TensorRTEngine(Engine):
                 out[k] = a.copy()
         return out
 
-    def time(self, n: int = 200, warmup: int = 20, inputs: dict | None = None) -> dict:
-        """CUDA-event latency of ``execute_async_v3`` alone (inputs already on the device)."""
+    def time(self, n: int = 200, warmup: int = 20, inputs: dict | None = None,
+             cuda_graph: bool = True) -> dict:
+        """CUDA-event latency of one inference with the inputs already on the device (copies are
+        timed apart by :meth:`copy_times`). With ``cuda_graph`` the enqueue is captured once into a
+        CUDA graph and replayed; if capture fails the plain ``execute_async_v3`` is timed and
+        ``self.timing_mode`` says why."""
         cr = self.cudart
         self.run(inputs or self.random_inputs())  # copies happen here, outside the timed region
-        start, stop = self._check(cr.cudaEventCreate()), self._check(cr.cudaEventCreate())
-        for _ in range(warmup):
-            self.context.execute_async_v3(self.stream)
-        samples = []
-        for _ in range(n):
-            self._check(cr.cudaEventRecord(start, self.stream))
-            self.context.execute_async_v3(self.stream)
-            self._check(cr.cudaEventRecord(stop, self.stream))
-            self._check(cr.cudaEventSynchronize(stop))
-            samples.append(float(self._check(cr.cudaEventElapsedTime(start, stop))))
-        return summarize_ms(samples)
+        launch = cuda_graph_launcher(cr, self.context, self.stream, self._check) if cuda_graph else None
+        if launch is None or isinstance(launch, str):
+            self.timing_mode = "enqueue" if launch is None else f"enqueue ({launch})"
+            launch = lambda: self.context.execute_async_v3(self.stream)  # noqa: E731
+        else:
+            self.timing_mode = "cuda-graph"
+        return time_with_events(cr, self.stream, launch, n, warmup, self._check)
+
+    def copy_times(self, n: int = 50, inputs: dict | None = None) -> dict:
+        """Median ms of the host->device input copies and device->host output copies (pageable
+        host memory, as :meth:`run` uses), reported beside, never inside, the latency."""
+        import numpy as np
+
+        cr = self.cudart
+        feed = self.check_inputs(inputs or self.random_inputs())
+        h2d, d2h = cr.cudaMemcpyKind.cudaMemcpyHostToDevice, cr.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        outs = {k: a for k, a in self.host.items() if k not in feed}
+
+        def up():
+            for k, a in feed.items():
+                self._check(cr.cudaMemcpyAsync(self.buffers[k], a.ctypes.data, a.nbytes, h2d, self.stream))
+
+        def down():
+            for k, a in outs.items():
+                self._check(cr.cudaMemcpyAsync(a.ctypes.data, self.buffers[k], a.nbytes, d2h, self.stream))
+
+        return {"h2d_ms": float(np.median(time_with_events(cr, self.stream, up, n, 2, self._check,
+                                                            raw=True))),
+                "d2h_ms": float(np.median(time_with_events(cr, self.stream, down, n, 2, self._check,
+                                                            raw=True)))}
 
     def describe(self) -> dict:
         from effinrx import device
 
         return {"engine": self.name, "tensorrt": self._trt_version, "gpu": device.gpu_info(),
-                "plan": self.plan.__dict__}
+                "plan": self.plan.__dict__, "timing": getattr(self, "timing_mode", "not timed yet")}
+
+
+def cuda_graph_launcher(cr, context, stream, check):
+    """Capture one ``context.execute_async_v3(stream)`` into a CUDA graph (cuda-python runtime
+    ``cr``); returns a function that replays it, or a string saying why capture failed.
+
+    TensorRT wants one plain enqueue before capture (it may allocate or update state lazily);
+    capture mode is thread-local so other threads' CUDA calls do not invalidate it."""
+    try:
+        context.execute_async_v3(stream)
+        check(cr.cudaStreamSynchronize(stream))
+        check(cr.cudaStreamBeginCapture(stream, cr.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+        try:
+            context.execute_async_v3(stream)
+        finally:
+            graph = check(cr.cudaStreamEndCapture(stream))
+        exe = check(cr.cudaGraphInstantiate(graph, 0))
+    except Exception as e:  # capture unsupported by this engine/driver: time the plain enqueue
+        return f"CUDA graph capture failed: {type(e).__name__}: {e}"
+    return lambda: check(cr.cudaGraphLaunch(exe, stream))
+
+
+def time_with_events(cr, stream, launch, n: int, warmup: int, check, raw: bool = False):
+    """Run ``launch()`` ``warmup`` times, then time ``n`` launches between two CUDA events on
+    ``stream``; returns :func:`summarize_ms` stats (or the list of ms with ``raw``)."""
+    start, stop = check(cr.cudaEventCreate()), check(cr.cudaEventCreate())
+    for _ in range(warmup):
+        launch()
+    check(cr.cudaStreamSynchronize(stream))
+    samples = []
+    for _ in range(n):
+        check(cr.cudaEventRecord(start, stream))
+        launch()
+        check(cr.cudaEventRecord(stop, stream))
+        check(cr.cudaEventSynchronize(stop))
+        samples.append(float(check(cr.cudaEventElapsedTime(start, stop))))
+    return samples if raw else summarize_ms(samples)

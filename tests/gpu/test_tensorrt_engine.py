@@ -30,4 +30,8 @@ def test_nrx_rt_engine_matches_onnx_runtime(tmp_path, precision):
     a, b = next(iter(ref.run(x).values())), next(iter(eng.run(x).values()))
     tol = 1e-3 if precision == "fp32" else 5e-2
     assert np.max(np.abs(a - b)) <= tol * (1 + np.max(np.abs(a)))
-    assert eng.time(n=50, warmup=10)["median_ms"] > 0
+    graph = eng.time(n=50, warmup=10)
+    assert graph["median_ms"] > 0 and eng.describe()["timing"].startswith(("cuda-graph", "enqueue ("))
+    assert eng.time(n=50, warmup=10, cuda_graph=False)["median_ms"] > 0 and eng.timing_mode == "enqueue"
+    copies = eng.copy_times(n=10)
+    assert copies["h2d_ms"] > 0 and copies["d2h_ms"] > 0
