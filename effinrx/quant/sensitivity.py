@@ -1,0 +1,343 @@
+"""Per-layer quantization sensitivity of an NRX: quantize ONE layer at a time, keep the rest fp32.
+
+For each *unit* (``unit="layer"``: one core layer, i.e. a Dense kernel or a SeparableConv2D's
+depthwise + pointwise pair; ``unit="kernel"``: each kernel on its own) the unit's kernels are
+quantize-dequantized with a weight-only PTQ method of :data:`effinrx.quant.ptq.METHODS` (biases
+stay fp32, as in :mod:`effinrx.quant.ptq`), every other variable keeps its fp32 value, and the
+model is evaluated on a fixed set of slots:
+
+* LLR SQNR (dB) = 10 log10(sum l^2 / sum (l_q - l)^2) over all LLRs of active UEs, against the
+  fp32 model's LLRs on the same slots (deterministic, cheap);
+* optionally TB errors at one Eb/N0 on the same slots (Sionna ``TBDecoder``, as
+  :func:`effinrx.receivers.nrx_sim.run_tbler` counts them).
+
+Rows are sorted by damage (lowest LLR SQNR first, or most TB errors with ``rank_by="tb"``); the
+fp32 row and the all-layers-quantized row are reported beside them for reference.
+
+The sweep core (:func:`sweep`) takes any ``llr_fn(net) -> list of arrays`` so it is testable on a
+small CGNN with random inputs; :func:`nrx_sweep` builds the NRX evaluation on UMi slots drawn
+exactly as ``run_tbler`` draws them (``set_seeds(seed)``, then ``batches`` x ``source(batch,
+ebno, num_active=2)``), i.e. the slots of ``benchmarks/test_quantized_tbler.py`` at that Eb/N0.
+
+Measured (NRX-RT reference weights, 64 slots = 128 TBs at 3 dB, seed 42; fp32 32/128 TB errors):
+int8 per-tensor is dominated by ``cgnn_it0/upd1`` (LLR SQNR 13.8 dB, 44/128; its pointwise kernel
+alone 13.9 dB: max|w| 58.7, scale 0.46 vs <= 0.19 elsewhere), then ``state_init/conv1`` 20.0 dB;
+all layers 11.1 dB, 55/128. int4 per-tensor: every layer hurts on its own (LLR SQNR -2.1..10.7 dB
+for all but ``readout_llrs/dense1``); all layers -15.4 dB, 128/128. LLR SQNR also counts a change of
+LLR magnitude that decoding tolerates, so its order differs from the TB-error order at int4
+(``cgnn_it1/upd2``: -2.1 dB but 83/128; ``--rank-by tb`` sorts by TB errors). ~85 s per sweep on
+2 CPU cores.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from effinrx.errors import ConfigError
+
+UNIT_KINDS = ("layer", "kernel")
+RANK_BY = ("sqnr", "tb")
+
+
+@dataclass
+class Unit:
+    """A group of kernels quantized together. ``indices``: positions in ``core_variables()``
+    (reference weight order); ``kinds``: "depthwise" | "pointwise" | "dense" per index."""
+    name: str
+    block: str
+    indices: list
+    kinds: list
+    params: int
+
+
+@dataclass
+class SensRow:
+    """One row of the sweep. ``weight_sqnr_db``: SQNR of the unit's quantized kernels (all of
+    them pooled); ``scale_max``: largest quantization scale among them (None for fp16);
+    ``llr_sqnr_db``: LLR SQNR vs fp32 (inf = identical LLRs); ``tb_errors``/``tb_blocks``: TB
+    counts (None when not measured)."""
+    name: str
+    block: str
+    kinds: str
+    params: int
+    weight_sqnr_db: float
+    scale_max: Optional[float]
+    llr_sqnr_db: float
+    tb_errors: Optional[int] = None
+    tb_blocks: Optional[int] = None
+
+
+@dataclass
+class SweepResult:
+    """``rows`` sorted by damage; ``fp32`` and ``all_layers`` reference rows; ``meta`` the setup."""
+    method: str
+    unit: str
+    rows: list
+    fp32: SensRow
+    all_layers: SensRow
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        def row(r):
+            d = asdict(r)
+            for k in ("weight_sqnr_db", "llr_sqnr_db"):  # JSON has no inf
+                if not math.isfinite(d[k]):
+                    d[k] = "inf" if d[k] > 0 else "-inf"
+            return d
+        return {"method": self.method, "unit": self.unit, "meta": self.meta,
+                "fp32": row(self.fp32), "all_layers": row(self.all_layers),
+                "rows": [row(r) for r in self.rows]}
+
+
+def layer_units(net, unit: str = "layer") -> list[Unit]:
+    """Units of a CGNN built by ``build_cgnn``/``load_model``, in core-layer order.
+
+    Names are ``<block>/<role><j>``: role ``conv`` (state init), ``agg``/``upd`` (CGNN iteration
+    aggregation MLP / state-update convs), ``dense`` (readouts); with ``unit="kernel"`` a
+    separable layer gives ``.../upd0.dw`` and ``.../upd0.pw``. ``readout_chest`` units do not
+    feed the LLRs (their LLR SQNR is inf by construction)."""
+    from effinrx.quant.ptq import _kind
+    from effinrx.receivers.nrx_layers import _own_vars
+
+    if unit not in UNIT_KINDS:
+        raise ConfigError(f"sensitivity unit {unit!r} not one of {', '.join(UNIT_KINDS)}")
+    units, pos, seen = [], 0, {}
+    for layer, blk in zip(net.core_layers, net.block_of):
+        vs = _own_vars(layer)
+        sep = hasattr(layer, "depthwise_kernel")
+        if blk == "state_init":
+            role = "conv"
+        elif blk.startswith("cgnn_it"):
+            role = "upd" if sep else "agg"
+        else:
+            role = "dense"
+        j = seen.get((blk, role), 0)
+        seen[(blk, role)] = j + 1
+        ker = [(pos + i, _kind(v.name), int(v.shape.num_elements())) for i, v in enumerate(vs)
+               if _kind(v.name) != "bias"]
+        pos += len(vs)
+        base = f"{blk}/{role}{j}"
+        if unit == "layer" or len(ker) == 1:
+            units.append(Unit(base, blk, [k[0] for k in ker], [k[1] for k in ker], sum(k[2] for k in ker)))
+        else:
+            for idx, kind, n in ker:
+                units.append(Unit(f"{base}.{'dw' if kind == 'depthwise' else 'pw'}", blk, [idx], [kind], n))
+    return units
+
+
+def quantize_unit(weights, names, indices, method: str):
+    """Return (new weights, weight SQNR dB, max scale): a copy of ``weights`` (float32 arrays in
+    reference order, ``names`` their variable names) where only the arrays at ``indices`` are
+    quantize-dequantized with PTQ ``method``; everything else is returned unchanged (float32)."""
+    from effinrx.quant.ptq import quantize_weights
+
+    out = [np.asarray(w, dtype=np.float32).copy() for w in weights]
+    idx = list(indices)
+    if not idx:
+        return out, float("inf"), None
+    wq, rows = quantize_weights([out[i] for i in idx], [names[i] for i in idx], method)
+    sig = sum(float(np.sum(out[i].astype(np.float64) ** 2)) for i in idx)
+    noise = sum(float(np.sum((out[i].astype(np.float64) - q) ** 2)) for i, q in zip(idx, wq))
+    for i, q in zip(idx, wq):
+        out[i] = q
+    scales = [r.scale_max for r in rows if r.scale_max is not None]
+    wsq = float("inf") if noise == 0.0 else 10.0 * math.log10(sig / noise) if sig > 0 else float("-inf")
+    return out, wsq, (max(scales) if scales else None)
+
+
+def llr_sqnr_db(ref: list, test: list) -> float:
+    """SQNR (dB) of ``test`` LLRs vs ``ref`` LLRs: two lists of float arrays of equal shapes
+    (e.g. one [B, U, N] array per batch), pooled over all entries. inf when identical."""
+    if len(ref) != len(test):
+        raise ConfigError(f"llr_sqnr_db: {len(ref)} reference batches vs {len(test)}")
+    sig = sum(float(np.sum(np.asarray(r, np.float64) ** 2)) for r in ref)
+    noise = sum(float(np.sum((np.asarray(r, np.float64) - np.asarray(t, np.float64)) ** 2))
+                for r, t in zip(ref, test))
+    if noise == 0.0:
+        return float("inf")
+    return float("-inf") if sig == 0.0 else 10.0 * math.log10(sig / noise)
+
+
+def sweep(net, method: str, llr_fn: Callable, tb_fn: Optional[Callable] = None,
+          unit: str = "layer", rank_by: str = "sqnr", progress: Optional[Callable] = None) -> SweepResult:
+    """One-layer-at-a-time sweep on ``net`` (a CGNN; its weights are restored on return).
+
+    ``llr_fn(net) -> list of float arrays`` (LLRs of the fixed evaluation slots, same shapes every
+    call); ``tb_fn(llrs) -> (errors, blocks)`` optional; ``progress(text)`` optional callback.
+    """
+    from effinrx.quant.ptq import METHODS
+
+    if method not in METHODS:
+        raise ConfigError(f"sensitivity method {method!r} not one of {', '.join(METHODS)}")
+    if rank_by not in RANK_BY:
+        raise ConfigError(f"rank_by {rank_by!r} not one of {', '.join(RANK_BY)}")
+    if rank_by == "tb" and tb_fn is None:
+        raise ConfigError("rank_by='tb' needs TB errors (tb_fn)")
+    units = layer_units(net, unit)
+    vs = net.core_variables()
+    names = [v.name for v in vs]
+    w0 = [v.numpy() for v in vs]
+
+    def measure(name, blk, kinds, params, idx, ref):
+        wq, wsq, smax = quantize_unit(w0, names, idx, method)
+        net.set_core_weights(wq, source=f"sensitivity-{name}")
+        llrs = llr_fn(net)
+        tb = tb_fn(llrs) if tb_fn is not None else (None, None)
+        q = float("inf") if ref is None else llr_sqnr_db(ref, llrs)
+        if progress:
+            progress(f"{name}: LLR SQNR {q:.2f} dB" + ("" if tb[0] is None else f", TB {tb[0]}/{tb[1]}"))
+        return SensRow(name, blk, kinds, params, wsq, smax, q, *tb), llrs
+
+    try:
+        fp32, ref = measure("fp32", "-", "-", 0, [], None)
+        rows = [measure(u.name, u.block, "+".join(u.kinds), u.params, u.indices, ref)[0] for u in units]
+        all_idx = [i for u in units for i in u.indices]
+        every, _ = measure("all-layers", "-", "all", sum(u.params for u in units), all_idx, ref)
+    finally:
+        net.set_core_weights(w0, source="sensitivity-restore")
+    if rank_by == "tb":
+        rows.sort(key=lambda r: (-r.tb_errors, r.llr_sqnr_db))
+    else:
+        rows.sort(key=lambda r: (r.llr_sqnr_db, -(r.tb_errors or 0)))
+    return SweepResult(method, unit, rows, fp32, every, {"rank_by": rank_by, "units": len(units)})
+
+
+def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto", ebno_db: float = 3.0,
+              slots: int = 64, batch: int = 32, seed: int = 42, num_prbs: int = 4, tb: bool = True,
+              unit: str = "layer", rank_by: str = "sqnr", progress: Optional[Callable] = None) -> SweepResult:
+    """:func:`sweep` for NRX ``model`` ("nrx-rt" | "nrx-large") with ``weights`` (see
+    :func:`effinrx.receivers.nrx.resolve_weights`; "auto" = reference when present, else packaged)
+    on ``slots`` UMi slots (2 active UEs each, so 2*slots TBs) at ``ebno_db``, ``num_prbs`` PRBs,
+    drawn in batches of ``batch`` after ``set_seeds(seed)`` like ``run_tbler``. ``tb``: also count
+    TB errors. ``meta`` records the setup and the seconds taken."""
+    from effinrx._tf import set_seeds
+    from effinrx.quant.ptq import METHODS
+    from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
+
+    get_config(model)  # ConfigError for an unknown model, before anything heavy
+    if method not in METHODS:
+        raise ConfigError(f"sensitivity method {method!r} not one of {', '.join(METHODS)}")
+    if slots < 1 or batch < 1 or num_prbs < 1:
+        raise ConfigError(f"slots, batch and num_prbs must be >= 1, got {slots}, {batch}, {num_prbs}")
+    t0 = time.perf_counter()
+    from effinrx.receivers.nrx_sim import UMiSlotSource, tb_errors
+
+    net = load_model(model, weights)
+    rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-sensitivity")
+    src = UMiSlotSource(num_prbs, 2)
+    set_seeds(seed)
+    sizes = [min(batch, slots - i) for i in range(0, slots, batch)]
+    data = [src(n, float(ebno_db), num_active=2) for n in sizes]
+    t_slots = time.perf_counter() - t0
+
+    def llr_fn(_net):
+        return [rx.llr(s.y, s.no, active=s.active).numpy() for s in data]
+
+    dec = None
+
+    def tb_fn(llrs):
+        nonlocal dec
+        if dec is None:
+            from sionna.phy.nr import TBDecoder
+
+            dec = TBDecoder(src.tx._tb_encoder, num_bp_iter=20)
+        e = n = 0
+        for s, l in zip(data, llrs):
+            b_hat, crc = dec(l)
+            de, dn = tb_errors(s.bits, b_hat, crc, s.active)
+            e, n = e + de, n + dn
+        return e, n
+
+    res = sweep(net, method, llr_fn, tb_fn if tb else None, unit=unit, rank_by=rank_by, progress=progress)
+    res.meta.update({"model": model, "weights": getattr(net, "weights_source", str(weights)),
+                     "ebno_db": float(ebno_db), "slots": int(slots), "batch": int(batch),
+                     "seed": int(seed), "num_prbs": int(num_prbs), "tbs": 2 * int(slots),
+                     "seconds_slots": round(t_slots, 2),
+                     "seconds_total": round(time.perf_counter() - t0, 2)})
+    return res
+
+
+def table_text(res: SweepResult) -> str:
+    """Plain-text table: rows by damage, then the fp32 and all-layers reference rows."""
+    def fmt(r, rank):
+        sc = "-" if r.scale_max is None else f"{r.scale_max:.3g}"
+        tb = "-" if r.tb_errors is None else f"{r.tb_errors}/{r.tb_blocks}"
+        return (f"{rank:>4} {r.name:<24} {r.kinds:<19} {r.params:>7} {r.weight_sqnr_db:>8.2f} "
+                f"{sc:>9} {r.llr_sqnr_db:>9.2f} {tb:>9}")
+    m = res.meta
+    head = (f"# sensitivity: {m.get('model', '?')} ({m.get('weights', '?')}), method {res.method}, one "
+            f"{res.unit} quantized at a time, {m.get('slots', '?')} slots @ Eb/N0 {m.get('ebno_db', '?')} dB, "
+            f"ranked by {m.get('rank_by', 'sqnr')}")
+    lines = [head, f"{'rank':>4} {'unit':<24} {'kinds':<19} {'params':>7} {'W SQNR':>8} {'scale':>9} "
+             f"{'LLR SQNR':>9} {'TB err':>9}"]
+    lines += [fmt(r, i + 1) for i, r in enumerate(res.rows)]
+    lines += [fmt(res.all_layers, "all"), fmt(res.fp32, "ref")]
+    return "\n".join(lines)
+
+
+def plot(res: SweepResult, path, title: str = ""):
+    """Horizontal bar chart of LLR SQNR per unit (most damaging on top, inf drawn as a hatched bar
+    at the axis limit), all-layers SQNR as a dashed line. Writes a PNG atomically; returns path."""
+    import io
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from effinrx.io import atomic_write_bytes
+
+    rows = res.rows
+    finite = [r.llr_sqnr_db for r in rows + [res.all_layers] if math.isfinite(r.llr_sqnr_db)]
+    top = max(max(finite) if finite else 10.0, 1.0) * 1.1 + 1.0
+    low = min(0.0, min(finite) - 1.0) if finite else 0.0
+    blocks = sorted({r.block for r in rows})
+    cmap = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.22 * len(rows)))
+    for i, r in enumerate(rows):
+        v = r.llr_sqnr_db if math.isfinite(r.llr_sqnr_db) else top
+        ax.barh(i, v, color=cmap(blocks.index(r.block) % 10),
+                hatch=None if math.isfinite(r.llr_sqnr_db) else "//",
+                label=r.block if r.block not in [x.block for x in rows[:i]] else None)
+        txt = "inf" if not math.isfinite(r.llr_sqnr_db) else f"{r.llr_sqnr_db:.1f}"
+        if r.tb_errors is not None:
+            txt += f"  ({r.tb_errors}/{r.tb_blocks} TB)"
+        ax.text(max(v, 0.0), i, " " + txt, va="center", fontsize=7)
+    if math.isfinite(res.all_layers.llr_sqnr_db):
+        ax.axvline(res.all_layers.llr_sqnr_db, color="k", ls="--", lw=1,
+                   label=f"all layers: {res.all_layers.llr_sqnr_db:.1f} dB")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r.name for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(low, top * 1.3)
+    ax.axvline(0.0, color="0.4", lw=0.6)
+    ax.set_xlabel("LLR SQNR vs fp32 (dB; lower = more damage)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def write_outputs(res: SweepResult, out_dir) -> dict:
+    """Write ``sensitivity.txt``, ``sensitivity.json`` and ``sensitivity.png`` (atomically) into
+    ``out_dir``; returns {"txt", "json", "png"} -> Path."""
+    from pathlib import Path
+
+    from effinrx.io import atomic_write_json, atomic_write_text
+
+    d = Path(out_dir)
+    m = res.meta
+    title = (f"{m.get('model', 'net')} {res.method}: one {res.unit} quantized at a time "
+             f"({m.get('slots', '?')} slots, {m.get('ebno_db', '?')} dB)")
+    return {"txt": atomic_write_text(d / "sensitivity.txt", table_text(res) + "\n"),
+            "json": atomic_write_json(d / "sensitivity.json", res.to_dict()),
+            "png": plot(res, d / "sensitivity.png", title)}

@@ -1,0 +1,143 @@
+"""Per-layer quantization sensitivity sweep (effinrx.quant.sensitivity) on a small CGNN with random
+inputs (no Sionna, no reference weights), and the CLI's help / bad-input handling."""
+import functools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from effinrx.errors import ConfigError
+
+SMALL = dict(name="nrx-rt", num_it=1, d_s=8, num_units_init=(8,), num_units_agg=(8,),
+             num_units_state=(8,), num_units_readout=(8,))
+
+
+@functools.lru_cache(maxsize=None)
+def _net_and_inputs():
+    from effinrx._tf import set_seeds, tf
+    from effinrx.receivers.nrx_layers import NRXConfig, build_cgnn
+
+    set_seeds(3)
+    net = build_cgnn(NRXConfig(**SMALL))
+    rng = np.random.default_rng(0)
+    b, u, s, t, a2 = 4, 2, 12, 14, 8
+    x = (tf().constant(rng.normal(size=(b, s, t, a2)), tf().float32),
+         tf().constant(rng.normal(size=(u, s, t, 2)), tf().float32),
+         tf().constant(rng.normal(size=(b, u, s, t, a2)), tf().float32),
+         tf().ones([b, u]))
+    return net, x
+
+
+def _llr_fn(x):
+    return lambda net: [net(x)[0].numpy()]
+
+
+def test_units_cover_every_kernel_once():
+    from effinrx.quant.sensitivity import layer_units
+
+    net, _ = _net_and_inputs()
+    vs = net.core_variables()
+    kernels = [i for i, v in enumerate(vs) if "bias" not in v.name]
+    for unit in ("layer", "kernel"):
+        units = layer_units(net, unit)
+        idx = sorted(i for u in units for i in u.indices)
+        assert idx == kernels
+        assert len({u.name for u in units}) == len(units)
+    layers = layer_units(net, "layer")
+    assert len(layers) == len(net.core_layers)
+    assert layers[0].name == "state_init/conv0" and layers[0].kinds == ["depthwise", "pointwise"]
+    assert [u.name for u in layers if u.block == "cgnn_it0"] == ["cgnn_it0/agg0", "cgnn_it0/agg1",
+                                                                 "cgnn_it0/upd0", "cgnn_it0/upd1"]
+    assert len(layer_units(net, "kernel")) > len(layers)
+    with pytest.raises(ConfigError, match="unit"):
+        layer_units(net, "block")
+
+
+def test_no_layer_quantized_is_exact_and_one_layer_changes_only_its_weights():
+    from effinrx.quant.sensitivity import layer_units, llr_sqnr_db, quantize_unit
+
+    net, x = _net_and_inputs()
+    vs = net.core_variables()
+    names, w0 = [v.name for v in vs], [v.numpy() for v in vs]
+    same, wsq, smax = quantize_unit(w0, names, [], "int4")
+    assert all(np.array_equal(a, b) for a, b in zip(same, w0)) and wsq == math.inf and smax is None
+    ref = _llr_fn(x)(net)
+    assert llr_sqnr_db(ref, _llr_fn(x)(net)) == math.inf
+    u = layer_units(net, "layer")[2]
+    wq, wsq, smax = quantize_unit(w0, names, u.indices, "int4")
+    changed = [i for i, (a, b) in enumerate(zip(wq, w0)) if not np.array_equal(a, b)]
+    assert changed == u.indices and 5 < wsq < 40 and smax > 0
+
+
+def test_sweep_ranks_destroyed_layer_first_and_restores_weights():
+    from effinrx.quant.sensitivity import layer_units, sweep
+
+    net, x = _net_and_inputs()
+    w_orig = net.get_core_weights()
+    units = layer_units(net, "layer")
+    target = next(u for u in units if u.name == "readout_llrs/dense0")
+    after = next(u for u in units if u.name == "readout_llrs/dense1")
+    w = [a.copy() for a in w_orig]
+    k = target.indices[0]
+    # one outlier in output channel 0 that the next layer ignores (row 0 of its kernel is zero):
+    # the fp32 function keeps working, but per-tensor int4 rounds every other weight to 0
+    w[k][0, 0] = 1e4 * np.abs(w[k]).max()
+    w[after.indices[0]][0, :] = 0.0
+    net.set_core_weights(w)
+    try:
+        res = sweep(net, "int4", _llr_fn(x), tb_fn=lambda llrs: (0, 1))
+        assert res.rows[0].name == target.name
+        assert res.fp32.llr_sqnr_db == math.inf
+        assert all(np.array_equal(a, b) for a, b in zip(net.get_core_weights(), w))
+        sq = [r.llr_sqnr_db for r in res.rows]
+        assert sq == sorted(sq)
+        # channel readout does not feed the LLRs
+        assert all(r.llr_sqnr_db == math.inf for r in res.rows if r.block == "readout_chest")
+        assert res.rows[0].llr_sqnr_db < 3 < res.rows[1].llr_sqnr_db
+        assert res.all_layers.llr_sqnr_db <= res.rows[0].llr_sqnr_db + 3.0
+        res8 = sweep(net, "int8-pc", _llr_fn(x))
+        assert res8.rows[-1].tb_errors is None
+        assert min(r.llr_sqnr_db for r in res8.rows) > 25
+    finally:
+        net.set_core_weights(w_orig)
+
+
+def test_outputs_written(tmp_path):
+    from effinrx.quant.sensitivity import sweep, table_text, write_outputs
+
+    net, x = _net_and_inputs()
+    res = sweep(net, "int4", _llr_fn(x), tb_fn=lambda llrs: (1, 8), rank_by="tb")
+    paths = write_outputs(res, tmp_path / "o")
+    d = json.loads(paths["json"].read_text())
+    assert d["method"] == "int4" and len(d["rows"]) == len(res.rows) and d["fp32"]["llr_sqnr_db"] == "inf"
+    assert paths["png"].stat().st_size > 1000
+    txt = table_text(res)
+    assert "all-layers" in txt and txt.count("\n") == len(res.rows) + 3
+
+
+def test_bad_method_and_rank():
+    from effinrx.quant.sensitivity import nrx_sweep, sweep
+
+    net, x = _net_and_inputs()
+    with pytest.raises(ConfigError, match="method 'int3'"):
+        sweep(net, "int3", _llr_fn(x))
+    with pytest.raises(ConfigError, match="rank_by='tb'"):
+        sweep(net, "int4", _llr_fn(x), rank_by="tb")
+    with pytest.raises(ConfigError, match="unknown NRX model 'nrx-tiny'"):
+        nrx_sweep("nrx-tiny", "int4")
+    with pytest.raises(ConfigError, match="method 'int3'"):
+        nrx_sweep("nrx-rt", "int3")
+
+
+def test_cli_help_and_bad_input(capsys, tmp_path):
+    from effinrx.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["sensitivity", "--help"])
+    assert e.value.code == 0
+    assert "--method" in capsys.readouterr().out
+    assert main(["sensitivity", "--model", "nrx-huge", "--out", str(tmp_path)]) == 1
+    assert "--model 'nrx-huge' not one of nrx-rt, nrx-large" in capsys.readouterr().err
+    assert main(["sensitivity", "--method", "int5", "--out", str(tmp_path)]) == 1
+    assert "--method 'int5'" in capsys.readouterr().err
