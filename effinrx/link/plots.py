@@ -8,20 +8,35 @@ _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
           "ls-lmmse": ("tab:gray", ":", "LS/lin + LMMSE")}
 
 
-def plot_tbler(curves: dict, path, title: str = "") -> Path:
-    """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
-    (points without errors as open triangles at their upper bound);
-    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path."""
-    import io
-
+def new_figure(figsize=(6, 4.2)):
+    """(fig, ax) on matplotlib's Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(figsize=figsize)
+
+
+def save_png(fig, path) -> Path:
+    """Render ``fig`` to PNG, close it and write ``path`` atomically; returns the path."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     from effinrx.io import atomic_write_bytes
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def plot_tbler(curves: dict, path, title: str = "") -> Path:
+    """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
+    (points without errors as open triangles at their upper bound);
+    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path."""
+    fig, ax = new_figure((6, 4.2))
     for name, pts in curves.items():
         pts = [p for p in pts if p.blocks > 0]
         if not pts:
@@ -48,7 +63,4 @@ def plot_tbler(curves: dict, path, title: str = "") -> Path:
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(Path(path), buf.getvalue())
+    return save_png(fig, path)

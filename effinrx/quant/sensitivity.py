@@ -282,23 +282,17 @@ def table_text(res: SweepResult) -> str:
 def plot(res: SweepResult, path, title: str = ""):
     """Horizontal bar chart of LLR SQNR per unit (most damaging on top, inf drawn as a hatched bar
     at the axis limit), all-layers SQNR as a dashed line. Writes a PNG atomically; returns path."""
-    import io
-    from pathlib import Path
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from effinrx.io import atomic_write_bytes
+    from effinrx.link.plots import new_figure, save_png
 
     rows = res.rows
     finite = [r.llr_sqnr_db for r in rows + [res.all_layers] if math.isfinite(r.llr_sqnr_db)]
     top = max(max(finite) if finite else 10.0, 1.0) * 1.1 + 1.0
     low = min(0.0, min(finite) - 1.0) if finite else 0.0
     blocks = sorted({r.block for r in rows})
+    fig, ax = new_figure((6.5, 1.2 + 0.22 * len(rows)))
+    import matplotlib.pyplot as plt  # after new_figure chose the Agg backend
+
     cmap = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.22 * len(rows)))
     for i, r in enumerate(rows):
         v = r.llr_sqnr_db if math.isfinite(r.llr_sqnr_db) else top
         ax.barh(i, v, color=cmap(blocks.index(r.block) % 10),
@@ -321,10 +315,7 @@ def plot(res: SweepResult, path, title: str = ""):
     ax.legend(fontsize=7, loc="upper right")
     if title:
         ax.set_title(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(Path(path), buf.getvalue())
+    return save_png(fig, path)
 
 
 def write_outputs(res: SweepResult, out_dir) -> dict:
