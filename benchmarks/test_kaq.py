@@ -117,7 +117,10 @@ def test_k3_l8_ort_cpu_latency(res, onnx_models, precision, benchmark, claim_che
     rounds = 30 if res["tier"] == "smoke" else 200
     benchmark.pedantic(export.run, args=(sess, d["y"], d["h"]), rounds=rounds, iterations=1, warmup_rounds=3)
     st = benchmark.stats.stats
-    m = {"median_ms": st.median * 1e3, "min_ms": st.min * 1e3, "batch": batch, "threads": 1}
+    from effinrx.engines.ort import speed_probe_ms
+
+    m = {"median_ms": st.median * 1e3, "min_ms": st.min * 1e3, "batch": batch, "threads": 1,
+         "probe_ms": speed_probe_ms(1)}  # machine speed state (goldens compare latency / probe)
     _LAT[precision] = m["median_ms"]
     ops = export.op_counts(onnx_models[precision])
     for cid in ("K3", "L8"):

@@ -82,6 +82,14 @@ def test_latency_and_dict_comparisons():
     ok, _, text = compare("latency", {"median_ms": 1.0, "min_ms": 0.9}, {"median_ms": 2.5, "min_ms": 0.95}, 0.5)
     assert ok and "min_ms" in text
     assert not compare("latency", {"median_ms": 1.0, "min_ms": 0.9}, {"median_ms": 1.0, "min_ms": 1.5}, 0.5)[0]
+    # with the speed probe on both sides: a machine 2x slower overall is no regression ...
+    g = {"median_ms": 1.0, "min_ms": 1.0, "probe_ms": 0.5}
+    ok, _, text = compare("latency", g, {"median_ms": 2.0, "min_ms": 2.0, "probe_ms": 1.0}, 0.5)
+    assert ok and "machine x2.00" in text
+    # ... but the same 2x latency on an unchanged machine is, and so is a slower model on a faster one
+    assert not compare("latency", g, {"median_ms": 2.0, "min_ms": 2.0, "probe_ms": 0.5}, 0.5)[0]
+    assert not compare("latency", g, {"median_ms": 1.0, "min_ms": 1.0, "probe_ms": 0.3}, 0.5)[0]
+    assert not compare("latency", g, {"median_ms": 1.0, "min_ms": 1.0, "probe_ms": 0.0}, 0.5)[0]
     assert compare("exact", {"a": 1, "b": 2}, {"a": 1, "b": 2}, None)[0]
     ok, _, text = compare("exact", {"a": 1, "b": 2}, {"a": 1, "b": 3}, None)
     assert not ok and "[b]" in text

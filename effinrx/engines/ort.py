@@ -108,3 +108,55 @@ def summarize_profile(events: list[dict]) -> dict:
     ops = {k: {**v, "share": v["us"] / total, "int": k in INT_OPS} for k, v in
            sorted(per.items(), key=lambda kv: -kv[1]["us"])}
     return {"ops": ops, "total_us": total, "int_share": sum(v["share"] for v in ops.values() if v["int"])}
+
+
+PROBE_SHAPE = (1, 64, 14, 48)  # the NRX-RT's feature map at 4 PRBs (channels, symbols, subcarriers)
+
+
+def _probe_model() -> bytes:
+    """A fixed chain shaped like the NRX (seeded weights): 12 x (3x3 depthwise Conv, 1x1 Conv, Relu)
+    on [1, 64, 14, 48]. Many small ops, like the receiver, so it feels the same per-op thread
+    synchronisation costs that dominate small-model latency on a shared VM."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    c = PROBE_SHAPE[1]
+    inits, nodes, x = [], [], "x"
+    for i in range(12):
+        inits += [numpy_helper.from_array((rng.standard_normal((c, 1, 3, 3)) * .3).astype(np.float32), f"dw{i}"),
+                  numpy_helper.from_array((rng.standard_normal((c, c, 1, 1)) * .12).astype(np.float32), f"pw{i}")]
+        nodes += [helper.make_node("Conv", [x, f"dw{i}"], [f"d{i}"], kernel_shape=[3, 3], pads=[1] * 4, group=c),
+                  helper.make_node("Conv", [f"d{i}", f"pw{i}"], [f"p{i}"], kernel_shape=[1, 1]),
+                  helper.make_node("Relu", [f"p{i}"], [f"r{i}"])]
+        x = f"r{i}"
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "speed_probe", [vi("x", TensorProto.FLOAT, list(PROBE_SHAPE))],
+                          [vi(x, TensorProto.FLOAT, list(PROBE_SHAPE))], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    return m.SerializeToString()
+
+
+def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
+    """Best-of-``n`` ms of a fixed ORT conv workload with ``threads`` intra-op threads.
+
+    Why: this 2-core VM runs in speed states 2-2.6x apart minutes apart (RT 4 PRB fp32 1.5, 3.0 and
+    3.9 ms measured); a latency golden stores the probe beside the latency, and the check compares
+    latency / probe, so a slow machine state is not a code regression and a fast one hides none."""
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or os.cpu_count() or 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(_probe_model(), so, providers=["CPUExecutionProvider"])
+    x = {"x": np.random.default_rng(1).standard_normal(PROBE_SHAPE).astype(np.float32)}
+    for _ in range(5):
+        sess.run(None, x)
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sess.run(None, x)
+        best = min(best, (time.perf_counter() - t0) * 1e3)
+    return best
