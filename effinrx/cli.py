@@ -34,9 +34,10 @@ Typical workflow:
   effinrx train --model nrx-rt --distill-from nrx-large         Large -> RT distillation
   effinrx prune --model nrx-rt --pattern 2:4 --steps 200        pruning + fine-tuning
   effinrx compress --model nrx-rt --method w8a8:int8 --out q    compressed model + recipe (.npz/.json)
+  effinrx sensitivity --model nrx-rt --method int8 --out sens   which layer costs the most when quantized
   effinrx export --model nrx-rt --prbs 132                      ONNX for ModelOpt / TensorRT
   effinrx export --weights q.npz                                ONNX of a compressed model
-  effinrx latency --model nrx-rt --precision fp32,int8 --engine ort
+  effinrx latency --model nrx-rt --precision fp32,int8,int8-fused --engine ort
   effinrx report                                                all claims, tolerance report, plots
 """
 
