@@ -48,9 +48,13 @@ def test_k1_ber_kaq_vs_qat(request, arch, bits, claim_check, report_dir, report_
     tot_k = sum(kq[float(s)]["errors"] for s in res["snrs_db"])
     tot_q = sum(qat[float(s)]["errors"] for s in res["snrs_db"])
     n = sum(kq[float(s)]["blocks"] for s in res["snrs_db"])
-    claim_check(f"{arch}/summary/{bits}bit/kaq-wins", {"snr_points_won": int(sum(wins)), "of": len(wins)},
-                kind="exact", reproduced=all(wins),
-                note=f"total bit errors KAQ {tot_k} vs QAT {tot_q} of {n} bits each")
+    # The golden is the pooled KAQ bit-error count (a statistical check); the number of SNR points won
+    # is the verdict, not a golden: each win is a p < 0.05 test, and run-to-run training noise on CPU
+    # flipped it from 0 to 2 of 6 with every per-SNR count still consistent with its golden.
+    claim_check(f"{arch}/summary/{bits}bit/kaq-total", {"errors": int(tot_k), "blocks": int(n)},
+                kind="counts", reproduced=all(wins),
+                note=f"KAQ wins {int(sum(wins))}/{len(wins)} SNR points (one-sided Fisher p < 0.05 each); "
+                     f"total bit errors KAQ {tot_k} vs QAT {tot_q} of {n} bits each")
     if bits == 4:
         for p in experiment.plot(res, report_dir / "plots"):
             report_artifact(p, f"{experiment.ARCHS[arch]} K=5: BER (fp32, QAT, KAQ, ZF, LMMSE) and validation MSE per epoch "

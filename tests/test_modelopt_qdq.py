@@ -160,7 +160,8 @@ def test_tune_for_ort_rewrites_and_forms_integer_convs(work, quantized, tmp_path
     out = tmp_path / "standin_int8_ort.onnx"
     stats = tune_for_ort(src, out, calibration=calib)
     n_qw = sum(n.op_type == "QuantizeLinear" and n.input[0].endswith("_w") for n in onnx.load(str(src)).graph.node)
-    assert stats == {"weights_folded": n_qw, "relu_uint8": 1, "convs_quantized": 1, "convs_kept_float": 0,
+    assert stats == {"weights_folded": n_qw, "relu_uint8": 1, "convs_quantized": 1, "convs_equalized": 0,
+                     "convs_kept_float": 0,
                      "pointwise_7bit": 2}
     tuned = onnx.load(str(out))
     assert not any(n.op_type == "QuantizeLinear" and n.input[0].endswith("_w") for n in tuned.graph.node)
@@ -243,3 +244,41 @@ def test_tune_for_ort_names_an_unreadable_file(tmp_path):
     with pytest.raises(ShapeError, match="cannot read ONNX file .*broken.onnx"):
         tune_for_ort(bad, tmp_path / "out.onnx")
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_depthwise_input_with_unequal_channels_is_equalized(tmp_path):
+    """Channels 0-3 of a depthwise Conv's input span +-200, the rest +-1: one per-tensor int8 scale
+    would leave the small channels < 1 level. quantize_float_convs equalizes (x / a_c, a_c folded into
+    the weights): every channel's output must keep an int8-sized error (< 2 % of its range), and
+    the per-tensor version (no equalization) must not, so the test can tell them apart."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from effinrx.engines.ort import OrtEngine
+    from effinrx.export.ort_qdq import quantizable, quantize_float_convs
+
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((C, 1, 3, 3)) * .3).astype(np.float32)
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=C, kernel_shape=[3, 3],
+                                            pads=[1] * 4)], "dw", [vi("x", TensorProto.FLOAT, [1, C, 14, S])],
+                          [vi("y", TensorProto.FLOAT, [1, C, 14, S])], [numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    scale = np.ones(C)
+    scale[:4] = 200.0
+    x = (rng.uniform(-1, 1, (1, C, 14, S)) * scale.reshape(1, -1, 1, 1)).astype(np.float32)
+    amax = np.abs(x).max(axis=(0, 2, 3))
+    assert not quantizable(amax) and quantizable(np.ones(C))
+    onnx.save(m, str(tmp_path / "f.onnx"))
+    ref = OrtEngine(tmp_path / "f.onnx", threads=1).run({"x": x})["y"]
+    worst = {}
+    for name, ch in (("equalized", amax), ("per-tensor", np.full(C, amax.max()))):
+        mm = onnx.ModelProto()
+        mm.CopyFrom(m)
+        assert quantize_float_convs(mm, {"x": ch}) == (1, 1 if name == "equalized" else 0)
+        onnx.save(mm, str(tmp_path / f"{name}.onnx"))
+        y = OrtEngine(tmp_path / f"{name}.onnx", threads=1).run({"x": x})["y"]
+        rng_c = np.abs(ref).max(axis=(0, 2, 3))
+        worst[name] = float((np.abs(y - ref).max(axis=(0, 2, 3)) / rng_c).max())
+    assert worst["equalized"] < 0.02 < worst["per-tensor"], worst
