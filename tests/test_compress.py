@@ -18,15 +18,8 @@ PRBS = 4
 
 
 @pytest.fixture(scope="module")
-def inputs():
-    """A fixed small CGNN input (1 slot, 4 PRBs): (y [1,48,14,8], pe [2,48,14,2], h [1,2,48,14,8], active)."""
-    from effinrx._tf import tf
-
-    t = tf()
-    rng = np.random.default_rng(0)
-    return (t.constant(rng.normal(size=(1, 48, 14, 8)), t.float32),
-            t.constant(rng.normal(size=(2, 48, 14, 2)), t.float32),
-            t.constant(rng.normal(size=(1, 2, 48, 14, 8)), t.float32), t.ones([1, 2]))
+def inputs(cgnn_inputs):
+    return cgnn_inputs
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,8 @@ from effinrx.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def inputs():
-    from effinrx._tf import tf
-    T = tf()
-    rng = np.random.default_rng(0)
-    return (T.constant(rng.normal(size=(1, 48, 14, 8)), T.float32),
-            T.constant(rng.normal(size=(2, 48, 14, 2)), T.float32),
-            T.constant(rng.normal(size=(1, 2, 48, 14, 8)), T.float32), T.ones([1, 2]))
+def inputs(cgnn_inputs):
+    return cgnn_inputs
 
 
 @pytest.mark.parametrize("fmt", ["int8", "fp8"])

@@ -114,15 +114,10 @@ def make_wrap(bits: int):
     """(``wrap`` hook for ``load_model``, list that receives the wrappers in core-layer order)."""
     if bits not in BITS:
         raise ConfigError(f"QAT bits {bits!r} not one of {', '.join(map(str, BITS))}")
+    from effinrx.receivers.nrx_layers import collecting_wrap
+
     cls = qat_layer_class()
-    made: list = []
-
-    def wrap(layer):
-        w = cls(layer, bits)
-        made.append(w)
-        return w
-
-    return wrap, made
+    return collecting_wrap(lambda layer: cls(layer, bits))
 
 
 def build_qat(model: str = "nrx-rt", weights="auto", bits: int = 4):

@@ -75,13 +75,10 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8"):
     if fmt not in FORMATS:
         raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
     afmt, wmethod = FORMATS[fmt]
-    cls = _layer_class()
-    wrappers: list = []
+    from effinrx.receivers.nrx_layers import collecting_wrap
 
-    def wrap(layer):
-        w = cls(layer, afmt)
-        wrappers.append(w)
-        return w
+    cls = _layer_class()
+    wrap, wrappers = collecting_wrap(lambda layer: cls(layer, afmt))
 
     net = load_model(model, weights, wrap=wrap)
     wq, rows = quantize_model(net, wmethod)
@@ -103,13 +100,10 @@ def restore_w8a8(model, weights, fmt: str, scales):
 
     if fmt not in FORMATS:
         raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
-    cls = _layer_class()
-    wrappers: list = []
+    from effinrx.receivers.nrx_layers import collecting_wrap
 
-    def wrap(layer):
-        w = cls(layer, FORMATS[fmt][0])
-        wrappers.append(w)
-        return w
+    cls = _layer_class()
+    wrap, wrappers = collecting_wrap(lambda layer: cls(layer, FORMATS[fmt][0]))
 
     net = load_model(model, weights, wrap=wrap)
     if len(scales) != len(wrappers):

@@ -214,3 +214,16 @@ def _takes_training(layer) -> bool:
 def _apply(layer, x, training):
     # wrappers (tfmot pruning) need the training flag; plain layers ignore it
     return layer(x, training=training) if _takes_training(layer) else layer(x)
+
+
+def collecting_wrap(make: Callable) -> tuple[Callable, list]:
+    """A ``wrap`` hook for :func:`build_cgnn` that wraps each core layer with ``make(layer)`` and
+    collects the wrappers, in core-layer order, into the returned list."""
+    made: list = []
+
+    def wrap(layer):
+        w = make(layer)
+        made.append(w)
+        return w
+
+    return wrap, made
