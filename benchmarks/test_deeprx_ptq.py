@@ -107,7 +107,7 @@ def test_r1_int8_ptq_close_to_fp32(request, claim_check, seed):
                            f"(p={cmp.p_value:.2g}{'' if _informative(res, c) else ', fp32 saturated: not judged'})")
     ok = _verdict(flags)
     n = _pool(res, "low", "fp32")[1]
-    claim_check("int8-close-to-fp32", {"not_rejected_informative_classes": ok}, kind="exact",
+    claim_check("int8-close-to-fp32", {"not_rejected_informative_classes": ok}, kind="verdict",
                 reproduced=ok,
                 note=f"two-sided Fisher alpha={ALPHA}, block errors of {n} blocks per class "
                      f"(Eb/N0 {sz['ebno']} dB pooled): " + "; ".join(details) + f"; {_meta_note(meta)}")
@@ -125,7 +125,7 @@ def test_r2_int8_ptq_beats_ls_lmmse(request, claim_check, seed, report_dir, repo
             won_all &= p < ALPHA
             details.append(f"{c}: {_fmt(res, c, v)} vs {_fmt(res, c, 'ls-nn-lmmse')} (p={p:.2g})")
     lin = "; ".join(f"{c} {_fmt(res, c, 'ls-lin-lmmse')}, {_fmt(res, c, 'perfect-lmmse')}" for c in CLASSES)
-    claim_check("int8-beats-ls-nn-lmmse", {"won_all_classes": bool(won_all)}, kind="exact",
+    claim_check("int8-beats-ls-nn-lmmse", {"won_all_classes": bool(won_all)}, kind="verdict",
                 reproduced=bool(won_all),
                 note=f"one-sided Fisher p<{ALPHA}, pooled over Eb/N0 {sz['ebno']} dB: " + "; ".join(details)
                      + f"; recorded: {lin}; {_meta_note(meta)}")
@@ -150,7 +150,7 @@ def _required_ebno_checks(claim_check, res, sz):
         # means even its optimistic curve never reaches 10 % in the swept range (error floor)
         left = all(math.isfinite(req[v].high) and (math.isnan(ls.low) or req[v].high < ls.low)
                    for v in ("int8-pt", "int8-pc"))
-        claim_check(f"{c}/required-ebno-10pct", {"int8_left_of_ls_nn": bool(left)}, kind="exact",
+        claim_check(f"{c}/required-ebno-10pct", {"int8_left_of_ls_nn": bool(left)}, kind="verdict",
                     reproduced=bool(left),
                     note="; ".join(f"{n} {r.value:.2f} dB [{r.low:.2f}, {r.high:.2f}]" for n, r in req.items()))
 
@@ -161,7 +161,7 @@ def test_r3_int4_per_channel_beats_ls_lmmse_high_speed(request, claim_check, see
     _golden(claim_check, res, sz, ("int4-pc",))
     p = one_sided_less(*_pool(res, "high", "int4-pc"), *_pool(res, "high", "ls-nn-lmmse"))
     others = "; ".join(f"{c}: {_fmt(res, c, 'int4-pc')} vs {_fmt(res, c, 'ls-nn-lmmse')}" for c in CLASSES)
-    claim_check("high/int4-pc-beats-ls-nn-lmmse", {"won": bool(p < ALPHA)}, kind="exact",
+    claim_check("high/int4-pc-beats-ls-nn-lmmse", {"won": bool(p < ALPHA)}, kind="verdict",
                 reproduced=bool(p < ALPHA),
                 note=f"high speed (30-50 m/s) one-sided Fisher p={p:.2g} (pooled over Eb/N0 {sz['ebno']} dB); "
                      f"{others}; {_meta_note(meta)}")
@@ -179,7 +179,7 @@ def test_r4_int4_per_tensor_degrades(request, claim_check, seed):
         details.append(f"{c}: {_fmt(res, c, 'int4-pt')} vs {_fmt(res, c, 'fp32')} (p={p:.2g}"
                        f"{'' if flags[c][1] else ', fp32 BLER 1: not judged'})")
     worse = _verdict(flags)
-    claim_check("int4-pt-worse-than-fp32", {"worse_informative_classes": worse}, kind="exact",
+    claim_check("int4-pt-worse-than-fp32", {"worse_informative_classes": worse}, kind="verdict",
                 reproduced=worse,
                 note=f"one-sided Fisher p<{ALPHA} that fp32 has fewer block errors: " + "; ".join(details)
                      + f"; {_meta_note(meta)}")

@@ -111,7 +111,7 @@ def test_d1_distilled_beats_alone(request, tmp_path_factory, claim_check, seed):
         f"{pair[n]['summary']['train_seconds_this_run']} s, final train BCE {pair[n]['summary']['final_bce']:.4f}"
         for n in ("alone", "distilled"))
     p_tb = one_sided_less(ed, nd, ea, na)
-    claim_check("d1/tbler-distilled-beats-alone", {"p_lt_0.01": bool(p_tb < ALPHA)}, kind="exact",
+    claim_check("d1/tbler-distilled-beats-alone", {"p_lt_0.01": bool(p_tb < ALPHA)}, kind="verdict",
                 reproduced=bool(p_tb < ALPHA),
                 note=f"{e:g} dB: distilled {ed}/{nd} vs alone {ea}/{na} (teacher "
                      f"{ev['teacher']['errors']}/{ev['teacher']['blocks']}), one-sided Fisher p={p_tb:.3g}; "
@@ -122,7 +122,7 @@ def test_d1_distilled_beats_alone(request, tmp_path_factory, claim_check, seed):
     p_bce = 1.0 if not np.any(diff) else float(wilcoxon(diff, alternative="greater").pvalue)
     gain = float(diff.mean() / ba.mean())
     ok = p_bce < ALPHA and gain >= MIN_BCE_GAIN
-    claim_check("d1/bce-distilled-lower", {"reproduced": bool(ok)}, kind="exact", reproduced=bool(ok),
+    claim_check("d1/bce-distilled-lower", {"reproduced": bool(ok)}, kind="verdict", reproduced=bool(ok),
                 note=f"held-out mean BCE distilled {bd.mean():.5f} vs alone {ba.mean():.5f} (teacher "
                      f"{ev['teacher']['bce'].mean():.5f}), relative gain {gain:+.2%} (want >= "
                      f"{MIN_BCE_GAIN:.0%}), paired one-sided Wilcoxon p={p_bce:.3g} over {ba.size} TBs")

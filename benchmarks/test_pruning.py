@@ -141,7 +141,7 @@ def test_p2_csr_bytes(request, claim_check, seed, model):
     # rule: "much smaller" = CSR32 at most half of dense; "limited" = 2:4 saves less than 20 %
     much, limited = ratios["unstructured"] <= 0.5, ratios["2:4"] >= 0.8
     claim_check(f"{model}/csr32-ratios", {"unstructured_le_0.5": bool(much), "2:4_ge_0.8": bool(limited)},
-                kind="exact", reproduced=bool(much and limited),
+                kind="verdict", reproduced=bool(much and limited),
                 note=f"CSR32/dense fp32: unstructured {ratios['unstructured']:.3f}, 2:4 {ratios['2:4']:.3f}")
 
 
@@ -272,7 +272,7 @@ def test_p4_pruned_rt_loss(request, claim_check, seed):
     # lose 1..3 dB at TBLER 10 %; movement (not in the paper's figure) is recorded beside them
     paper = [n for n in rt if "magnitude" in n]
     ok = all(1.0 <= gaps[n] <= 3.0 for n in paper)
-    claim_check("nrx-rt/gap-1to3dB", {n: bool(1.0 <= gaps[n] <= 3.0) for n in paper}, kind="exact",
+    claim_check("nrx-rt/gap-1to3dB", {n: bool(1.0 <= gaps[n] <= 3.0) for n in paper}, kind="verdict",
                 reproduced=bool(ok), note="gaps [dB] " + ", ".join(f"{n}: {g:.2f}" for n, g in gaps.items())
                 + "; " + "; ".join(texts))
 
@@ -294,7 +294,7 @@ def test_p5_pruned_large_loss(request, claim_check, seed):
     g_un, g_ss = _gap(res, sz, un, "nrx-large/fp32"), _gap(res, sz, ss, "nrx-large/fp32")
     # rule: "little" = unstructured gap <= 0.5 dB; "2:4 more" = pooled one-sided Fisher p < 0.01
     little, order = bool(g_un <= 0.5), bool(p_order < 0.01)
-    claim_check("nrx-large/little-and-order", {"little": little, "2:4_worse": order}, kind="exact",
+    claim_check("nrx-large/little-and-order", {"little": little, "2:4_worse": order}, kind="verdict",
                 reproduced=little and order, note=f"gaps: unstructured {g_un:.2f} dB, 2:4 {g_ss:.2f} dB; {text}")
 
 
@@ -316,7 +316,7 @@ def test_p6_pruned_large_beats_rt(request, claim_check, seed):
                     not_measurable=f"smoke fine-tunes Large for {sz['steps']['nrx-large']} steps only; "
                                    f"judged in nightly")
         return
-    claim_check("large-0.8-beats-rt", {"p_lt_0.01": bool(p < 0.01)}, kind="exact", reproduced=bool(p < 0.01),
+    claim_check("large-0.8-beats-rt", {"p_lt_0.01": bool(p < 0.01)}, kind="verdict", reproduced=bool(p < 0.01),
                 note=f"{text}; gap {_gap(res, sz, lg, 'nrx-rt/fp32'):.2f} dB")
 
 

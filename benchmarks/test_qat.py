@@ -91,7 +91,7 @@ def test_t1_qat_beats_ptq_at_4_bits(request, claim_check, seed):
     p_pt = one_sided_less(*q, *pt)
     # PTQ int4-pc at BLER 0 leaves QAT no room to win: not judged
     won = bool(p < ALPHA) if pc[0] > 0 else None
-    claim_check("qat4-beats-ptq-int4-pc", {"won": won}, kind="exact", reproduced=won,
+    claim_check("qat4-beats-ptq-int4-pc", {"won": won}, kind="verdict", reproduced=won,
                 note=f"block errors pooled over classes: QAT-4 {q[0]}/{q[1]}, PTQ int4-pc {pc[0]}/{pc[1]} "
                      f"(one-sided p={p:.2g}), PTQ int4-pt {pt[0]}/{pt[1]} (p={p_pt:.2g}); {_how(sz, steps)}")
 
@@ -111,7 +111,7 @@ def test_t2_qat_4_and_8_bits_close_to_fp32(request, claim_check, seed):
         details.append(f"{n} {_pool_all(res, n)[0]}/{f[1]} (p={cmp.p_value:.2g}; vs shipped fp32 p={cmp0.p_value:.2g})")
     # two curves saturated at BLER 0 or 1 are trivially "close": not judged
     ok = bool(close_all) if 0 < f[0] < f[1] else None
-    claim_check("qat-close-to-fp32", {"not_rejected": ok}, kind="exact", reproduced=ok,
+    claim_check("qat-close-to-fp32", {"not_rejected": ok}, kind="verdict", reproduced=ok,
                 note=f"two-sided Fisher alpha={ALPHA} vs fp32 fine-tuned with the same recipe {f[0]}/{f[1]}: "
                      + ", ".join(details) + ("" if ok is not None else " (fp32 BLER saturated: not judged)")
                      + f"; shipped fp32 {f0[0]}/{f0[1]}, PTQ int8-pc {_pool_all(res, 'int8-pc')[0]}/{f[1]}; "

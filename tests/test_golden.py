@@ -105,3 +105,18 @@ def test_not_measurable_and_reproduced_verdicts(tmp_path):
     v = check(store, claim="M1", key="k", measured=5, kind="exact", tol=None, metric="m", paper="p",
               reproduced=False)
     assert v.verdict == "not reproduced" and not v.failed
+
+
+@pytest.mark.parametrize("mode", ["check", "force-regen", "regen-all"])
+def test_verdict_kind_is_never_a_golden(tmp_path, mode):
+    """A paper verdict derived from counts neither reads nor writes the store in any mode, so noise in
+    the counts (inside their interval) cannot fail CI through a flipped yes/no."""
+    store = GoldenStore(tmp_path, "smoke", mode)
+    for flag, word in ((True, "reproduced"), (False, "not reproduced")):
+        v = check(store, claim="Q2", key="fp8/beats-ls", measured={"p_lt_0.01": flag}, kind="verdict",
+                  tol=None, metric="m", paper="p", reproduced=flag)
+        assert v.verdict == word and v.golden_status == "derived" and not v.failed and v.golden is None
+    assert not list(tmp_path.rglob("*.json*"))
+    with pytest.raises(ValueError, match="needs reproduced"):
+        check(store, claim="Q2", key="k", measured={}, kind="verdict", tol=None, metric="m", paper="p",
+              reproduced=None)
