@@ -5,17 +5,19 @@ weights (float32, reference ``get_weights()`` order, already compressed: quantiz
 pruned) and ``<name>.json`` the sidecar with ``config`` (the NRX config), ``format``, ``git_hash`` and
 a ``compression`` block (:class:`Recipe`)::
 
-    {"kind": "ptq" | "w8a8" | "pruned" | "distilled", "version": 1, "model": "nrx-rt",
+    {"kind": "ptq" | "w8a8" | "qat" | "pruned" | "distilled", "version": 1, "model": "nrx-rt",
      "base_weights": "reference", "source_weights": "<what the uncompressed weights were>",
      "params": {...kind-specific...}}
 
 ``params``: ptq ``{"method", "keep_depthwise", "keep_first_last"}``; w8a8 ``{"fmt", "act_fmt",
 "weight_method", "calib": {...}, "scales": [float, one per core layer in order], "scale_blocks":
-[block name of each core layer]}``; pruned: the :class:`~effinrx.prune.recipe.PruneRecipe` dict and
+[block name of each core layer]}``; qat ``{"bits", "steps", "batch_size", "learning_rate", "seed",
+"final_bce", "seconds", "scales": [{"index": i, "name": ..., "scale": nested list}]}`` (the learned
+per-channel scales of every quantized kernel, broadcastable against core weight ``i``); pruned: the :class:`~effinrx.prune.recipe.PruneRecipe` dict and
 the saved overall sparsity; distilled: the training recipe (and ``distill.json`` when present).
 
 :func:`load_artifact` rebuilds exactly the saved receiver: the weights are assigned as saved (never
-requantized) and W8A8 gets its activation wrappers back with the saved scales in mode "quant" (no
+requantized; QAT kernels are checked to lie on their saved integer grid) and W8A8 gets its activation wrappers back with the saved scales in mode "quant" (no
 recalibration). Bad input raises :class:`~effinrx.errors.WeightsError` / ``ConfigError`` naming the
 file and the key.
 """
@@ -29,7 +31,7 @@ from typing import Any, Optional
 
 from effinrx.errors import ConfigError, WeightsError
 
-KINDS = ("ptq", "w8a8", "pruned", "distilled")
+KINDS = ("ptq", "w8a8", "qat", "pruned", "distilled")
 FORMAT = "effinrx-nrx-v1"
 VERSION = 1
 
@@ -87,6 +89,15 @@ class Recipe:
             if bad:
                 raise WeightsError(f"{where}: params.scales[{bad[0]}] = {sc[bad[0]]!r} is not a positive "
                                    f"finite number")
+        elif self.kind == "qat":
+            from effinrx.quant.qat import BITS
+
+            if p.get("bits") not in BITS:
+                raise ConfigError(f"{where}: qat bits {p.get('bits')!r} not one of {', '.join(map(str, BITS))}")
+            sc = p.get("scales")
+            if not isinstance(sc, list) or not sc or not all(
+                    isinstance(e, dict) and isinstance(e.get("index"), int) and "scale" in e for e in sc):
+                raise WeightsError(f"{where}: qat needs params.scales, a list of {{index, name, scale}}")
 
 
 # -- building compressed models ---------------------------------------------------------------
@@ -143,6 +154,68 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
     rec = Recipe("w8a8", model, params, str(weights), str(getattr(net, "weights_source", weights)))
     rec.validate()
     return net, rec
+
+
+def compress_qat(model: str, weights: str, bits: int, steps: int = 200, batch_size: int = 16,
+                 learning_rate: float = 1e-4, seed: int = 0, progress: bool = False):
+    """QAT fine-tune (:func:`effinrx.quant.qat.finetune`) of NRX ``model`` warm-started from
+    ``weights``; returns (plain net holding the baked kernels ``code * scale``, Recipe)."""
+    from effinrx.quant.qat import finetune
+
+    res = finetune(model, bits=bits, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                   seed=seed, init=weights, progress=progress)
+    train = {"steps": int(steps), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
+             "seed": int(seed), "final_bce": res.train.get("final_bce"), "seconds": res.seconds}
+    return qat_artifact(model, res.net, res.weights, res.scales, bits, weights, train)
+
+
+def qat_artifact(model: str, qat_net, baked: list, scales: list, bits: int, weights: str,
+                 train: Optional[dict] = None):
+    """(plain net with ``baked`` weights, Recipe) of a trained QAT net (``bake`` output); the learned
+    scales are stored by core-weight index so a reload can check every kernel's integer grid."""
+    from effinrx.prune.recipe import variable_names
+    from effinrx.receivers.nrx import load_model
+    from effinrx.receivers.nrx_layers import _own_vars
+
+    names, entries, i = variable_names(qat_net), [], 0
+    for w, sc in zip(qat_net.qat_wrappers, scales):
+        for v in _own_vars(w.inner):
+            attr = v.name.split("/")[-1].split(":")[0]
+            if attr in sc:
+                entries.append({"index": i, "name": names[i], "scale": sc[attr].tolist()})
+            i += 1
+    if i != len(baked):
+        raise WeightsError(f"QAT net has {i} core arrays, baked weights {len(baked)}")
+    net = load_model(model, list(baked))
+    rec = Recipe("qat", model, {"bits": int(bits), **(train or {}), "scales": entries}, str(weights),
+                 str(getattr(qat_net, "weights_source", weights)))
+    rec.validate()
+    check_qat_grid(baked, rec)
+    return net, rec
+
+
+def check_qat_grid(ws: list, rec: Recipe, where: str = "qat artifact") -> None:
+    """WeightsError unless every scaled kernel of ``ws`` is ``code * scale`` with integer codes in the
+    signed ``bits`` range (what QAT trained; a retouched or re-quantized file fails here)."""
+    import numpy as np
+
+    from effinrx.quant.formats import int_range
+
+    qmin, qmax = int_range(int(rec.params["bits"]))
+    for e in rec.params["scales"]:
+        i = e["index"]
+        if not 0 <= i < len(ws):
+            raise WeightsError(f"{where}: scales index {i} outside the {len(ws)} core arrays")
+        s = np.asarray(e["scale"], np.float64)
+        try:
+            codes = np.asarray(ws[i], np.float64) / np.maximum(s, 1e-30)
+        except ValueError:
+            raise WeightsError(f"{where}: scale of {e.get('name', i)} has shape {s.shape}, not broadcastable "
+                               f"to kernel {np.shape(ws[i])}") from None
+        off = float(np.max(np.abs(codes - np.round(codes)))) if codes.size else 0.0
+        if off > 1e-3 or codes.min() < qmin - 1e-3 or codes.max() > qmax + 1e-3:
+            raise WeightsError(f"{where}: kernel {e.get('name', i)} is not on its {rec.params['bits']}-bit grid "
+                               f"(max |code - round| {off:.3g}, codes {codes.min():.3g}..{codes.max():.3g})")
 
 
 def recipe_of_checkpoint(path, kind: str) -> tuple[list, Recipe]:
@@ -239,6 +312,8 @@ def load_artifact(path, model: Optional[str] = None):
     ws, rec, meta = read_recipe(path)
     if model is not None and model != rec.model:
         raise WeightsError(f"{path} is a compressed '{rec.model}', not '{model}'")
+    if rec.kind == "qat":
+        check_qat_grid(ws, rec, where=str(path))
     if rec.kind == "w8a8":
         from effinrx.quant.w8a8 import restore_w8a8
 
@@ -269,6 +344,8 @@ def describe(rec: Recipe) -> str:
         return f"ptq-{p['method']}"
     if rec.kind == "w8a8":
         return f"w8a8-{p['fmt']}"
+    if rec.kind == "qat":
+        return f"qat-int{p['bits']}-pc"
     if rec.kind == "pruned":
         pr = p.get("prune_recipe", {})
         return f"pruned-{pr.get('method', '?')}-{pr.get('pattern', '?')}"

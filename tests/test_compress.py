@@ -175,6 +175,8 @@ def test_cli_help(capsys):
     (["--method", "ptq:int3", "--weights", "auto"], "ptq method 'int3'"),
     (["--method", "w8a8:int8", "--weights", "auto", "--calib-ebno", "a,b"], "--calib-ebno"),
     (["--method", "pruned"], "--weights PATH.npz"),
+    (["--method", "qat:9", "--weights", "auto"], "bits must be one of"),
+    (["--method", "qat:4", "--weights", "auto", "--steps", "0"], "--steps"),
 ])
 def test_cli_bad_input_one_line(tmp_path, capsys, argv, match):
     assert main(["compress", *argv, "--out", str(tmp_path / "x")]) == 1
@@ -250,3 +252,40 @@ def test_distilled_checkpoint_keeps_training_and_distill_settings(tmp_path, caps
     assert main(["compress", "--method", "distilled", "--model", "nrx-large", "--weights",
                  str(tmp_path / "ckpt.npz"), "--out", str(tmp_path / "x")]) == 1
     assert "is 'nrx-rt'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def qat_art(tmp_path_factory):
+    """A QAT artifact without training (step 0: scales = per-channel PTQ scales, one shrunk so that
+    codes clip) -- the save/reload/grid path is what is tested here, not the fine-tune."""
+    from effinrx.quant.qat import bake, build_qat
+
+    qnet, made = build_qat("nrx-rt", "auto", 4)
+    made[2].scales["pointwise_kernel"].assign(made[2].scales["pointwise_kernel"] * 0.6)
+    baked, scales = bake(qnet)
+    net, rec = C.qat_artifact("nrx-rt", qnet, baked, scales, 4, "auto", {"steps": 0})
+    path = C.save_artifact(tmp_path_factory.mktemp("qat") / "rt-qat4", net, rec)
+    return baked, rec, path
+
+
+def test_qat_roundtrip_keeps_grid_and_scales(qat_art):
+    baked, rec, path = qat_art
+    net, rec2, _ = C.load_artifact(path)
+    assert rec2.to_dict() == rec.to_dict() and C.describe(rec2) == "qat-int4-pc"
+    assert all(np.array_equal(a, b) for a, b in zip(baked, net.get_core_weights()))
+    # every kernel (depthwise, pointwise, Dense) carries a scale; biases do not
+    names = [e["name"] for e in rec.params["scales"]]
+    assert names and all(n.rsplit("/", 1)[-1] != "bias" for n in names)
+    assert {n.rsplit("/", 1)[-1] for n in names} == {"depthwise_kernel", "pointwise_kernel", "kernel"}
+
+
+def test_qat_off_grid_kernel_is_named(qat_art, tmp_path):
+    from effinrx import weights as W
+
+    baked, rec, path = qat_art
+    e = rec.params["scales"][3]
+    ws, meta = W.load_npz(path)
+    ws[e["index"]] = ws[e["index"]] * np.float32(1.01)  # re-scaled by hand: no longer code x scale
+    W.save_npz(tmp_path / "bad.npz", ws, meta)
+    with pytest.raises(WeightsError, match=f"kernel {e['name']} is not on its 4-bit grid"):
+        C.load_artifact(tmp_path / "bad.npz")
