@@ -11,7 +11,7 @@ import sys
 
 # Ordered as a researcher's workflow: simulate baselines -> train -> compress -> export -> time -> report.
 COMMANDS = [
-    ("simulate", "TBLER/BER Monte-Carlo of a receiver over Eb/N0 (table + PNG)"),
+    ("simulate", "TBLER/BER Monte-Carlo of receivers over Eb/N0 on the same slots (table + PNG)"),
     ("covariance", "estimate and cache the LMMSE channel covariance matrices"),
     ("train", "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"),
     ("prune", "prune an NRX (tfmot magnitude 0.8 / 2:4, movement), fine-tune, save with its recipe"),
@@ -35,6 +35,8 @@ Typical workflow:
   effinrx prune --model nrx-rt --pattern 2:4 --steps 200        pruning + fine-tuning
   effinrx compress --model nrx-rt --method w8a8:int8 --out q    compressed model + recipe (.npz/.json)
   effinrx sensitivity --model nrx-rt --method int8 --out sens   which layer costs the most when quantized
+  effinrx compress --model nrx-rt --method qat:4 --out q4       QAT fine-tune (learned scales) + recipe
+  effinrx simulate --receiver lmmse,nrx-rt,q.npz --ebno -2:7:1  what compression costs: TBLER + req. Eb/N0
   effinrx export --model nrx-rt --prbs 132                      ONNX for ModelOpt / TensorRT
   effinrx export --weights q.npz                                ONNX of a compressed model
   effinrx latency --model nrx-rt --precision fp32,int8,int8-fused --engine ort

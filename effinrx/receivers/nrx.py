@@ -226,4 +226,16 @@ class NRXReceiver(Receiver):
         return {"name": self.name, "type": "NRXReceiver", "model": self.cfg.name,
                 "num_it": self.cfg.num_it, "params": int(self.net.count_params()),
                 "weights": getattr(self.net, "weights_source", "?"), "num_prbs": self.num_prbs,
-                "precision": "fp32"}
+                "precision": "fp32", "weights_sha1": self.weights_digest()}
+
+    def weights_digest(self) -> str:
+        """SHA-1 (16 hex) of the core weights and any activation scales: keys the simulation cache,
+        so a file rewritten under the same name never resumes from the old file's counts."""
+        import hashlib
+
+        h = hashlib.sha1()
+        for w in self.net.get_core_weights():
+            h.update(np.ascontiguousarray(w, np.float32).tobytes())
+        for q in getattr(self.net, "act_quantizers", []):
+            h.update(np.float64(float(q.scale)).tobytes())
+        return h.hexdigest()[:16]
