@@ -15,7 +15,7 @@ COMMANDS = [
     ("covariance", "estimate and cache the LMMSE channel covariance matrices"),
     ("train", "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"),
     ("prune", "prune an NRX (tfmot magnitude 0.8 / 2:4, movement), fine-tune, save with its recipe"),
-    ("compress", "save a compressed NRX (PTQ, W8A8, pruned, distilled) with its recipe; reloads and exports"),
+    ("compress", "save a compressed NRX (PTQ, W8A8, QAT, pruned, distilled) with its recipe; reloads and exports"),
     ("sensitivity", "per-layer quantization sensitivity: quantize one layer at a time, LLR SQNR + TB errors"),
     ("export", "export a receiver to ONNX (fixed shapes per PRB count) and check parity"),
     ("latency", "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"),
