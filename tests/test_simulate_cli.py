@@ -1,4 +1,4 @@
-"""'effinrx simulate' with several receivers: a baseline, the NRX and a compressed artifact on the same
+"""'effinrx simulate' with several receivers: a baseline and a compressed artifact on the same
 slots -> per-receiver tables, one required-Eb/N0 table, one PNG; bad receivers fail in one line."""
 import pytest
 
@@ -13,21 +13,33 @@ def ptq_path(tmp_path_factory):
     return C.save_artifact(tmp_path_factory.mktemp("sim") / "rt-int8", net, rec)
 
 
-def test_baseline_nrx_and_artifact_on_same_slots(tmp_path, capsys, ptq_path):
+def test_nrx_specs_build_the_named_receivers(ptq_path):
+    from effinrx.commands.simulate import _receiver
+    from effinrx.link.config import Scenario
+
+    sc = Scenario()
+    rt = _receiver("nrx-rt", sc, "auto")
+    art = _receiver(str(ptq_path), sc, "auto")
+    assert (rt.name, art.name) == ("nrx-rt", "nrx-rt-ptq-int8-pc")
+    # different weights -> different simulation-cache keys
+    assert rt.describe()["weights_sha1"] != art.describe()["weights_sha1"]
+
+
+def test_baseline_and_artifact_on_same_slots(tmp_path, capsys, ptq_path):
     png = tmp_path / "cmp.png"
-    rc = main(["simulate", "--receiver", f"ls,nrx-rt,{ptq_path}", "--weights", "auto", "--ebno", "30,31",
+    rc = main(["simulate", "--receiver", f"ls,{ptq_path}", "--ebno", "30,31",
                "--batch", "2", "--max-blocks", "4", "--plot", str(png), "--cache", str(tmp_path / "c.json")])
     out = capsys.readouterr().out
     assert rc == 0 and png.stat().st_size > 1000
-    assert "ls-lmmse, 4 PRBs" in out and "nrx-rt, 4 PRBs" in out and "nrx-rt-ptq-int8-pc, 4 PRBs" in out
+    assert "ls-lmmse, 4 PRBs" in out and "nrx-rt-ptq-int8-pc, 4 PRBs" in out
     # 30 dB: no TB errors for any receiver; 4 blocks of 2 slots x 2 UEs each
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("30.00", "31.00"))]
-    assert len(rows) == 6 and all(r[1] == "0" and r[2] == "4" for r in rows), rows
-    assert "gap vs ls-lmmse" in out and out.count("not bracketed") >= 3
-    # the one cache file holds all three receivers: a rerun recomputes nothing and prints the same
+    assert len(rows) == 4 and all(r[1] == "0" and r[2] == "4" for r in rows), rows
+    assert "gap vs ls-lmmse" in out and out.count("not bracketed") >= 2
+    # one cache file holds both receivers, each under its own key
     import json
 
-    assert len(json.loads((tmp_path / "c.json").read_text())) == 3
+    assert len(json.loads((tmp_path / "c.json").read_text())) == 2
 
 
 @pytest.mark.parametrize("argv,match", [
