@@ -1,4 +1,5 @@
 """The one place TensorFlow is imported, so ``TF_USE_LEGACY_KERAS`` is always set first."""
+import contextlib
 import os
 
 
@@ -36,3 +37,18 @@ def set_seeds(seed: int) -> None:
             sp.config.seed = seed
         except Exception:  # pragma: no cover - sionna absent or API change
             pass
+
+
+@contextlib.contextmanager
+def eager(on: bool = True):
+    """Run ``tf.function``s eagerly inside the block (when ``on``), then restore the previous
+    setting. Needed where a layer reads Python state per call (W8A8 calibration, switching one
+    layer's quantizer): a traced graph keeps the state it saw first."""
+    cfg = tf().config
+    prev = cfg.functions_run_eagerly()
+    if on:
+        cfg.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        cfg.run_functions_eagerly(prev)

@@ -141,3 +141,56 @@ def test_cli_help_and_bad_input(capsys, tmp_path):
     assert "--model 'nrx-huge' not one of nrx-rt, nrx-large" in capsys.readouterr().err
     assert main(["sensitivity", "--method", "int5", "--out", str(tmp_path)]) == 1
     assert "--method 'int5'" in capsys.readouterr().err
+
+
+def test_w8a8_sweep_switches_one_layers_activations_and_matches_manual():
+    """W8A8 sensitivity: each row = that layer's int8-pc weights AND int8 input activations, every
+    other layer float; the all-layers row is the full W8A8 model; state restored afterwards."""
+    from effinrx._tf import set_seeds
+    from effinrx.quant.ptq import quantize_model
+    from effinrx.quant.sensitivity import layer_units, llr_sqnr_db, quantize_unit, sweep
+    from effinrx.quant.w8a8 import _layer_class, calibrate, set_mode
+    from effinrx.receivers.nrx_layers import NRXConfig, build_cgnn, collecting_wrap
+
+    _, x = _net_and_inputs()
+    set_seeds(3)
+    cls = _layer_class()
+    wrap, wrappers = collecting_wrap(lambda layer: cls(layer, "int8"))
+    net = build_cgnn(NRXConfig(**SMALL), wrap=wrap)
+    calibrate(wrappers, lambda: net(x))
+    set_mode(wrappers, "float")
+    w0 = [v.numpy() for v in net.core_variables()]
+    ref = [net(x)[0].numpy()]
+
+    def act(layers):
+        for j, w in enumerate(wrappers):
+            w.mode = "quant" if j in layers else "float"
+
+    with pytest.raises(ConfigError, match="pass act="):
+        sweep(net, "w8a8-int8", _llr_fn(x))
+    res = sweep(net, "w8a8-int8", _llr_fn(x), act=act)
+    assert math.isinf(res.fp32.llr_sqnr_db)
+    assert all(w.mode == "float" for w in wrappers)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(w0, net.core_variables()))
+    # one row by hand: the last state-update layer
+    u = [u for u in layer_units(net) if u.name == "cgnn_it0/upd1"][0]
+    names = [v.name for v in net.core_variables()]
+    wq, _, _ = quantize_unit(w0, names, u.indices, "int8-pc")
+    net.set_core_weights(wq)
+    act({u.layer})
+    manual = llr_sqnr_db(ref, [net(x)[0].numpy()])
+    row = [r for r in res.rows if r.name == u.name][0]
+    assert row.llr_sqnr_db == pytest.approx(manual, abs=1e-6) and math.isfinite(manual)
+    # all layers = the whole W8A8 model
+    net.set_core_weights(w0)
+    wq_all, _ = quantize_model(net, "int8-pc")
+    net.set_core_weights(wq_all)
+    set_mode(wrappers, "quant")
+    full = llr_sqnr_db(ref, [net(x)[0].numpy()])
+    assert res.all_layers.llr_sqnr_db == pytest.approx(full, abs=1e-6)
+    # activations matter: with every quantizer float, the weight-only sweep's all-layers row differs
+    net.set_core_weights(w0)
+    set_mode(wrappers, "float")
+    weight_only = sweep(net, "int8-pc", _llr_fn(x))
+    assert math.isinf(weight_only.fp32.llr_sqnr_db)
+    assert weight_only.all_layers.llr_sqnr_db > full + 0.5

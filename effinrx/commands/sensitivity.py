@@ -1,7 +1,8 @@
 """``effinrx sensitivity``: which NRX layers dominate the quantization loss.
 
 Quantizes one core layer (Dense kernel, or a SeparableConv2D's depthwise + pointwise pair;
-``--unit kernel`` for single kernels) at a time with a weight-only PTQ method, keeps the rest fp32,
+``--unit kernel`` for single kernels) at a time with a weight-only PTQ method (or, with
+``w8a8-int8`` / ``w8a8-fp8``, its weights and input activations), keeps the rest fp32,
 and measures the LLR SQNR vs the fp32 model and the TB errors at one Eb/N0 on a fixed set of UMi
 slots (see :mod:`effinrx.quant.sensitivity`). Writes ``sensitivity.txt|json|png`` into ``--out``.
 """
@@ -14,9 +15,12 @@ HELP = "per-layer quantization sensitivity (one layer quantized at a time): LLR 
 
 def add_arguments(p) -> None:
     from effinrx.quant.ptq import METHODS
+    from effinrx.quant.sensitivity import ACT_METHODS
 
     p.add_argument("--model", default="nrx-rt", help="nrx-rt | nrx-large")
-    p.add_argument("--method", default="int4", help=f"weight-only PTQ method: {', '.join(METHODS)}")
+    p.add_argument("--method", default="int4",
+                   help=f"weight-only PTQ method ({', '.join(METHODS)}) or weights + input activations "
+                        f"of the layer ({', '.join(ACT_METHODS)})")
     p.add_argument("--weights", default="auto",
                    help="auto (reference if present, else packaged) | reference | packaged | PATH")
     p.add_argument("--ebno", type=float, default=3.0, help="Eb/N0 of the evaluation slots (dB)")
@@ -35,13 +39,13 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from effinrx.errors import ConfigError
     from effinrx.quant.ptq import METHODS
-    from effinrx.quant.sensitivity import nrx_sweep, table_text, write_outputs
+    from effinrx.quant.sensitivity import ACT_METHODS, nrx_sweep, table_text, write_outputs
     from effinrx.receivers.nrx_layers import CONFIGS
 
     if args.model not in CONFIGS:
         raise ConfigError(f"--model {args.model!r} not one of {', '.join(CONFIGS)}")
-    if args.method not in METHODS:
-        raise ConfigError(f"--method {args.method!r} not one of {', '.join(METHODS)}")
+    if args.method not in METHODS and args.method not in ACT_METHODS:
+        raise ConfigError(f"--method {args.method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
     if args.rank_by == "tb" and args.no_tb:
         raise ConfigError("--rank-by tb needs TB errors (drop --no-tb)")
     res = nrx_sweep(args.model, args.method, weights=args.weights, ebno_db=args.ebno, slots=args.slots,

@@ -25,7 +25,7 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
     ``method`` ("max" | "percentile" at ``percentile``) on ``slots`` slots per Eb/N0 of ``ebno_db``
     drawn from ``source`` (a ``nrx_sim.UMiSlotSource``: training-channel slots, never the
     evaluation slots)."""
-    from effinrx._tf import tf
+    from effinrx._tf import eager
     from effinrx.quant.w8a8 import build_w8a8, calibrate
     from effinrx.receivers.nrx import NRXReceiver
 
@@ -34,13 +34,10 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
 
     def run():
         # calibration reads activations as numpy, so the model runs eagerly here
-        tf().config.run_functions_eagerly(True)
-        try:
+        with eager():
             for e in ebno_db:
                 s = source(slots, e, num_active=2)
                 rx.llr(s.y, s.no, active=s.active)
-        finally:
-            tf().config.run_functions_eagerly(False)
 
     calibrate(ws, run, method=method, percentile=percentile)
     return rx

@@ -4,7 +4,10 @@ For each *unit* (``unit="layer"``: one core layer, i.e. a Dense kernel or a Sepa
 depthwise + pointwise pair; ``unit="kernel"``: each kernel on its own) the unit's kernels are
 quantize-dequantized with a weight-only PTQ method of :data:`effinrx.quant.ptq.METHODS` (biases
 stay fp32, as in :mod:`effinrx.quant.ptq`), every other variable keeps its fp32 value, and the
-model is evaluated on a fixed set of slots:
+model is evaluated on a fixed set of slots. Methods ``w8a8-int8`` / ``w8a8-fp8`` (:data:`ACT_METHODS`)
+also quantize the unit's layer *input activations* (the W8A8 fake-quant of :mod:`effinrx.quant.w8a8`,
+scales calibrated once on the fp32 model with training-channel slots) while every other layer runs
+float: which layer's activations make W8A8 lose what weight-only int8 does not (claim Q3).
 
 * LLR SQNR (dB) = 10 log10(sum l^2 / sum (l_q - l)^2) over all LLRs of active UEs, against the
   fp32 model's LLRs on the same slots (deterministic, cheap);
@@ -43,15 +46,20 @@ UNIT_KINDS = ("layer", "kernel")
 RANK_BY = ("sqnr", "tb")
 
 
+ACT_METHODS = {"w8a8-int8": "int8", "w8a8-fp8": "fp8"}  # -> effinrx.quant.w8a8.FORMATS key
+
+
 @dataclass
 class Unit:
     """A group of kernels quantized together. ``indices``: positions in ``core_variables()``
-    (reference weight order); ``kinds``: "depthwise" | "pointwise" | "dense" per index."""
+    (reference weight order); ``kinds``: "depthwise" | "pointwise" | "dense" per index;
+    ``layer``: index of the core layer the kernels belong to."""
     name: str
     block: str
     indices: list
     kinds: list
     params: int
+    layer: int = -1
 
 
 @dataclass
@@ -106,7 +114,7 @@ def layer_units(net, unit: str = "layer") -> list[Unit]:
     if unit not in UNIT_KINDS:
         raise ConfigError(f"sensitivity unit {unit!r} not one of {', '.join(UNIT_KINDS)}")
     units, pos, seen = [], 0, {}
-    for layer, blk in zip(net.core_layers, net.block_of):
+    for li, (layer, blk) in enumerate(zip(net.core_layers, net.block_of)):
         vs = _own_vars(layer)
         sep = hasattr(layer, "depthwise_kernel")
         if blk == "state_init":
@@ -122,10 +130,10 @@ def layer_units(net, unit: str = "layer") -> list[Unit]:
         pos += len(vs)
         base = f"{blk}/{role}{j}"
         if unit == "layer" or len(ker) == 1:
-            units.append(Unit(base, blk, [k[0] for k in ker], [k[1] for k in ker], sum(k[2] for k in ker)))
+            units.append(Unit(base, blk, [k[0] for k in ker], [k[1] for k in ker], sum(k[2] for k in ker), li))
         else:
             for idx, kind, n in ker:
-                units.append(Unit(f"{base}.{'dw' if kind == 'depthwise' else 'pw'}", blk, [idx], [kind], n))
+                units.append(Unit(f"{base}.{'dw' if kind == 'depthwise' else 'pw'}", blk, [idx], [kind], n, li))
     return units
 
 
@@ -162,17 +170,32 @@ def llr_sqnr_db(ref: list, test: list) -> float:
     return float("-inf") if sig == 0.0 else 10.0 * math.log10(sig / noise)
 
 
+def weight_method(method: str) -> str:
+    """The weight PTQ method of sensitivity ``method`` (a PTQ method, or a W8A8 one of :data:`ACT_METHODS`)."""
+    from effinrx.quant.ptq import METHODS
+
+    if method in ACT_METHODS:
+        from effinrx.quant.w8a8 import FORMATS
+
+        return FORMATS[ACT_METHODS[method]][1]
+    if method not in METHODS:
+        raise ConfigError(f"sensitivity method {method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
+    return method
+
+
 def sweep(net, method: str, llr_fn: Callable, tb_fn: Optional[Callable] = None,
-          unit: str = "layer", rank_by: str = "sqnr", progress: Optional[Callable] = None) -> SweepResult:
+          unit: str = "layer", rank_by: str = "sqnr", progress: Optional[Callable] = None,
+          act: Optional[Callable] = None) -> SweepResult:
     """One-layer-at-a-time sweep on ``net`` (a CGNN; its weights are restored on return).
 
     ``llr_fn(net) -> list of float arrays`` (LLRs of the fixed evaluation slots, same shapes every
-    call); ``tb_fn(llrs) -> (errors, blocks)`` optional; ``progress(text)`` optional callback.
+    call); ``tb_fn(llrs) -> (errors, blocks)`` optional; ``progress(text)`` optional callback;
+    ``act(layers)`` (needed by the W8A8 methods): make exactly the core layers in the set
+    ``layers`` quantize their input activations, all others run float.
     """
-    from effinrx.quant.ptq import METHODS
-
-    if method not in METHODS:
-        raise ConfigError(f"sensitivity method {method!r} not one of {', '.join(METHODS)}")
+    wmethod = weight_method(method)
+    if method in ACT_METHODS and act is None:
+        raise ConfigError(f"sensitivity method {method!r} quantizes activations: pass act=")
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by {rank_by!r} not one of {', '.join(RANK_BY)}")
     if rank_by == "tb" and tb_fn is None:
@@ -182,9 +205,11 @@ def sweep(net, method: str, llr_fn: Callable, tb_fn: Optional[Callable] = None,
     names = [v.name for v in vs]
     w0 = [v.numpy() for v in vs]
 
-    def measure(name, blk, kinds, params, idx, ref):
-        wq, wsq, smax = quantize_unit(w0, names, idx, method)
+    def measure(name, blk, kinds, params, idx, ref, layers=()):
+        wq, wsq, smax = quantize_unit(w0, names, idx, wmethod)
         net.set_core_weights(wq, source=f"sensitivity-{name}")
+        if act is not None:
+            act(set(layers))
         llrs = llr_fn(net)
         tb = tb_fn(llrs) if tb_fn is not None else (None, None)
         q = float("inf") if ref is None else llr_sqnr_db(ref, llrs)
@@ -194,11 +219,15 @@ def sweep(net, method: str, llr_fn: Callable, tb_fn: Optional[Callable] = None,
 
     try:
         fp32, ref = measure("fp32", "-", "-", 0, [], None)
-        rows = [measure(u.name, u.block, "+".join(u.kinds), u.params, u.indices, ref)[0] for u in units]
+        rows = [measure(u.name, u.block, "+".join(u.kinds), u.params, u.indices, ref, [u.layer])[0]
+                for u in units]
         all_idx = [i for u in units for i in u.indices]
-        every, _ = measure("all-layers", "-", "all", sum(u.params for u in units), all_idx, ref)
+        every, _ = measure("all-layers", "-", "all", sum(u.params for u in units), all_idx, ref,
+                           [u.layer for u in units])
     finally:
         net.set_core_weights(w0, source="sensitivity-restore")
+        if act is not None:
+            act(set())
     if rank_by == "tb":
         rows.sort(key=lambda r: (-r.tb_errors, r.llr_sqnr_db))
     else:
@@ -213,29 +242,56 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     :func:`effinrx.receivers.nrx.resolve_weights`; "auto" = reference when present, else packaged)
     on ``slots`` UMi slots (2 active UEs each, so 2*slots TBs) at ``ebno_db``, ``num_prbs`` PRBs,
     drawn in batches of ``batch`` after ``set_seeds(seed)`` like ``run_tbler``. ``tb``: also count
-    TB errors. ``meta`` records the setup and the seconds taken."""
-    from effinrx._tf import set_seeds
-    from effinrx.quant.ptq import METHODS
+    TB errors. ``meta`` records the setup and the seconds taken.
+
+    W8A8 methods: activation scales are calibrated (max) on the fp32 model with 16 training-channel
+    slots at each of -2, 2 and 7 dB (TF seed 0, drawn after the evaluation slots, as
+    ``compress_w8a8`` calibrates), and the model runs eagerly so a layer's quantizer can be
+    switched between evaluations (~2x slower than the weight-only sweep)."""
+    from effinrx._tf import eager, set_seeds, tf
     from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
     get_config(model)  # ConfigError for an unknown model, before anything heavy
-    if method not in METHODS:
-        raise ConfigError(f"sensitivity method {method!r} not one of {', '.join(METHODS)}")
+    weight_method(method)
     if slots < 1 or batch < 1 or num_prbs < 1:
         raise ConfigError(f"slots, batch and num_prbs must be >= 1, got {slots}, {batch}, {num_prbs}")
     t0 = time.perf_counter()
     from effinrx.receivers.nrx_sim import UMiSlotSource, tb_errors
 
-    net = load_model(model, weights)
+    wrappers = None
+    if method in ACT_METHODS:
+        from effinrx.quant.w8a8 import build_w8a8
+
+        net, wrappers, _ = build_w8a8(model, weights, ACT_METHODS[method], quantize_weights=False)
+    else:
+        net = load_model(model, weights)
     rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-sensitivity")
     src = UMiSlotSource(num_prbs, 2)
     set_seeds(seed)
     sizes = [min(batch, slots - i) for i in range(0, slots, batch)]
     data = [src(n, float(ebno_db), num_active=2) for n in sizes]
+    act, act_scales = None, None
+    if wrappers is not None:
+        from effinrx.quant.w8a8 import calibrate
+
+        tf().random.set_seed(0)
+        cal = [src(16, e, num_active=2) for e in (-2.0, 2.0, 7.0)]
+
+        def run_cal():
+            for c in cal:
+                rx.llr(c.y, c.no, active=c.active)
+
+        with eager():
+            act_scales = calibrate(wrappers, run_cal)
+
+        def act(layers):
+            for j, w in enumerate(wrappers):
+                w.mode = "quant" if j in layers else "float"
     t_slots = time.perf_counter() - t0
 
     def llr_fn(_net):
-        return [rx.llr(s.y, s.no, active=s.active).numpy() for s in data]
+        with eager(wrappers is not None):  # a traced graph would keep the first modes it saw
+            return [rx.llr(s.y, s.no, active=s.active).numpy() for s in data]
 
     dec = None
 
@@ -252,7 +308,10 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
             e, n = e + de, n + dn
         return e, n
 
-    res = sweep(net, method, llr_fn, tb_fn if tb else None, unit=unit, rank_by=rank_by, progress=progress)
+    res = sweep(net, method, llr_fn, tb_fn if tb else None, unit=unit, rank_by=rank_by, progress=progress,
+                act=act)
+    if act_scales is not None:
+        res.meta["activation_scales"] = [round(float(x), 6) for x in act_scales]
     res.meta.update({"model": model, "weights": getattr(net, "weights_source", str(weights)),
                      "ebno_db": float(ebno_db), "slots": int(slots), "batch": int(batch),
                      "seed": int(seed), "num_prbs": int(num_prbs), "tbs": 2 * int(slots),

@@ -63,8 +63,9 @@ def _layer_class():
     return ActQuant
 
 
-def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8"):
-    """NRX with activation quantizers on every core layer and PTQ weights.
+def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantize_weights: bool = True):
+    """NRX with activation quantizers on every core layer and PTQ weights (``quantize_weights``
+    False: the weights stay as loaded, e.g. for the one-layer-at-a-time sensitivity sweep).
 
     Returns (net, wrappers, ptq_rows). The wrappers start in mode "float"; call
     :func:`calibrate` then :func:`set_mode` (net, "quant").
@@ -81,8 +82,10 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8"):
     wrap, wrappers = collecting_wrap(lambda layer: cls(layer, afmt))
 
     net = load_model(model, weights, wrap=wrap)
-    wq, rows = quantize_model(net, wmethod)
-    net.set_core_weights(wq, source=f"ptq-{wmethod}")
+    rows = []
+    if quantize_weights:
+        wq, rows = quantize_model(net, wmethod)
+        net.set_core_weights(wq, source=f"ptq-{wmethod}")
     net.act_quantizers = wrappers
     return net, wrappers, rows
 
