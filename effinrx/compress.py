@@ -11,7 +11,7 @@ a ``compression`` block (:class:`Recipe`)::
 
 ``params``: ptq ``{"method", "keep_depthwise", "keep_first_last"}``; w8a8 ``{"fmt", "act_fmt",
 "weight_method", "calib": {...}, "scales": [float, one per core layer in order], "scale_blocks":
-[block name of each core layer]}``; qat ``{"bits", "steps", "batch_size", "learning_rate", "seed",
+[block name of each core layer], "keep_float": [core layer names left fp32]}``; qat ``{"bits", "steps", "batch_size", "learning_rate", "seed",
 "final_bce", "seconds", "scales": [{"index": i, "name": ..., "scale": nested list}]}`` (the learned
 per-channel scales of every quantized kernel, broadcastable against core weight ``i``); pruned: the :class:`~effinrx.prune.recipe.PruneRecipe` dict and
 the saved overall sparsity; distilled: the training recipe (and ``distill.json`` when present).
@@ -89,6 +89,9 @@ class Recipe:
             if bad:
                 raise WeightsError(f"{where}: params.scales[{bad[0]}] = {sc[bad[0]]!r} is not a positive "
                                    f"finite number")
+            kf = p.get("keep_float", [])
+            if not isinstance(kf, list) or not all(isinstance(n, str) for n in kf):
+                raise WeightsError(f"{where}: params.keep_float must be a list of layer names")
         elif self.kind == "qat":
             from effinrx.quant.qat import BITS
 
@@ -121,7 +124,7 @@ def compress_ptq(model: str, weights: str, method: str, keep_depthwise: bool = F
 
 def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = "max",
                   percentile: float = 99.99, slots: int = 16, ebno_db=(-2.0, 2.0, 7.0), num_prbs: int = 4,
-                  seed: Optional[int] = 0):
+                  seed: Optional[int] = 0, keep_float=()):
     """W8A8 fake-quant via :func:`effinrx.quant.receivers.w8a8_receiver`, calibrated on ``slots`` slots
     per Eb/N0 of ``ebno_db`` from ``source`` (default ``UMiSlotSource(num_prbs, 2)``, the training
     channel; TF's global seed is set to ``seed`` first unless None). Returns (net, Recipe) with
@@ -142,7 +145,8 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
 
         source = UMiSlotSource(num_prbs, 2)
     rx = w8a8_receiver(model, fmt, source, weights=weights, num_prbs=num_prbs,
-                       ebno_db=tuple(ebno_db), slots=int(slots), method=calib, percentile=percentile)
+                       ebno_db=tuple(ebno_db), slots=int(slots), method=calib, percentile=percentile,
+                       keep_float=tuple(keep_float))
     net = rx.net
     afmt, wmethod = FORMATS[fmt]
     params = {"fmt": fmt, "act_fmt": afmt, "weight_method": wmethod,
@@ -150,7 +154,7 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
                         "slots_per_ebno": int(slots), "ebno_db": [float(e) for e in ebno_db],
                         "num_prbs": int(num_prbs), "source": type(source).__name__, "seed": seed},
               "scales": [float(w.scale) for w in net.act_quantizers],
-              "scale_blocks": list(net.block_of)}
+              "scale_blocks": list(net.block_of), "keep_float": list(keep_float)}
     rec = Recipe("w8a8", model, params, str(weights), str(getattr(net, "weights_source", weights)))
     rec.validate()
     return net, rec
@@ -318,7 +322,8 @@ def load_artifact(path, model: Optional[str] = None):
         from effinrx.quant.w8a8 import restore_w8a8
 
         blocks = rec.params.get("scale_blocks")
-        net, _ = restore_w8a8(rec.model, ws, rec.params["fmt"], rec.params["scales"])
+        net, _ = restore_w8a8(rec.model, ws, rec.params["fmt"], rec.params["scales"],
+                              keep_float=rec.params.get("keep_float", []))
         if blocks is not None and list(blocks) != list(net.block_of):
             raise WeightsError(f"{path}: params.scale_blocks do not match the layers of '{rec.model}'")
     else:
@@ -343,7 +348,8 @@ def describe(rec: Recipe) -> str:
     if rec.kind == "ptq":
         return f"ptq-{p['method']}"
     if rec.kind == "w8a8":
-        return f"w8a8-{p['fmt']}"
+        kf = p.get("keep_float") or []
+        return f"w8a8-{p['fmt']}" + (f"-keep{len(kf)}" if kf else "")
     if rec.kind == "qat":
         return f"qat-int{p['bits']}-pc"
     if rec.kind == "pruned":

@@ -97,6 +97,16 @@ def _set(keys, value):
     return edit
 
 
+def test_w8a8_keep_float_roundtrip(tmp_path, inputs):
+    net, rec = C.compress_w8a8("nrx-rt", "auto", "int8", slots=2, ebno_db=(4.0,), num_prbs=PRBS,
+                               keep_float=["cgnn_it0/upd0"])
+    assert rec.params["keep_float"] == ["cgnn_it0/upd0"] and C.describe(rec) == "w8a8-int8-keep1"
+    path = C.save_artifact(tmp_path / "mixed", net, rec)
+    net2, rec2, _ = C.load_artifact(path)
+    assert [w.keep_float for w in net2.act_quantizers] == [w.keep_float for w in net.act_quantizers]
+    np.testing.assert_array_equal(_llr(net2, inputs), _llr(net, inputs))
+
+
 @pytest.mark.parametrize("edit,err,match", [
     (_set(["compression", "kind"], "lowrank"), ConfigError, "unknown compression kind 'lowrank'"),
     (lambda m: m["compression"]["params"]["scales"].pop(), WeightsError, "16 activation scales"),
@@ -176,6 +186,7 @@ def test_cli_help(capsys):
     (["--method", "w8a8:int8", "--weights", "auto", "--calib-ebno", "a,b"], "--calib-ebno"),
     (["--method", "pruned"], "--weights PATH.npz"),
     (["--method", "qat:9", "--weights", "auto"], "bits must be one of"),
+    (["--method", "ptq:int8-pc", "--weights", "auto", "--keep-float", "cgnn_it0/upd0"], "w8a8 only"),
     (["--method", "qat:4", "--weights", "auto", "--steps", "0"], "--steps"),
 ])
 def test_cli_bad_input_one_line(tmp_path, capsys, argv, match):

@@ -26,6 +26,7 @@ EPILOG = """\
 examples:
   effinrx compress --model nrx-rt --weights reference --method ptq:int8-pc --out rt-int8
   effinrx compress --model nrx-rt --method w8a8:int8 --calib percentile --out rt-w8a8
+  effinrx compress --model nrx-rt --method w8a8:int8 --keep-float cgnn_it0/upd0 --out rt-w8a8-mixed
   effinrx compress --model nrx-rt --method qat:4 --steps 600 --out rt-qat4   # ~14 min on 2 cores
   effinrx compress --method pruned --weights rt24.npz --out rt24-artifact
   effinrx export --weights rt-int8.npz --prbs 4          # ONNX of the artifact, parity checked
@@ -50,6 +51,9 @@ def add_arguments(p) -> None:
     p.add_argument("--calib-slots", type=int, default=16, help="w8a8: calibration slots per Eb/N0")
     p.add_argument("--calib-ebno", default="-2,2,7", help="w8a8: comma-separated Eb/N0 (dB) of the slots")
     p.add_argument("--prbs", type=int, default=4, help="w8a8: PRBs of the calibration slots")
+    p.add_argument("--keep-float", default="",
+                   help="w8a8: comma-separated core layers left fp32 (weights and input), e.g. cgnn_it0/upd0 "
+                        "(find them with effinrx sensitivity --method w8a8-int8)")
     p.add_argument("--seed", type=int, default=0, help="w8a8: TF seed of the calibration slots; qat: training seed")
     p.add_argument("--steps", type=int, default=200, help="qat: fine-tuning steps")
     p.add_argument("--batch-size", type=int, default=16, help="qat: slots per step")
@@ -72,6 +76,8 @@ def run(args) -> int:
     from effinrx import compress as C
 
     kind, arg = _parse_method(args.method)
+    if args.keep_float and kind != "w8a8":
+        raise ConfigError(f"--keep-float applies to w8a8 only, not --method {args.method}")
     if kind == "ptq":
         net, rec = C.compress_ptq(args.model or "nrx-rt", args.weights, arg,
                                   args.keep_depthwise, args.keep_first_last)
@@ -101,7 +107,8 @@ def run(args) -> int:
             raise ConfigError(f"--percentile must be in (0, 100], got {args.percentile}")
         net, rec = C.compress_w8a8(args.model or "nrx-rt", args.weights, arg, calib=args.calib,
                                    percentile=args.percentile, slots=args.calib_slots, ebno_db=ebno,
-                                   num_prbs=args.prbs, seed=args.seed)
+                                   num_prbs=args.prbs, seed=args.seed,
+                                   keep_float=[n.strip() for n in args.keep_float.split(",") if n.strip()])
         ws = net.get_core_weights()
     else:
         if args.weights in ("reference", "packaged", "auto"):

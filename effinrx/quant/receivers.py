@@ -20,17 +20,19 @@ def ptq_receiver(model: str, method: str, weights: str = "reference", num_prbs: 
 
 def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_prbs: int = 4,
                   ebno_db=(-2.0, 2.0, 7.0), slots: int = 16, method: str = "max",
-                  percentile: float = 99.99):
+                  percentile: float = 99.99, keep_float=()):
     """NRX ``model`` with W8A8 fake-quant (``fmt`` "int8" | "fp8"), activation scales calibrated with
     ``method`` ("max" | "percentile" at ``percentile``) on ``slots`` slots per Eb/N0 of ``ebno_db``
     drawn from ``source`` (a ``nrx_sim.UMiSlotSource``: training-channel slots, never the
-    evaluation slots)."""
+    evaluation slots). ``keep_float``: core layer names left fp32 (mixed precision, see
+    :mod:`effinrx.quant.w8a8`)."""
     from effinrx._tf import eager
     from effinrx.quant.w8a8 import build_w8a8, calibrate
     from effinrx.receivers.nrx import NRXReceiver
 
-    net, ws, _ = build_w8a8(model, weights, fmt)
-    rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-w8a8-{fmt}")
+    net, ws, _ = build_w8a8(model, weights, fmt, keep_float=keep_float)
+    tag = f"-keep{len(keep_float)}" if keep_float else ""
+    rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-w8a8-{fmt}{tag}")
 
     def run():
         # calibration reads activations as numpy, so the model runs eagerly here

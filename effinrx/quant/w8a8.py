@@ -5,6 +5,12 @@ with a static per-tensor scale (int8 symmetric or fp8_e4m3), the way TensorRT ru
 Q/DQ network; kernels are quantized with :mod:`effinrx.quant.ptq` (int8 per-channel / fp8).
 Calibration: run the wrapped model on simulated slots in ``mode="calibrate"``; each wrapper keeps
 max|x| and a sample of |x| for a percentile; :func:`freeze` turns those into scales.
+
+Mixed precision: ``keep_float`` names core layers (the unit names of
+:func:`effinrx.quant.sensitivity.layer_units`, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32 and
+whose input is never quantized (they are still calibrated, so every layer has a scale). The
+sensitivity sweep finds such a layer: on NRX-RT, W8A8 int8 loses almost everything in
+``cgnn_it0/upd0``.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ def _layer_class():
             super().__init__(**kw)
             self.inner, self.fmt, self.mode = inner, fmt, "float"
             self.amax, self.samples, self.scale = 0.0, [], None
+            self.keep_float = False  # mixed precision: never quantize this layer's input
 
         def call(self, x, training=None):
             from effinrx.quant.fakequant import fake_quant_float, fake_quant_int
@@ -40,7 +47,7 @@ def _layer_class():
                 self.amax = max(self.amax, float(a.max(initial=0.0)))
                 rng = np.random.default_rng(len(self.samples))
                 self.samples.append(rng.choice(a, size=min(_SAMPLE, a.size), replace=False))
-            elif self.mode == "quant":
+            elif self.mode == "quant" and not self.keep_float:
                 if self.scale is None:
                     raise ConfigError(f"{self.name}: W8A8 layer used before calibration/freeze")
                 if self.fmt == "int8":
@@ -63,9 +70,11 @@ def _layer_class():
     return ActQuant
 
 
-def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantize_weights: bool = True):
+def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantize_weights: bool = True,
+               keep_float=()):
     """NRX with activation quantizers on every core layer and PTQ weights (``quantize_weights``
-    False: the weights stay as loaded, e.g. for the one-layer-at-a-time sensitivity sweep).
+    False: the weights stay as loaded, e.g. for the one-layer-at-a-time sensitivity sweep;
+    ``keep_float``: layer names left fp32, see the module docstring).
 
     Returns (net, wrappers, ptq_rows). The wrappers start in mode "float"; call
     :func:`calibrate` then :func:`set_mode` (net, "quant").
@@ -82,15 +91,39 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantiz
     wrap, wrappers = collecting_wrap(lambda layer: cls(layer, afmt))
 
     net = load_model(model, weights, wrap=wrap)
+    kept = mark_keep_float(net, wrappers, keep_float)
     rows = []
     if quantize_weights:
+        w0 = net.get_core_weights()
         wq, rows = quantize_model(net, wmethod)
-        net.set_core_weights(wq, source=f"ptq-{wmethod}")
+        for i in kept:
+            wq[i] = w0[i]
+        net.set_core_weights(wq, source=f"ptq-{wmethod}" + (f"-keep{len(keep_float)}" if kept else ""))
     net.act_quantizers = wrappers
     return net, wrappers, rows
 
 
-def restore_w8a8(model, weights, fmt: str, scales):
+def mark_keep_float(net, wrappers, names) -> list:
+    """Set ``keep_float`` on the wrappers of the named core layers; return the core-weight indices
+    of their kernels (to leave fp32). ConfigError names unknown layers and lists the valid ones."""
+    from effinrx.quant.sensitivity import layer_units
+
+    names = list(names or ())
+    if not names:
+        return []
+    units = {u.name: u for u in layer_units(net, "layer")}
+    bad = [n for n in names if n not in units]
+    if bad:
+        raise ConfigError(f"keep-float layer(s) {', '.join(map(repr, bad))} not in model '{net.cfg.name}' "
+                          f"(layers: {', '.join(units)})")
+    idx = []
+    for n in names:
+        wrappers[units[n].layer].keep_float = True
+        idx += units[n].indices
+    return idx
+
+
+def restore_w8a8(model, weights, fmt: str, scales, keep_float=()):
     """Rebuild a calibrated W8A8 NRX from saved state, without requantizing or recalibrating.
 
     ``weights``: the already weight-quantized float32 arrays (reference order, as saved from a
@@ -109,6 +142,7 @@ def restore_w8a8(model, weights, fmt: str, scales):
     wrap, wrappers = collecting_wrap(lambda layer: cls(layer, FORMATS[fmt][0]))
 
     net = load_model(model, weights, wrap=wrap)
+    mark_keep_float(net, wrappers, keep_float)
     if len(scales) != len(wrappers):
         raise WeightsError(f"w8a8: {len(scales)} activation scales, model '{net.cfg.name}' has "
                            f"{len(wrappers)} quantized layers")
