@@ -48,17 +48,24 @@ def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
 # u8 x s8 saturation) so ORT runs every Conv as QLinearConv; its accuracy is checked below
 @pytest.mark.parametrize("precision", ["fp32", "int8", "int8-fused"])
 def test_ort_cpu_latency(claim_check, benchmark, onnx_dir, precision, model, prbs):
-    from effinrx.engines.ort import OrtEngine
+    from collections import Counter
 
-    from effinrx.engines.ort import speed_probe_ms
+    import onnx
 
-    eng = OrtEngine(L.ort_model_path(model, precision, prbs, onnx_dir))
-    x = eng.random_inputs()
+    from effinrx.engines.ort import OrtEngine, time_beside_probe
+
+    path = L.ort_model_path(model, precision, prbs, onnx_dir)
+    eng = OrtEngine(path)
+    x = eng.check_inputs(eng.random_inputs())
     benchmark.pedantic(eng.run, args=(x,), rounds=10, iterations=1, warmup_rounds=2)
-    probe = speed_probe_ms(eng.threads)  # the machine's speed state, measured beside the latency
-    stats = {**eng.time(n=30, warmup=3, inputs=x), "probe_ms": probe}
+    # model and speed probe timed alternately, so both see the same machine speed state
+    stats = time_beside_probe(lambda: eng.session.run(None, x), threads=eng.threads, n=30, warmup=3)
+    # the graph's compute ops in the note: a latency change from a different graph shows as such
+    ops = Counter(n.op_type for n in onnx.load(str(path)).graph.node
+                  if n.op_type in ("Conv", "QLinearConv", "MatMul", "MatMulInteger", "MatMulIntegerToFloat"))
     claim_check(f"{model}/{prbs}prb/ort-cpu/{precision}", stats, kind="latency",
-                note=f"CPU engine on {device.fingerprint()} (paper L1 is TensorRT on a GPU)")
+                note=f"CPU engine on {device.fingerprint()} (paper L1 is TensorRT on a GPU); "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
 
 
 @pytest.mark.smoke

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from effinrx.errors import ConfigError, WeightsError
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 KINDS = ("ptq", "w8a8", "qat", "pruned", "distilled")
 FORMAT = "effinrx-nrx-v1"
@@ -58,7 +59,7 @@ class Recipe:
         if kind not in KINDS:
             raise ConfigError(f"{where}: unknown compression kind {kind!r} (known: {', '.join(KINDS)})")
         model = d.get("model")
-        if model not in ("nrx-rt", "nrx-large"):
+        if model not in NRX_MODELS:
             raise WeightsError(f"{where}: key 'model' is {model!r}, expected nrx-rt or nrx-large")
         params = d.get("params", {})
         if not isinstance(params, dict):
@@ -234,7 +235,7 @@ def recipe_of_checkpoint(path, kind: str) -> tuple[list, Recipe]:
     ws, meta = W.load_npz(path)
     side = Path(path).with_suffix(".json")
     model = (meta.get("config") or {}).get("name")
-    if model not in ("nrx-rt", "nrx-large"):
+    if model not in NRX_MODELS:
         raise WeightsError(f"{side}: no NRX config (key 'config.name'); not an effinrx checkpoint")
     if kind == "pruned":
         if "prune_recipe" not in meta:

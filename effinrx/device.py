@@ -43,6 +43,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# int8/fp32 kernels of ONNX Runtime (MLAS) dispatch on these, best first: the same CPU model name on a
+# host without VNNI runs int8 at a different speed relative to fp32, so the ISA is part of the key.
+_ISA_TIERS = (("amx_int8", "amx"), ("avx512_vnni", "avx512vnni"), ("avx_vnni", "avxvnni"),
+              ("avx512bw", "avx512"), ("avx2", "avx2"), ("sse4_2", "sse4"))
+
+
+def isa_tier(flags) -> str:
+    """The best tier in ``flags`` (cpuinfo flag names); ``base`` when none of them is there."""
+    have = set(flags)
+    return next((tag for flag, tag in _ISA_TIERS if flag in have), "base")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_isa() -> str:
+    """The best SIMD tier of this CPU for int8/fp32 kernels (``avx512vnni``, ``avx2``...), or the
+    machine name where /proc/cpuinfo has no flags (non-Linux, Arm)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    return isa_tier(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return slug(platform.machine() or "unknown")
+
+
 def tensorrt_version() -> str | None:
     try:
         from importlib.metadata import version
@@ -59,6 +85,7 @@ def info() -> dict:
         "kind": "gpu" if gpu else "cpu",
         "gpu": gpu,
         "cpu": cpu_model(),
+        "cpu_isa": cpu_isa(),
         "cpu_count": os.cpu_count(),
         "tensorrt": tensorrt_version(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -72,11 +99,12 @@ def slug(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def fingerprint() -> str:
-    """A file-name-safe device key: ``gpu-<name>`` or ``cpu-<model>-<n>c`` (override: EFFINRX_DEVICE)."""
+    """A file-name-safe device key: ``gpu-<name>`` or ``cpu-<model>-<isa>-<n>c`` (override:
+    EFFINRX_DEVICE), e.g. ``cpu-amd-epyc-avx2-2c``."""
     override = os.environ.get("EFFINRX_DEVICE")
     if override:
         return slug(override)
     gpu = gpu_info()
     if gpu:
         return "gpu-" + slug(gpu["name"])
-    return f"cpu-{slug(cpu_model())}-{os.cpu_count()}c"
+    return f"cpu-{slug(cpu_model())}-{cpu_isa()}-{os.cpu_count()}c"

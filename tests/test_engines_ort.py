@@ -76,3 +76,14 @@ def test_ort_paths_name_unsupported_precisions(tmp_path, capsys):
     assert main(["latency", "--precision", "fp32,fp8"]) == 1  # fp8 Q/DQ does not run on ORT CPU
     assert "--precision ['fp8']" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing exported for a rejected request
+
+
+def test_time_beside_probe_alternates_model_and_probe():
+    from effinrx.engines.ort import time_beside_probe
+
+    calls = []
+    out = time_beside_probe(lambda: calls.append(1), threads=1, n=7, warmup=2)
+    assert len(calls) == 9  # warmup + timed, one probe run between each
+    assert out["n"] == 7 and 0 <= out["min_ms"] <= out["median_ms"] and out["probe_ms"] > 0
+    only = time_beside_probe(None, threads=1, n=3, warmup=1)
+    assert set(only) == {"probe_ms"} and only["probe_ms"] > 0

@@ -1,6 +1,7 @@
 """Golden store and checks: regressions fail with file/key/golden/measured/tolerance, regen is never
 silent, corrupt or missing goldens are clear failures."""
 import json
+import os
 
 import pytest
 
@@ -120,3 +121,21 @@ def test_verdict_kind_is_never_a_golden(tmp_path, mode):
     with pytest.raises(ValueError, match="needs reproduced"):
         check(store, claim="Q2", key="k", measured={}, kind="verdict", tol=None, metric="m", paper="p",
               reproduced=None)
+
+
+def test_device_key_names_the_int8_isa_tier(monkeypatch):
+    """Same CPU model, different SIMD tier -> different latency golden key (int8 speed depends on it)."""
+    from effinrx import device
+
+    assert device.isa_tier(["sse4_2", "avx2", "avx512f", "avx512bw", "avx512_vnni"]) == "avx512vnni"
+    assert device.isa_tier(["sse4_2", "avx2", "avx512bw"]) == "avx512"
+    assert device.isa_tier(["sse4_2", "avx2"]) == "avx2"
+    assert device.isa_tier(["fpu"]) == "base"
+    monkeypatch.delenv("EFFINRX_DEVICE", raising=False)
+    device.fingerprint.cache_clear()
+    try:
+        fp = device.fingerprint()
+        if device.gpu_info() is None:
+            assert f"-{device.cpu_isa()}-" in fp and fp.endswith(f"-{os.cpu_count()}c")
+    finally:
+        device.fingerprint.cache_clear()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 HELP = "export a receiver to ONNX (fixed shapes per PRB count) and check parity"
 
@@ -29,7 +30,7 @@ W8A8_PARITY_RATIO = 0.75
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default=None,
+    p.add_argument("--model", choices=NRX_MODELS, default=None,
                    help="model (default nrx-rt, or the model of a compressed artifact)")
     p.add_argument("--weights", default="auto", help="auto | reference | packaged | PATH (.npz or pickle; "
                    "an effinrx compress/prune artifact exports the compressed receiver)")

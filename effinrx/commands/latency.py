@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 HELP = "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"
 
@@ -27,7 +28,7 @@ def run(args) -> int:
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     for m in models:
-        if m not in ("nrx-rt", "nrx-large"):
+        if m not in NRX_MODELS:
             raise ConfigError(f"--model {m!r}: expected nrx-rt or nrx-large")
     if args.engine == "tensorrt":
         from effinrx.engines.tensorrt import import_cudart, import_tensorrt

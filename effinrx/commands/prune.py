@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 HELP = "prune (tfmot magnitude unstructured/2:4, movement) and fine-tune an NRX; save with recipe"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default="nrx-rt")
+    p.add_argument("--model", choices=NRX_MODELS, default="nrx-rt")
     p.add_argument("--method", choices=("magnitude", "movement"), default="magnitude")
     p.add_argument("--pattern", choices=("unstructured", "2:4"), default="unstructured")
     p.add_argument("--target", type=float, default=0.8, help="final kernel sparsity (unstructured)")

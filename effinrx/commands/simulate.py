@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 HELP = "TBLER vs Eb/N0 of baselines, the NRX or compressed artifacts on the same slots (table + PNG)"
-
-NRX_MODELS = ("nrx-rt", "nrx-large")
 
 
 def parse_range(text: str) -> list[float]:

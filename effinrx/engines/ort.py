@@ -138,12 +138,8 @@ def _probe_model() -> bytes:
     return m.SerializeToString()
 
 
-def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
-    """Best-of-``n`` ms of a fixed ORT conv workload with ``threads`` intra-op threads.
-
-    Why: this 2-core VM runs in speed states 2-2.6x apart minutes apart (RT 4 PRB fp32 1.5, 3.0 and
-    3.9 ms measured); a latency golden stores the probe beside the latency, and the check compares
-    latency / probe, so a slow machine state is not a code regression and a fast one hides none."""
+def _probe(threads: int | None):
+    """(session, feed) of the speed probe with ``threads`` intra-op threads."""
     import numpy as np
     import onnxruntime as ort
 
@@ -151,12 +147,36 @@ def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
     so.intra_op_num_threads = threads or os.cpu_count() or 1
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(_probe_model(), so, providers=["CPUExecutionProvider"])
-    x = {"x": np.random.default_rng(1).standard_normal(PROBE_SHAPE).astype(np.float32)}
-    for _ in range(5):
-        sess.run(None, x)
-    best = float("inf")
+    return sess, {"x": np.random.default_rng(1).standard_normal(PROBE_SHAPE).astype(np.float32)}
+
+
+def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
+    """Best-of-``n`` ms of a fixed ORT conv workload with ``threads`` intra-op threads.
+
+    Why: this 2-core VM runs in speed states 2-2.6x apart minutes apart (RT 4 PRB fp32 1.5, 3.0 and
+    3.9 ms measured); a latency golden stores the probe beside the latency, and the check compares
+    latency / probe, so a slow machine state is not a code regression and a fast one hides none."""
+    return time_beside_probe(None, threads=threads, n=n)["probe_ms"]
+
+
+def time_beside_probe(fn, *, threads: int | None = None, n: int = 30, warmup: int = 3) -> dict:
+    """Time ``fn()`` and the speed probe alternately, ``n`` times each (``fn=None``: probe only).
+
+    Returns ``summarize_ms`` of ``fn`` (empty without it) plus ``probe_ms``, the probe's best.
+    Why alternate: timing the probe once after the model left a speed-state change in between
+    uncorrected (a CI run's int8-fused RT was 2.0x its golden while the probe read 1.2x)."""
+    sess, feed = _probe(threads)
+    for _ in range(warmup):
+        sess.run(None, feed)
+        if fn is not None:
+            fn()
+    samples, probe = [], []
     for _ in range(n):
+        if fn is not None:
+            t0 = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
-        sess.run(None, x)
-        best = min(best, (time.perf_counter() - t0) * 1e3)
-    return best
+        sess.run(None, feed)
+        probe.append((time.perf_counter() - t0) * 1e3)
+    return {**(summarize_ms(samples) if samples else {}), "probe_ms": min(probe)}

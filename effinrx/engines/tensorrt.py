@@ -7,10 +7,12 @@ Version dispatch (``tensorrt.__version__``):
 * 11.x: networks are always strongly typed and the precision flags are gone: FP16 comes from an
   AutoCast-converted ONNX (ModelOpt), INT8/FP8/INT4 from Q/DQ nodes.
 
-Nothing here runs on the CPU-only machines this project is developed on: the GPU paths are
-exercised only by ``tests/gpu`` on a GPU runner and have never executed on real hardware yet. The
-pure logic (version dispatch, flag plans, shape profiles, the CUDA-graph capture / fallback and
-event-timing control flow against a fake runtime) is tested everywhere.
+Nothing here runs on the CPU-only machines this project is developed on. The CUDA side (copies,
+CUDA-graph capture / replay / fallback, event timing, ``run``/``time``/``copy_times``) ran on an
+H100 with cuda-bindings 13.3 through ``tests/gpu/test_cuda_timing.py``, with a stand-in context
+in place of TensorRT's; the TensorRT build and execution themselves (``tests/gpu/test_tensorrt_
+engine.py``) have never run: no machine here has TensorRT. The pure logic (version dispatch, flag
+plans, shape profiles, capture control flow against a fake runtime) is tested everywhere.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def build_serialized(onnx_path: str | Path, build: BuildPlan, workspace_mb: int 
 class TensorRTEngine(Engine):
     """Deserialized TensorRT engine with device buffers; timing by CUDA events (GPU only).
 
-    Untested on this project's CPU machines; exercised by ``tests/gpu`` on a GPU runner.
+    Needs TensorRT and a GPU; its CUDA paths are exercised by ``tests/gpu`` (see the module text).
     """
 
     name = "tensorrt"
@@ -132,10 +134,7 @@ class TensorRTEngine(Engine):
         return self._shapes
 
     def _check(self, ret):
-        err = ret[0] if isinstance(ret, tuple) else ret
-        if int(err) != 0:
-            raise NotAvailableError(f"CUDA call failed with {err}")
-        return ret[1] if isinstance(ret, tuple) and len(ret) == 2 else ret
+        return cuda_check(ret)
 
     def _alloc(self):
         import numpy as np
@@ -210,6 +209,15 @@ class TensorRTEngine(Engine):
 
         return {"engine": self.name, "tensorrt": self._trt_version, "gpu": device.gpu_info(),
                 "plan": self.plan.__dict__, "timing": getattr(self, "timing_mode", "not timed yet")}
+
+
+def cuda_check(ret):
+    """Unwrap a cuda-python call's ``(err, value)`` / ``(err,)`` result; raise NotAvailableError
+    naming the error when ``err`` is not success."""
+    err = ret[0] if isinstance(ret, tuple) else ret
+    if int(getattr(err, "value", err)) != 0:  # cudaError_t enum (cuda-python) or a plain int
+        raise NotAvailableError(f"CUDA call failed with {err}")
+    return ret[1] if isinstance(ret, tuple) and len(ret) == 2 else ret
 
 
 def cuda_graph_launcher(cr, context, stream, check):

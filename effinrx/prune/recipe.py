@@ -16,6 +16,7 @@ from typing import Optional
 
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import check_sparsity
+from effinrx.receivers.nrx_layers import NRX_MODELS
 
 METHODS = ("magnitude", "movement")
 PATTERNS = ("unstructured", "2:4")
@@ -46,8 +47,8 @@ class PruneRecipe:
     init: str = "reference"
 
     def validate(self) -> None:
-        if self.model not in ("nrx-rt", "nrx-large"):
-            raise ConfigError(f"prune: unknown model '{self.model}' (known: nrx-rt, nrx-large)")
+        if self.model not in NRX_MODELS:
+            raise ConfigError(f"prune: unknown model '{self.model}' (known: {', '.join(NRX_MODELS)})")
         if self.method not in METHODS:
             raise ConfigError(f"prune: unknown method '{self.method}' (known: {', '.join(METHODS)})")
         if self.pattern not in PATTERNS:

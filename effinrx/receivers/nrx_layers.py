@@ -47,6 +47,7 @@ class NRXConfig:
 NRX_RT = NRXConfig(name="nrx-rt", num_it=2)
 NRX_LARGE = NRXConfig(name="nrx-large", num_it=8)
 CONFIGS = {"nrx-rt": NRX_RT, "nrx-large": NRX_LARGE}
+NRX_MODELS = tuple(CONFIGS)  # the model names every CLI and recipe accepts
 
 
 def get_config(name: str) -> NRXConfig:
