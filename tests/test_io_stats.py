@@ -46,3 +46,20 @@ def test_compare_counts_detects_a_real_difference():
     assert stats.compare_counts(50, 100, 52, 100).consistent
     assert not stats.compare_counts(10, 200, 60, 200, alpha=0.01).consistent
     assert stats.one_sided_less(10, 200, 60, 200) < 1e-6
+
+
+def test_atomic_write_mode_is_a_plain_files_or_kept(tmp_path):
+    import os
+    import stat
+
+    from effinrx.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "new.json", "{}")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644  # not mkstemp's 0600
+        p.chmod(0o640)
+        atomic_write_text(p, "{}\n")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640  # an existing file keeps its mode
+    finally:
+        os.umask(mask)
