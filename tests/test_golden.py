@@ -139,3 +139,17 @@ def test_device_key_names_the_int8_isa_tier(monkeypatch):
             assert f"-{device.cpu_isa()}-" in fp and fp.endswith(f"-{os.cpu_count()}c")
     finally:
         device.fingerprint.cache_clear()
+
+
+def test_left_over_golden_entries_are_listed_with_the_reason(tmp_path):
+    from effinrx.claims.report import render_markdown
+
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    for key, test in (("kept", "t.py::a"), ("renamed", "t.py::a"), ("moved", "t.py::b"), ("other", "t.py::c")):
+        check(store, claim="M2", key=key, measured=1.0, kind="rel", tol=0.01, metric="m", paper="p",
+              reproduced=None, meta={"test": test})
+    left = GoldenStore(tmp_path, "smoke").unchecked({("M2", "any", "kept")}, {"t.py::a"}, {"t.py::b"})
+    assert {(u["key"], u["why"]) for u in left} == {("renamed", "its test ran and did not check it"),
+                                                    ("moved", "its test is no longer of tier smoke")}
+    md = render_markdown([], [], {"tier": "smoke", "unchecked_goldens": left})
+    assert "## Golden entries no check read" in md and "`renamed`" in md and "`other`" not in md

@@ -60,6 +60,28 @@ class GoldenStore:
                 raise GoldenError(f"golden file {p}, key {key!r}: entry lacks 'kind'/'value'")
         return data
 
+    def unchecked(self, checked: set[tuple[str, str, str]], ran_tests: set[str],
+                  higher_tier: set[str] = frozenset()) -> list[dict]:
+        """Golden entries of this tier that are left over: ``[{"file", "key", "test", "why"}]``.
+
+        An entry is left over when its test (``meta.test``) ran but no check read it (``checked``
+        holds ``(claim, device, key)`` of every check: a renamed key), or when its test is now of a
+        higher tier than this one (``higher_tier``: node ids deselected for their tier)."""
+        out = []
+        for p in sorted((self.root / self.tier).glob("*/*.json")):
+            device, claim = p.parent.name, p.stem
+            data = self.load(claim, device)
+            for key, e in (data or {}).get("entries", {}).items():
+                test = (e.get("meta") or {}).get("test")
+                if test in ran_tests and (claim, device, key) not in checked:
+                    why = "its test ran and did not check it"
+                elif test in higher_tier:
+                    why = f"its test is no longer of tier {self.tier}"
+                else:
+                    continue
+                out.append({"file": str(p), "key": key, "test": test, "why": why})
+        return out
+
     def entry(self, claim: str, key: str, device: str = "any") -> dict | None:
         data = self.load(claim, device)
         if data is None:

@@ -56,7 +56,7 @@ def pytest_configure(config):
     report_dir = Path(config.getoption("--report-dir") or Path.cwd() / "reports" / run)
     config.stash[_KEY] = {
         "tier": tier, "mode": mode, "run": run, "report_dir": report_dir,
-        "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {},
+        "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {}, "ran_tests": set(),
     }
 
 
@@ -85,6 +85,7 @@ def pytest_collection_modifyitems(config, items):
             if xf and "not implemented yet" in str(xf.kwargs.get("reason", "")):
                 info["not_implemented"] = xf.kwargs["reason"]
         (keep if _RANK[tier] <= _RANK[st["tier"]] else drop).append(item)
+    st["higher_tier"] = {i.nodeid for i in drop}
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -186,6 +187,8 @@ def pytest_runtest_makereport(item, call):
         info = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
         if rep.when == "call" and rep.passed:
             info["ran"] = True
+    if rep.when == "call" and rep.passed:
+        st["ran_tests"].add(item.nodeid)
         if rep.skipped and not hasattr(rep, "wasxfail"):
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             info.setdefault("skipped", reason.replace("Skipped: ", ""))
@@ -193,6 +196,12 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["effinrx_device"] = _device.info()
+
+
+def _golden_device(row: dict) -> str:
+    """The device folder of a check row (``golden_file`` is ``.../<tier>/<device>/<claim>.json``)."""
+    gf = row.get("golden_file")
+    return Path(gf).parent.name if gf else "any"
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -204,6 +213,11 @@ def pytest_sessionfinish(session, exitstatus):
     collected = {k: {**v, "tiers": sorted(v["tiers"])} for k, v in st["collected"].items()}
     meta = {"tier": st["tier"], "run": st["run"], "device": _device.fingerprint(),
             "seed": session.config.getoption("--seed"), "golden_mode": st["mode"], "exitstatus": int(exitstatus)}
+    checked = {(r["claim"], _golden_device(r), r["key"]) for r in st["rows"]}
+    try:
+        meta["unchecked_goldens"] = st["store"].unchecked(checked, st["ran_tests"], st.get("higher_tier", set()))
+    except EffinrxError as e:  # a corrupt golden already failed its own test; say so here too
+        meta["unchecked_goldens"] = [{"file": "?", "key": "?", "test": "?", "why": str(e)}]
     paths = write_reports(st["report_dir"], load_claims(), st["rows"], collected, meta, st["artifacts"])
     st["paths"] = paths
 

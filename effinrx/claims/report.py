@@ -87,6 +87,13 @@ def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
                      f"**{r['verdict']}** |")
         if r.get("note"):
             lines[-1] = lines[-1][:-1] + f" {r['note']} |"
+    left = meta.get("unchecked_goldens") or []
+    if left:
+        lines += ["", "## Golden entries no check read", "",
+                  f"{len(left)} entries are left over (a renamed key, or a test that moved to a higher "
+                  "tier); nothing compares them any more: delete them from the file.", "",
+                  "| file | key | test | why |", "|---|---|---|---|"]
+        lines += [f"| `{u['file']}` | `{u['key']}` | `{u['test']}` | {u['why']} |" for u in left]
     return "\n".join(lines) + "\n"
 
 
