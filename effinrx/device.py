@@ -69,6 +69,27 @@ def cpu_isa() -> str:
     return slug(platform.machine() or "unknown")
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_generation() -> str:
+    """``f<family>m<model>`` from /proc/cpuinfo (x86), '' elsewhere. Clouds mask the model name
+    ("AMD EPYC" for Zen 2, 3 and 4 alike); family/model tell the generations apart."""
+    fam = mod = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                k, _, v = line.partition(":")
+                k = k.strip()
+                if k == "cpu family" and fam is None:
+                    fam = v.strip()
+                elif k == "model" and mod is None:
+                    mod = v.strip()
+                if fam is not None and mod is not None:
+                    return f"f{slug(fam)}m{slug(mod)}"
+    except OSError:
+        pass
+    return ""
+
+
 def tensorrt_version() -> str | None:
     try:
         from importlib.metadata import version
@@ -86,6 +107,7 @@ def info() -> dict:
         "gpu": gpu,
         "cpu": cpu_model(),
         "cpu_isa": cpu_isa(),
+        "cpu_generation": cpu_generation(),
         "cpu_count": os.cpu_count(),
         "tensorrt": tensorrt_version(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -99,12 +121,13 @@ def slug(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def fingerprint() -> str:
-    """A file-name-safe device key: ``gpu-<name>`` or ``cpu-<model>-<isa>-<n>c`` (override:
-    EFFINRX_DEVICE), e.g. ``cpu-amd-epyc-avx2-2c``."""
+    """A file-name-safe device key: ``gpu-<name>`` or ``cpu-<model>-f<family>m<model>-<isa>-<n>c``
+    (override: EFFINRX_DEVICE), e.g. ``cpu-amd-epyc-f25m1-avx2-2c`` (Zen 3, AVX2)."""
     override = os.environ.get("EFFINRX_DEVICE")
     if override:
         return slug(override)
     gpu = gpu_info()
     if gpu:
         return "gpu-" + slug(gpu["name"])
-    return f"cpu-{slug(cpu_model())}-{cpu_isa()}-{os.cpu_count()}c"
+    parts = [slug(cpu_model()), cpu_generation(), cpu_isa(), f"{os.cpu_count()}c"]
+    return "cpu-" + "-".join(p for p in parts if p)

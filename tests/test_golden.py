@@ -137,6 +137,8 @@ def test_device_key_names_the_int8_isa_tier(monkeypatch):
         fp = device.fingerprint()
         if device.gpu_info() is None:
             assert f"-{device.cpu_isa()}-" in fp and fp.endswith(f"-{os.cpu_count()}c")
+            gen = device.cpu_generation()  # e.g. f25m1: "AMD EPYC" alone does not tell Zen 2/3/4 apart
+            assert gen == "" or (gen.startswith("f") and "m" in gen and f"-{gen}-" in fp)
     finally:
         device.fingerprint.cache_clear()
 
