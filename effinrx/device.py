@@ -32,15 +32,25 @@ def gpu_info() -> dict | None:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """Fields of the first processor block of /proc/cpuinfo ({} where there is no such file)."""
+    out: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    if out:
+                        break
+                    continue
+                k, _, v = line.partition(":")
+                out.setdefault(k.strip(), v.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return out
+
+
+def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 # int8/fp32 kernels of ONNX Runtime (MLAS) dispatch on these, best first: the same CPU model name on a
@@ -55,39 +65,19 @@ def isa_tier(flags) -> str:
     return next((tag for flag, tag in _ISA_TIERS if flag in have), "base")
 
 
-@functools.lru_cache(maxsize=1)
 def cpu_isa() -> str:
     """The best SIMD tier of this CPU for int8/fp32 kernels (``avx512vnni``, ``avx2``...), or the
-    machine name where /proc/cpuinfo has no flags (non-Linux, Arm)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith(("flags", "Features")):
-                    return isa_tier(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return slug(platform.machine() or "unknown")
+    machine name where /proc/cpuinfo lists no x86 flags (non-Linux, Arm)."""
+    flags = _cpuinfo().get("flags")
+    return isa_tier(flags.split()) if flags else slug(platform.machine() or "unknown")
 
 
-@functools.lru_cache(maxsize=1)
 def cpu_generation() -> str:
     """``f<family>m<model>`` from /proc/cpuinfo (x86), '' elsewhere. Clouds mask the model name
     ("AMD EPYC" for Zen 2, 3 and 4 alike); family/model tell the generations apart."""
-    fam = mod = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                k, _, v = line.partition(":")
-                k = k.strip()
-                if k == "cpu family" and fam is None:
-                    fam = v.strip()
-                elif k == "model" and mod is None:
-                    mod = v.strip()
-                if fam is not None and mod is not None:
-                    return f"f{slug(fam)}m{slug(mod)}"
-    except OSError:
-        pass
-    return ""
+    info = _cpuinfo()
+    fam, mod = info.get("cpu family"), info.get("model")
+    return f"f{slug(fam)}m{slug(mod)}" if fam and mod else ""
 
 
 def tensorrt_version() -> str | None:

@@ -56,7 +56,8 @@ def pytest_configure(config):
     report_dir = Path(config.getoption("--report-dir") or Path.cwd() / "reports" / run)
     config.stash[_KEY] = {
         "tier": tier, "mode": mode, "run": run, "report_dir": report_dir,
-        "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {}, "ran_tests": set(),
+        "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {},
+        "ran_tests": set(),  # node ids whose call passed (left-over golden entries, see GoldenStore.unchecked)
     }
 
 
@@ -183,12 +184,12 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     st = item.config.stash[_KEY]
+    if rep.when == "call" and rep.passed:
+        st["ran_tests"].add(item.nodeid)
     for cid in _claim_ids(item):
         info = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
         if rep.when == "call" and rep.passed:
             info["ran"] = True
-    if rep.when == "call" and rep.passed:
-        st["ran_tests"].add(item.nodeid)
         if rep.skipped and not hasattr(rep, "wasxfail"):
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             info.setdefault("skipped", reason.replace("Skipped: ", ""))
