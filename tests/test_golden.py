@@ -150,7 +150,10 @@ def test_left_over_golden_entries_are_listed_with_the_reason(tmp_path):
     for key, test in (("kept", "t.py::a"), ("renamed", "t.py::a"), ("moved", "t.py::b"), ("other", "t.py::c")):
         check(store, claim="M2", key=key, measured=1.0, kind="rel", tol=0.01, metric="m", paper="p",
               reproduced=None, meta={"test": test})
-    left = GoldenStore(tmp_path, "smoke").unchecked({("M2", "any", "kept")}, {"t.py::a"}, {"t.py::b"})
+    check(store, claim="L1", key="other-device", measured={"median_ms": 1.0}, kind="latency", tol=0.5,
+          metric="m", paper="p", reproduced=None, device="cpu-elsewhere", meta={"test": "t.py::a"})
+    left = GoldenStore(tmp_path, "smoke").unchecked({("M2", "any", "kept")}, {"t.py::a"}, {"t.py::b"},
+                                                    devices=("any", "cpu-here"))
     assert {(u["key"], u["why"]) for u in left} == {("renamed", "its test ran and did not check it"),
                                                     ("moved", "its test is no longer of tier smoke")}
     md = render_markdown([], [], {"tier": "smoke", "unchecked_goldens": left})

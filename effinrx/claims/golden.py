@@ -61,8 +61,9 @@ class GoldenStore:
         return data
 
     def unchecked(self, checked: set[tuple[str, str, str]], ran_tests: set[str],
-                  higher_tier: set[str] = frozenset()) -> list[dict]:
-        """Golden entries of this tier that are left over: ``[{"file", "key", "test", "why"}]``.
+                  higher_tier: set[str] = frozenset(), devices: tuple[str, ...] = ("any",)) -> list[dict]:
+        """Golden entries of this tier and ``devices`` that are left over: ``[{"file", "key", "test",
+        "why"}]``. Other devices' folders are not looked at (their latencies are not this run's).
 
         An entry is left over when its test (``meta.test``) ran but no check read it (``checked``
         holds ``(claim, device, key)`` of every check: a renamed key), or when its test is now of a
@@ -70,6 +71,8 @@ class GoldenStore:
         out = []
         for p in sorted((self.root / self.tier).glob("*/*.json")):
             device, claim = p.parent.name, p.stem
+            if device not in devices:
+                continue
             data = self.load(claim, device)
             for key, e in (data or {}).get("entries", {}).items():
                 test = (e.get("meta") or {}).get("test")

@@ -216,7 +216,8 @@ def pytest_sessionfinish(session, exitstatus):
             "seed": session.config.getoption("--seed"), "golden_mode": st["mode"], "exitstatus": int(exitstatus)}
     checked = {(r["claim"], _golden_device(r), r["key"]) for r in st["rows"]}
     try:
-        meta["unchecked_goldens"] = st["store"].unchecked(checked, st["ran_tests"], st.get("higher_tier", set()))
+        meta["unchecked_goldens"] = st["store"].unchecked(checked, st["ran_tests"], st.get("higher_tier", set()),
+                                                          devices=("any", _device.fingerprint()))
     except EffinrxError as e:  # a corrupt golden already failed its own test; say so here too
         meta["unchecked_goldens"] = [{"file": "?", "key": "?", "test": "?", "why": str(e)}]
     paths = write_reports(st["report_dir"], load_claims(), st["rows"], collected, meta, st["artifacts"])
