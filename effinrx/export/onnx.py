@@ -196,3 +196,13 @@ def slot_parity(net, path: Union[str, Path], prbs: int, n: int = 4, ebno_db: flo
             "l2_rel_worst": max(p[1] for p in per), "max_rel": max(p[0] for p in per),
             "sign_agree": float(np.mean(np.sign(out) == np.sign(ref))),
             "exact_slots": sum(p[0] <= 1e-4 for p in per), "slots": int(n)}
+
+
+def op_counts(path) -> dict:
+    """Node type histogram of an ONNX file (to show what the int8 graph really contains)."""
+    import onnx
+
+    c: dict = {}
+    for node in onnx.load(str(path)).graph.node:
+        c[node.op_type] = c.get(node.op_type, 0) + 1
+    return dict(sorted(c.items()))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError, NotAvailableError
+from effinrx.export.onnx import op_counts  # noqa: F401  (the KAQ benchmark reads it from here)
 
 
 def export_fp32(net, cfg, path) -> Path:
@@ -106,13 +107,3 @@ def time_ort(path, cfg, batch: int, repeats: int = 50, threads: int = 1, seed: i
     x = {"y": np.asarray(d["y"], np.float32), "h": np.asarray(d["h"], np.float32)}
     eng = OrtEngine(path, threads=threads, shapes={k: v.shape for k, v in x.items()})
     return {**eng.time(n=repeats, warmup=5, inputs=x), "batch": batch, "repeats": repeats, "threads": threads}
-
-
-def op_counts(path) -> dict:
-    """Node type histogram of an ONNX file (to show what the int8 graph really contains)."""
-    import onnx
-
-    c: dict = {}
-    for node in onnx.load(str(path)).graph.node:
-        c[node.op_type] = c.get(node.op_type, 0) + 1
-    return dict(sorted(c.items()))
