@@ -13,8 +13,8 @@ Verdicts (D1 says "beats", our reading fixed before measuring):
 * BCE: one-sided paired Wilcoxon test over the same TBs at p < 0.01 AND a mean reduction of at
   least 1 % (a statistically detectable but negligible gain is not "beats").
 "At RT latency": the student has RT's architecture, hence RT's parameter count and FLOPs; asserted.
-The training budgets are tiny next to the reference recipe (smoke: tens of steps; nightly: a few
-hundred), so "not reproduced" here says the gain does not show at these budgets, nothing more.
+The training budgets are tiny next to the reference recipe (nightly: a few hundred steps; the
+module is nightly-only), so "not reproduced" here says the gain does not show at these budgets, nothing more.
 One-off measurement outside the suite (seed 42, 1000 steps x batch 16 per student, 2-core CPU,
 ~6 + 9.5 min): held-out 512 TBs at 4 dB alone 444 vs distilled 441 TB errors (Fisher p=0.43),
 mean BCE 0.3915 vs 0.3898 (-0.4 %, Wilcoxon p=2e-4); at 7 dB 399 vs 395, BCE 0.3647 vs 0.3629:

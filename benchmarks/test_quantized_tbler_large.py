@@ -101,87 +101,65 @@ def _gaps_note(res, names):
     return "; ".join(out)
 
 
-def _sweep(sz) -> bool:
-    return len(sz["ebno"]) >= 2
-
-
 def _p_less(res, a, b):
     return one_sided_less(*_pool(res, a), *_pool(res, b))
 
 
 @pytest.mark.claim("Q4")
 def test_q4_large_fp16_vs_kbest(request, claim_check, seed):
-    res, sz = _counts(request.config.getoption("--tier"), seed)
+    res, _ = _counts(request.config.getoption("--tier"), seed)
     _record(claim_check, res, ("fp32", "fp16", KB))
     p = _p_less(res, "fp16", KB)
     note = f"pooled {_rate(res, 'fp16')} vs {_rate(res, KB)} ({_rate(res, 'fp32')}); one-sided p={p:.3g}"
-    if _sweep(sz):
-        g = _gap(res, "fp16", KB)
-        ok = -SMALL_DB <= g < 0.0
-        claim_check("quant/fp16-slightly-better-than-kbest", {"reproduced": bool(ok)}, kind="verdict",
-                    reproduced=bool(ok), note=f"gap fp16 - K-best @10% {g:+.2f} dB (want in "
-                    f"[-{SMALL_DB}, 0)); {_gaps_note(res, ('fp32', 'fp16', KB))}; {note}")
-    else:
-        ok = p < ALPHA
-        claim_check("quant/fp16-beats-kbest", {"p_lt_0.01": bool(ok)}, kind="verdict", reproduced=bool(ok),
-                    note=f"{note} (smoke: 1 Eb/N0 point, a 'slight' gain is not resolvable at this size)")
+    g = _gap(res, "fp16", KB)
+    ok = -SMALL_DB <= g < 0.0
+    claim_check("quant/fp16-slightly-better-than-kbest", {"reproduced": bool(ok)}, kind="verdict",
+                reproduced=bool(ok), note=f"gap fp16 - K-best @10% {g:+.2f} dB (want in "
+                f"[-{SMALL_DB}, 0)); {_gaps_note(res, ('fp32', 'fp16', KB))}; {note}")
 
 
 @pytest.mark.claim("Q5")
 def test_q5_large_fp8_vs_kbest(request, claim_check, seed):
-    res, sz = _counts(request.config.getoption("--tier"), seed)
+    res, _ = _counts(request.config.getoption("--tier"), seed)
     _record(claim_check, res, ("fp8-w8a8", "fp8-w"))
     p_kb = _p_less(res, "fp8-w8a8", KB)
     p_loss = _p_less(res, "fp16", "fp8-w8a8")  # small p: fp8 significantly worse than fp16
     note = (f"pooled W8A8 {_rate(res, 'fp8-w8a8')}, weight-only {_rate(res, 'fp8-w')}, "
             f"{_rate(res, 'fp16')}, {_rate(res, KB)}; one-sided p(fp8 < K-best)={p_kb:.3g}, "
             f"p(fp16 < fp8)={p_loss:.3g}")
-    if _sweep(sz):
-        g_kb, g_16 = _gap(res, "fp8-w8a8", KB), _gap(res, "fp8-w8a8", "fp16")
-        ok = g_kb < 0.0 and g_16 <= SMALL_DB
-        claim_check("quant/fp8-little-loss-beats-kbest", {"reproduced": bool(ok)}, kind="verdict",
-                    reproduced=bool(ok), note=f"gap fp8 W8A8 - K-best {g_kb:+.2f} dB (want < 0), "
-                    f"- fp16 {g_16:+.2f} dB (want <= {SMALL_DB}); fp8 weight-only - fp16 "
-                    f"{_gap(res, 'fp8-w', 'fp16'):+.2f} dB; "
-                    f"{_gaps_note(res, ('fp8-w8a8', 'fp8-w', KB))}; {note}")
-    else:
-        ok = p_kb < ALPHA and p_loss >= ALPHA
-        claim_check("quant/fp8-beats-kbest-no-big-loss", {"reproduced": bool(ok)}, kind="verdict",
-                    reproduced=bool(ok), note=f"{note}; want p(fp8 < K-best) < {ALPHA} and "
-                    f"p(fp16 < fp8) >= {ALPHA}")
+    g_kb, g_16 = _gap(res, "fp8-w8a8", KB), _gap(res, "fp8-w8a8", "fp16")
+    ok = g_kb < 0.0 and g_16 <= SMALL_DB
+    claim_check("quant/fp8-little-loss-beats-kbest", {"reproduced": bool(ok)}, kind="verdict",
+                reproduced=bool(ok), note=f"gap fp8 W8A8 - K-best {g_kb:+.2f} dB (want < 0), "
+                f"- fp16 {g_16:+.2f} dB (want <= {SMALL_DB}); fp8 weight-only - fp16 "
+                f"{_gap(res, 'fp8-w', 'fp16'):+.2f} dB; "
+                f"{_gaps_note(res, ('fp8-w8a8', 'fp8-w', KB))}; {note}")
 
 
 @pytest.mark.claim("Q6")
 def test_q6_large_int8_vs_kbest(request, claim_check, seed):
-    res, sz = _counts(request.config.getoption("--tier"), seed)
+    res, _ = _counts(request.config.getoption("--tier"), seed)
     _record(claim_check, res, ("int8-w8a8", "int8-pc-w"))
     (e8, n8), (ek, nk) = _pool(res, "int8-w8a8"), _pool(res, KB)
     p_eq = compare_counts(e8, n8, ek, nk, alpha=ALPHA).p_value
     note = (f"pooled W8A8 {_rate(res, 'int8-w8a8')}, weight-only per-channel {_rate(res, 'int8-pc-w')}, "
             f"{_rate(res, 'fp8-w8a8')}, {_rate(res, KB)}; two-sided p(int8 W8A8 = K-best)={p_eq:.3g}")
-    if _sweep(sz):
-        g_kb = _gap(res, "int8-w8a8", KB)
-        g_more = _gap(res, "int8-w8a8", "fp16") - _gap(res, "fp8-w8a8", "fp16")
-        ok = abs(g_kb) <= SMALL_DB and g_more >= 0.0
-        claim_check("quant/int8-roughly-kbest", {"reproduced": bool(ok)}, kind="verdict",
-                    reproduced=bool(ok), note=f"gap int8 W8A8 - K-best {g_kb:+.2f} dB (want |.| <= "
-                    f"{SMALL_DB}), extra loss over fp8 {g_more:+.2f} dB (want >= 0); "
-                    f"{_gaps_note(res, ('int8-w8a8', 'int8-pc-w', KB))}; {note}")
-    else:
-        ok = p_eq >= ALPHA
-        claim_check("quant/int8-w8a8-consistent-with-kbest", {"reproduced": bool(ok)}, kind="verdict",
-                    reproduced=bool(ok), note=f"{note} (smoke: 'not rejected' only excludes large gaps)")
+    g_kb = _gap(res, "int8-w8a8", KB)
+    g_more = _gap(res, "int8-w8a8", "fp16") - _gap(res, "fp8-w8a8", "fp16")
+    ok = abs(g_kb) <= SMALL_DB and g_more >= 0.0
+    claim_check("quant/int8-roughly-kbest", {"reproduced": bool(ok)}, kind="verdict",
+                reproduced=bool(ok), note=f"gap int8 W8A8 - K-best {g_kb:+.2f} dB (want |.| <= "
+                f"{SMALL_DB}), extra loss over fp8 {g_more:+.2f} dB (want >= 0); "
+                f"{_gaps_note(res, ('int8-w8a8', 'int8-pc-w', KB))}; {note}")
 
 
 @pytest.mark.claim("Q7")
 def test_q7_large_fp8_beats_int8(request, claim_check, seed):
-    res, sz = _counts(request.config.getoption("--tier"), seed)
+    res, _ = _counts(request.config.getoption("--tier"), seed)
     p = _p_less(res, "fp8-w8a8", "int8-w8a8")
     ok = p < ALPHA
-    extra = ""
-    if _sweep(sz):
-        g = _gap(res, "fp8-w8a8", "int8-w8a8")
-        extra = f"; gap fp8 - int8 W8A8 @10% {g:+.2f} dB" if not math.isnan(g) else "; gap not bracketed"
+    g = _gap(res, "fp8-w8a8", "int8-w8a8")
+    extra = f"; gap fp8 - int8 W8A8 @10% {g:+.2f} dB" if not math.isnan(g) else "; gap not bracketed"
     claim_check("nrx-large/fp8-vs-int8-w8a8", {"p_lt_0.01": bool(ok)}, kind="verdict", reproduced=bool(ok),
                 note=f"pooled {_rate(res, 'fp8-w8a8')} vs {_rate(res, 'int8-w8a8')}, one-sided "
                      f"Fisher p={p:.3g}{extra}")
