@@ -71,6 +71,7 @@ def test_engine_computes_the_same_receiver(onnx_dir, claim_check):
     """fp32 ORT LLRs equal TF's; int8 (Q/DQ, calibrated on simulated slots) and its ORT-tuned
     rewrite int8-fused stay correlated (LLR SQNR vs fp32 and sign agreement as goldens)."""
     from effinrx.engines.ort import OrtEngine
+    from effinrx.engines.ort_selfcheck import integer_gemm_defect
     from effinrx.export.onnx import make_tf_wrapper
     from effinrx.quant.formats import sqnr_db
     from effinrx.receivers.nrx import load_model
@@ -85,10 +86,21 @@ def test_engine_computes_the_same_receiver(onnx_dir, claim_check):
                                                             "h_hat_imag")]).numpy() for i in range(2)])
     rel = float(np.max(np.abs(out["fp32"] - ref)) / np.max(np.abs(ref)))
     assert rel <= 1e-4, f"ORT fp32 differs from TF by {rel:.2e} (relative to max |LLR|)"
+    defect = integer_gemm_defect()
     for prec in ("int8", "int8-fused"):
         s = sqnr_db(out["fp32"], out[prec])
         sign = float(np.mean(np.sign(out["fp32"]) == np.sign(out[prec])))
         note = f"ORT fp32 vs TF max rel diff {rel:.1e}; {prec} LLR sign agreement {sign:.3f}"
+        if defect:  # ORT's own int8 kernel is wrong on this CPU: what it computes is not the receiver
+            emu = OrtEngine(L.ort_model_path("nrx-rt", prec, 4, onnx_dir), optimization="none")
+            s_emu = sqnr_db(out["fp32"], np.concatenate(
+                [emu.run({k: v[i:i + 1] for k, v in x.items()})["llr"] for i in range(2)]))
+            note += (f"; measured here LLR SQNR {s:.2f} dB through ORT's integer kernels, {s_emu:.2f} dB with "
+                     "the Q/DQ run as float ops (graph optimisation off)")
+            for what, v, tol in (("sqnr_db", round(s, 2), 3.0), ("sign_agreement", round(sign, 4), 0.05)):
+                claim_check(f"nrx-rt/4prb/{prec}_vs_fp32_llr_{what}", v, kind="abs", tol=tol,
+                            not_measurable=defect, note=note)
+            continue
         claim_check(f"nrx-rt/4prb/{prec}_vs_fp32_llr_sqnr_db", round(s, 2), kind="abs", tol=3.0, note=note)
         claim_check(f"nrx-rt/4prb/{prec}_vs_fp32_llr_sign_agreement", round(sign, 4), kind="abs", tol=0.05)
 
@@ -99,6 +111,7 @@ def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
     """TBLER with the ORT engine in the receiver loop (fp32, int8 Q/DQ and int8-fused) vs the TF model,
     same seeds and channel: fp32 through ORT must give the same counts as TF (same receiver)."""
     from effinrx.engines.ort import OrtEngine
+    from effinrx.engines.ort_selfcheck import integer_gemm_defect
     from effinrx.link.config import Scenario
     from effinrx.link.montecarlo import simulate
     from effinrx.receivers.engine_rx import EngineNRXReceiver
@@ -117,6 +130,11 @@ def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
     same = compare_counts(counts["ort-fp32"]["errors"], counts["ort-fp32"]["blocks"],
                           counts["tf-fp32"]["errors"], counts["tf-fp32"]["blocks"], alpha=0.01)
     assert same.consistent, f"ORT fp32 TBLER differs from TF: {counts}"
+    defect = integer_gemm_defect()
     for name, c in counts.items():
-        claim_check(f"nrx-rt/4prb/{name}/ebno={ebno}", c, kind="counts",
-                    note="ModelOpt int8 Q/DQ (max calibration, simulated slots) on ORT CPU" if "int8" in name else "")
+        note = "ModelOpt int8 Q/DQ (max calibration, simulated slots) on ORT CPU" if "int8" in name else ""
+        if defect and "int8" in name:  # counts of a defective kernel are not the receiver's
+            claim_check(f"nrx-rt/4prb/{name}/ebno={ebno}", c, kind="counts", not_measurable=defect,
+                        note=f"{note}; measured here {c['errors']}/{c['blocks']} TB errors")
+            continue
+        claim_check(f"nrx-rt/4prb/{name}/ebno={ebno}", c, kind="counts", note=note)

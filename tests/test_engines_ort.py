@@ -87,3 +87,50 @@ def test_time_beside_probe_alternates_model_and_probe():
     assert out["n"] == 7 and 0 <= out["min_ms"] <= out["median_ms"] and out["probe_ms"] > 0
     only = time_beside_probe(None, threads=1, n=3, warmup=1)
     assert set(only) == {"probe_ms"} and only["probe_ms"] > 0
+
+
+def test_gemm_mismatch_names_the_wrong_entries():
+    from effinrx.engines.ort_selfcheck import gemm_mismatch
+
+    want = np.arange(6).reshape(2, 3)
+    assert gemm_mismatch(want.copy(), want) is None
+    got = want.copy()
+    got[1, 2] = 99
+    assert gemm_mismatch(got, want) == "1 of 6 entries wrong (first at row 1, col 2: got 99, want 5)"
+    assert gemm_mismatch(want[:1], want) == "output shape (1, 3), expected (2, 3)"
+
+
+def test_integer_gemm_selfcheck(monkeypatch):
+    """The real probe on this CPU is exact or names the defect; a corrupted GEMM is caught and named
+    by shape (the probe reaches ORT: its exact results come from numpy, not from ORT)."""
+    from effinrx import device
+    from effinrx.engines import ort_selfcheck as S
+
+    S.integer_gemm_defect.cache_clear()
+    got = S.integer_gemm_defect()
+    if got is not None:  # e.g. ORT 1.24.4 on AMX-INT8 Xeons (module docstring)
+        assert got.startswith("ONNX Runtime ") and "MatMulInteger u8 x s8 M" in got and device.fingerprint() in got
+    else:
+        for m, k, n in S.PROBE_SHAPES:
+            y, want = S._matmul_integer(m, k, n)
+            assert y.shape == (m, n) and y.dtype == np.int32 and np.array_equal(y, want)
+            assert np.abs(want).max() > 0  # the probe multiplies non-zero values
+
+    real = S._matmul_integer
+
+    def corrupt(m, k, n, seed=0):
+        y, want = real(m, k, n, seed)
+        if (m, k, n) == S.PROBE_SHAPES[1]:
+            y = y.copy()
+            y[m - 1, n - 1] += 1
+        return y, want
+
+    monkeypatch.setattr(S, "_matmul_integer", corrupt)
+    S.integer_gemm_defect.cache_clear()
+    try:
+        bad = S.integer_gemm_defect()
+        m, k, n = S.PROBE_SHAPES[1]
+        assert bad is not None and (f"M{m} K{k} N{n}" in bad or got is not None)
+        assert "entries wrong" in bad
+    finally:
+        S.integer_gemm_defect.cache_clear()

@@ -111,3 +111,18 @@ def test_errors():
         make_wrap(9)
     with pytest.raises(ConfigError, match="no QAT wrappers"):
         bake(build_cgnn(NRXConfig(**SMALL)))
+
+
+def test_tfmot_quantize_model_cannot_wrap_the_cgnn():
+    """Why effinrx.quant.qat has its own fake-quant wrappers: tfmot's ``quantize_model`` takes only
+    Sequential / Functional tf_keras models and the CGNN is a subclassed Model (its layers would
+    annotate, but ``quantize_apply`` needs a functional graph). Fails if tfmot ever accepts it."""
+    from effinrx._tf import tf
+    from effinrx.receivers.nrx_layers import NRXConfig, build_cgnn
+
+    tf()  # TF_USE_LEGACY_KERAS before tfmot imports Keras
+    import tensorflow_model_optimization as tfmot
+
+    net = build_cgnn(NRXConfig(**SMALL))
+    with pytest.raises(ValueError, match="Sequential or Functional"):
+        tfmot.quantization.keras.quantize_model(net)

@@ -80,8 +80,12 @@ class OrtEngine(Engine):
     def describe(self) -> dict:
         from effinrx import device
 
+        from effinrx.engines.ort_selfcheck import integer_gemm_defect
+
+        # the integer GEMM's health is part of what computed the outputs (see ort_selfcheck)
         return {"engine": self.name, "onnxruntime": self._version, "threads": self.threads,
-                "cpu": device.cpu_model(), "machine": platform.machine(), "model": str(self.onnx_path)}
+                "cpu": device.cpu_model(), "machine": platform.machine(), "model": str(self.onnx_path),
+                "integer_gemm": integer_gemm_defect() or "exact"}
 
     def profile(self, n: int = 20, inputs: dict | None = None) -> dict:
         """Run ``n`` times with ORT profiling; return per-op-type time shares and the int8 ops.

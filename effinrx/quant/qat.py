@@ -8,6 +8,12 @@ channel (pointwise / Dense kernels: last axis; depthwise kernels ``[kh, kw, C, 1
 channel axis). Kernels get the straight-through gradient, scales the LSQ gradient. Biases and
 activations stay float32 (weight-only, like :mod:`effinrx.quant.ptq`).
 
+Why not tfmot: ``tfmot.quantization.keras.quantize_model`` accepts only Sequential / Functional
+tf_keras models and raises ``ValueError`` on the CGNN, a subclassed Model (pinned by
+``tests/test_qat_nrx.py``); its default 8-bit scheme also tracks min/max ranges rather than learning
+LSQ scales, and 4 bits would need custom QuantizeConfigs anyway. Hence the wrappers below, on the
+foundation's STE op.
+
 Scales start at ``max|w| / (2^(b-1) - 1)`` per channel of the warm-start weights, i.e. exactly the
 per-channel PTQ scales of ``ptq`` method ``int<b>-pc``, so QAT at step 0 *is* PTQ per-channel; the
 fine-tune (:func:`effinrx.train.train`, the NRX training loop and loss) is what QAT adds.
