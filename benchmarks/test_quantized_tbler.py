@@ -11,7 +11,7 @@ import functools
 
 import pytest
 
-from effinrx.quant.receivers import ptq_receiver, w8a8_receiver
+from effinrx.quant.receivers import VARIANT_KEEP_FLOAT, ptq_receiver, w8a8_receiver
 from effinrx.stats import one_sided_less
 from effinrx.weights import reference_dir
 
@@ -25,8 +25,8 @@ SIZES = {"smoke": {"ebno": [3.0], "batches": 2, "batch": 32},
 
 #: W8A8 int8 with cgnn_it0/upd0 kept fp32 (effinrx.quant.sensitivity: that layer alone carries the
 #: W8A8 loss); nightly and paper only, the smoke point would not tell it from full W8A8
-KEEP_FLOAT = ("cgnn_it0/upd0",)
 MIXED = "int8-w8a8-keep-upd0"
+KEEP_FLOAT = VARIANT_KEEP_FLOAT[MIXED]  # its bytes: effinrx.quant.receivers.variant_bytes
 
 
 @functools.lru_cache(maxsize=None)

@@ -151,4 +151,4 @@ def test_method_figure_writes_png_and_byte_table(tmp_path):
     one = {"fp32": [P(3.0, 32, 128)], "int8-w8a8": [P(3.0, 56, 128)], "ls-lmmse": [P(3.0, 55, 128)]}
     p, md = method_figure(one, "nrx-rt", tmp_path / "f.png", "t")
     assert p.read_bytes()[:4] == b"\x89PNG"
-    assert "| int8-w8a8 | 56/128 | 153066 |" in md and "| ls-lmmse | 55/128 | — |" in md
+    assert "| int8-w8a8 | 56/128 | 157086 |" in md and "| ls-lmmse | 55/128 | — |" in md

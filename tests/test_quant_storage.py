@@ -43,3 +43,31 @@ def test_bad_rows_named():
         tensor_bytes("k", (2,), "weights", QuantSpec())
     with pytest.raises(ShapeError, match="expected \\(name"):
         storage_table([("k", (2,))], QuantSpec())
+
+
+def test_mixed_variant_bytes_keep_one_layer_fp32():
+    """int8 W8A8 with cgnn_it0/upd0 kept fp32: that layer's 3x3x114 depthwise + 114x128 pointwise
+    kernels (15,618 weights) cost 4 B instead of 1 B, and lose their per-channel scales (114
+    depthwise + 128 pointwise, 4 B each): +3 * 15,618 - 4 * 242 = +45,886 B."""
+    from effinrx.errors import ConfigError
+    from effinrx.quant import receivers as R
+
+    for model in ("nrx-rt", "nrx-large"):
+        assert R.variant_bytes(model, "int8-w8a8-keep-upd0") - R.variant_bytes(model, "int8-w8a8") == 45_886
+    R.VARIANT_KEEP_FLOAT["bad-mixed"] = ("cgnn_it9/upd0",)
+    R.VARIANT_STORAGE["bad-mixed"] = ("int8", "per-channel")
+    try:
+        with pytest.raises(ConfigError, match="no nrx-rt weights under cgnn9/upd0/"):
+            R.variant_bytes("nrx-rt", "bad-mixed")
+    finally:
+        del R.VARIANT_KEEP_FLOAT["bad-mixed"], R.VARIANT_STORAGE["bad-mixed"]
+
+
+def test_depthwise_kernel_scaled_per_channel_c():
+    """A depthwise kernel [kh, kw, C, 1] gets C scales per-channel (its channel axis is -2, as PTQ
+    quantizes it), not the 1 its last axis would give; other kernels use the spec's axis."""
+    t = tensor_bytes("dw", (3, 3, 114, 1), "depthwise", QuantSpec("int8", "per-channel"))
+    assert (t.data_bytes, t.scale_bytes) == (1026, 114 * 4)
+    k = tensor_bytes("pw", (1, 1, 114, 128), "kernel", QuantSpec("int8", "per-channel"))
+    assert k.scale_bytes == 128 * 4
+    assert tensor_bytes("dw", (3, 3, 114, 1), "depthwise", QuantSpec("int8", "per-tensor")).scale_bytes == 4

@@ -48,7 +48,10 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
 #: benchmark variant -> weight storage spec (format, granularity) of its kernels; biases stay fp32
 VARIANT_STORAGE = {"fp32": ("fp32", "per-tensor"), "fp16": ("fp16", "per-tensor"),
                    "fp8-w": ("fp8_e4m3", "per-tensor"), "int8-pc-w": ("int8", "per-channel"),
-                   "fp8-w8a8": ("fp8_e4m3", "per-tensor"), "int8-w8a8": ("int8", "per-channel")}
+                   "fp8-w8a8": ("fp8_e4m3", "per-tensor"), "int8-w8a8": ("int8", "per-channel"),
+                   "int8-w8a8-keep-upd0": ("int8", "per-channel")}
+#: mixed-precision variants -> core layers (unit names, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32
+VARIANT_KEEP_FLOAT = {"int8-w8a8-keep-upd0": ("cgnn_it0/upd0",)}
 
 
 def variant_bytes(model: str, variant: str) -> int:
@@ -64,4 +67,12 @@ def variant_bytes(model: str, variant: str) -> int:
         raise ConfigError(f"model {model!r} not one of {', '.join(iters)}")
     if variant not in VARIANT_STORAGE:
         raise ConfigError(f"variant {variant!r} has no storage spec; one of {', '.join(VARIANT_STORAGE)}")
-    return storage_table(nrx_inventory(iters[model]), QuantSpec(*VARIANT_STORAGE[variant])).total_bytes
+    inv = nrx_inventory(iters[model])
+    # unit name cgnn_it<i>/<layer> is inventory prefix cgnn<i>/<layer>
+    kept = tuple(n.replace("cgnn_it", "cgnn", 1) + "/" for n in VARIANT_KEEP_FLOAT.get(variant, ()))
+    fp32 = [t for t in inv if t[0].startswith(kept)] if kept else []
+    if kept and not fp32:
+        raise ConfigError(f"variant {variant!r}: no {model} weights under {', '.join(kept)}")
+    rest = [t for t in inv if not (kept and t[0].startswith(kept))]
+    return (storage_table(rest, QuantSpec(*VARIANT_STORAGE[variant])).total_bytes
+            + storage_table(fp32, QuantSpec("fp32", "per-tensor")).total_bytes)

@@ -78,7 +78,10 @@ def tensor_bytes(name: str, shape, role: str, spec: QuantSpec, quantize_roles=("
     if spec.granularity == "per-channel":
         if not shape:
             raise ShapeError(f"tensor {name!r}: per-channel quantization of a scalar")
-        channels = shape[spec.axis]
+        # a depthwise kernel [kh, kw, C, mult] is scaled per channel C (axis -2), as
+        # effinrx.quant.ptq quantizes it and as ONNX/TensorRT store it (Conv weight [C*mult, 1, kh, kw])
+        axis = -2 if role == "depthwise" and len(shape) == 4 else spec.axis
+        channels = shape[axis]
     else:
         channels = 1
     zp = 0 if (spec.symmetric or not spec.is_int) else channels * packed_bytes(1, spec.bits)
