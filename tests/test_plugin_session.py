@@ -36,3 +36,27 @@ def test_moved(claim_check):
     left = data["meta"]["unchecked_goldens"]
     assert [(u["key"], u["test"]) for u in left] == [("k", "test_claims.py::test_moved")]
     assert "Golden entries no check read" in (rep / "tolerance.md").read_text()
+
+
+def test_latency_on_a_new_device_records_every_check_then_xfails(pytester):
+    """A device without latency goldens: the test still runs its later checks (K3 then L8 in one
+    test), ends xfailed, and the claims read "no golden for this device", not "regressed"."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_claims='''
+import pytest
+
+@pytest.mark.claim("K3", "L8")
+def test_two_latencies(claim_check):
+    for cid in ("K3", "L8"):
+        claim_check("ort-cpu/x", {"median_ms": 1.0, "min_ms": 1.0}, kind="latency", claim=cid)
+''')
+    (pytester.path / "golden" / "smoke" / "any").mkdir(parents=True)
+    rep = pytester.path / "rep"
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tier", "smoke", "--golden-dir",
+                                        str(pytester.path / "golden"), "--report-dir", str(rep))
+    res.assert_outcomes(xfailed=1)
+    data = json.loads((rep / "tolerance.json").read_text())
+    got = {c["claim"]: c["status"] for c in data["claims"] if c["claim"] in ("K3", "L8")}
+    assert got == {"K3": "no golden for this device (latency goldens are per device)",
+                   "L8": "no golden for this device (latency goldens are per device)"}
+    assert sorted(r["claim"] for r in data["checks"] if r["verdict"] == "no golden for this device") == ["K3", "L8"]

@@ -29,6 +29,10 @@ from effinrx.errors import GoldenError
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
 
 
+#: verdict of a device-keyed (latency) check on a device that has no golden yet
+NEW_DEVICE = "no golden for this device"
+
+
 @dataclass
 class Verdict:
     claim: str
@@ -175,7 +179,7 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
         msg = (f"no golden for claim {claim} key {key!r} in {path} ({where}); measured {measured!r} "
                f"written to {store.obtained_path(claim, device)}; create it with --force-regen")
         return Verdict(**base, golden=None, tolerance=tol_text, margin=None, golden_status="no golden",
-                       verdict="no golden" + (" for this device" if device != "any" else ""), message=msg)
+                       verdict=NEW_DEVICE if device != "any" else "no golden", message=msg)
     if entry["kind"] != kind:
         raise GoldenError(f"golden file {path}, key {key!r}: kind {entry['kind']!r} but check uses {kind!r}")
     ok, margin, tol_text = compare(kind, entry["value"], measured, tol)

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
+from effinrx.claims.check import NEW_DEVICE
 from effinrx.claims.registry import Claim
 from effinrx.io import atomic_write_json, atomic_write_text
 
@@ -42,13 +43,19 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
         info = collected.get(cid, {})
         if rs:
             verdicts = Counter(r["verdict"] for r in rs)
-            if any(r["golden_status"] in ("regressed", "no golden", "regenerated", "error") for r in rs):
+            # a latency on a device with no golden yet is expected (goldens are per device): it
+            # decides the status only when nothing else was checked
+            judged = [r for r in rs if r["verdict"] != NEW_DEVICE] or rs
+            jv = Counter(r["verdict"] for r in judged)
+            if all(r["verdict"] == NEW_DEVICE for r in judged):
+                status = f"{NEW_DEVICE} (latency goldens are per device)"
+            elif any(r["golden_status"] in ("regressed", "no golden", "regenerated", "error") for r in judged):
                 status = "regressed / golden problem"
-            elif verdicts.get("not reproduced"):
+            elif jv.get("not reproduced"):
                 status = "not reproduced"
-            elif all(v.startswith("not measurable") for v in verdicts.elements()):
-                status = rs[0]["verdict"]
-            elif verdicts.get("reproduced"):
+            elif all(v.startswith("not measurable") for v in jv.elements()):
+                status = judged[0]["verdict"]
+            elif jv.get("reproduced"):
                 status = "reproduced"
             else:
                 status = "pass (golden only)"
