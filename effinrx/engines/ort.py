@@ -79,7 +79,6 @@ class OrtEngine(Engine):
 
     def describe(self) -> dict:
         from effinrx import device
-
         from effinrx.engines.ort_selfcheck import integer_gemm_defect
 
         # the integer GEMM's health is part of what computed the outputs (see ort_selfcheck)

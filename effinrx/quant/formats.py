@@ -24,6 +24,9 @@ INT_FORMATS = {f"int{b}": b for b in range(2, 9)}
 FLOAT_FORMATS = ("fp32", "fp16", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1")
 FORMATS = tuple(INT_FORMATS) + FLOAT_FORMATS
 GRANULARITIES = ("per-tensor", "per-channel")
+#: per-channel axis of a depthwise kernel [kh, kw, C, mult] (its channels C; other kernels: last axis).
+#: ONNX/TensorRT store it as Conv weight [C*mult, 1, kh, kw] with per-output-channel scales.
+DEPTHWISE_CHANNEL_AXIS = -2
 
 # SQNR floors (dB) a weight tensor is expected to reach; below them, quantization is "lossy" in
 # reports. Roughly 6 dB per bit minus crest-factor loss of Gaussian-like weights.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from effinrx.errors import ConfigError
-from effinrx.quant.formats import QuantSpec, fake_quant, sqnr_db, sqnr_verdict
+from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS, QuantSpec, fake_quant, sqnr_db, sqnr_verdict
 
 #: method name -> (format, granularity)
 METHODS = {
@@ -74,8 +74,7 @@ def quantize_weights(weights, names, method: str, *, keep_depthwise: bool = Fals
             out.append(w.copy())
             rows.append(LayerRow(i, n, k, "fp32", float("inf"), None, "ok"))
             continue
-        # depthwise kernel [kh, kw, C, 1]: its channels are axis -2
-        axis = -2 if k == "depthwise" else -1
+        axis = DEPTHWISE_CHANNEL_AXIS if k == "depthwise" else -1
         spec = QuantSpec(fmt=fmt, granularity=gran, axis=axis)
         wq, s, _ = fake_quant(w, spec)
         q = sqnr_db(w, wq)

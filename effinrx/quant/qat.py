@@ -49,7 +49,9 @@ _CLS = None
 
 
 def _channel_axis(attr: str) -> int:
-    return -2 if attr == "depthwise_kernel" else -1
+    from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS
+
+    return DEPTHWISE_CHANNEL_AXIS if attr == "depthwise_kernel" else -1
 
 
 def qat_layer_class():

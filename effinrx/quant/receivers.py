@@ -70,9 +70,9 @@ def variant_bytes(model: str, variant: str) -> int:
     inv = nrx_inventory(iters[model])
     # unit name cgnn_it<i>/<layer> is inventory prefix cgnn<i>/<layer>
     kept = tuple(n.replace("cgnn_it", "cgnn", 1) + "/" for n in VARIANT_KEEP_FLOAT.get(variant, ()))
-    fp32 = [t for t in inv if t[0].startswith(kept)] if kept else []
+    fp32 = [t for t in inv if t[0].startswith(kept)]  # startswith(()) is False: nothing kept
     if kept and not fp32:
         raise ConfigError(f"variant {variant!r}: no {model} weights under {', '.join(kept)}")
-    rest = [t for t in inv if not (kept and t[0].startswith(kept))]
+    rest = [t for t in inv if not t[0].startswith(kept)]
     return (storage_table(rest, QuantSpec(*VARIANT_STORAGE[variant])).total_bytes
             + storage_table(fp32, QuantSpec("fp32", "per-tensor")).total_bytes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.quant.formats import QuantSpec
+from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS, QuantSpec
 
 ROLES = ("kernel", "depthwise", "bias", "norm", "other")
 SCALE_BYTES = 4  # fp32 scale per tensor or channel
@@ -78,9 +78,8 @@ def tensor_bytes(name: str, shape, role: str, spec: QuantSpec, quantize_roles=("
     if spec.granularity == "per-channel":
         if not shape:
             raise ShapeError(f"tensor {name!r}: per-channel quantization of a scalar")
-        # a depthwise kernel [kh, kw, C, mult] is scaled per channel C (axis -2), as
-        # effinrx.quant.ptq quantizes it and as ONNX/TensorRT store it (Conv weight [C*mult, 1, kh, kw])
-        axis = -2 if role == "depthwise" and len(shape) == 4 else spec.axis
+        # a depthwise kernel gets one scale per channel C, as effinrx.quant.ptq quantizes it
+        axis = DEPTHWISE_CHANNEL_AXIS if role == "depthwise" and len(shape) == 4 else spec.axis
         channels = shape[axis]
     else:
         channels = 1
