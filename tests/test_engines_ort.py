@@ -85,8 +85,10 @@ def test_time_beside_probe_alternates_model_and_probe():
     out = time_beside_probe(lambda: calls.append(1), threads=1, n=7, warmup=2)
     assert len(calls) == 9  # warmup + timed, one probe run between each
     assert out["n"] == 7 and 0 <= out["min_ms"] <= out["median_ms"] and out["probe_ms"] > 0
+    assert len(out["samples_ms"]) == 7 and len(out["probe_samples_ms"]) == 7
     only = time_beside_probe(None, threads=1, n=3, warmup=1)
-    assert set(only) == {"probe_ms"} and only["probe_ms"] > 0
+    assert set(only) == {"probe_ms", "probe_median_ms", "samples_ms", "probe_samples_ms"}
+    assert only["probe_ms"] > 0 and only["samples_ms"] == [] and len(only["probe_samples_ms"]) == 3
 
 
 def test_gemm_mismatch_names_the_wrong_entries():

@@ -51,7 +51,8 @@ class Engine(ABC):
         """Engine, version and device facts."""
 
     def check_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate names, shapes and dtypes; return float32 contiguous arrays."""
+        """Validate names, shapes, dtypes and finiteness (no NaN/Inf); return float32 contiguous arrays.
+        Called once before a timed loop, never inside it."""
         want = self.input_shapes
         missing = sorted(set(want) - set(inputs))
         extra = sorted(set(inputs) - set(want))
@@ -64,7 +65,13 @@ class Engine(ABC):
                 raise ShapeError(f"{self.name}: input {k!r} has dtype {a.dtype}, expected float32")
             if tuple(a.shape) != tuple(shape):
                 raise ShapeError(f"{self.name}: input {k!r} has shape {a.shape}, expected {tuple(shape)}")
-            out[k] = np.ascontiguousarray(a, dtype=np.float32)
+            a = np.ascontiguousarray(a, dtype=np.float32)
+            bad = ~np.isfinite(a)
+            if bad.any():  # NaN/Inf would spread through every LLR of the slot unnoticed
+                first = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ShapeError(f"{self.name}: input {k!r} has {int(bad.sum())} NaN/Inf values "
+                                 f"(first at index {first}: {a[first]})")
+            out[k] = a
         return out
 
     def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:

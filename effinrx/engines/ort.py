@@ -77,6 +77,12 @@ class OrtEngine(Engine):
             samples.append((time.perf_counter() - t0) * 1e3)
         return summarize_ms(samples)
 
+    def time_with_probe(self, n: int = 30, warmup: int = 3, inputs: dict | None = None) -> dict:
+        """:func:`time_beside_probe` of one session run (inputs checked once, outside the timing)."""
+        feed = self.check_inputs(inputs or self.random_inputs())
+        return time_beside_probe(lambda: self.session.run(None, feed), threads=self.threads, n=n,
+                                 warmup=warmup)
+
     def describe(self) -> dict:
         from effinrx import device
         from effinrx.engines.ort_selfcheck import integer_gemm_defect
@@ -163,23 +169,16 @@ def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
 
 
 def time_beside_probe(fn, *, threads: int | None = None, n: int = 30, warmup: int = 3) -> dict:
-    """Time ``fn()`` and the speed probe alternately, ``n`` times each (``fn=None``: probe only).
+    """Time ``fn()`` and the speed probe in ``n`` short alternations (one call each per round, order
+    flipped every round; ``fn=None``: probe only) through :func:`effinrx.latency.time_interleaved`,
+    the one timing path of the CLI and the benchmarks.
 
-    Returns ``summarize_ms`` of ``fn`` (empty without it) plus ``probe_ms``, the probe's best.
-    Why alternate: timing the probe once after the model left a speed-state change in between
-    uncorrected (a CI run's int8-fused RT was 2.0x its golden while the probe read 1.2x)."""
+    Returns ``summarize_ms`` of ``fn`` (empty without it) plus ``probe_ms`` (the probe's best),
+    ``probe_median_ms`` and the per-round samples that the rank-test gate
+    (:func:`effinrx.latency.latency_gate`) reads. Why alternate: timing the probe once after the model
+    left a speed-state change in between uncorrected (a CI run's int8-fused RT was 2.0x its golden
+    while the probe read 1.2x)."""
+    from effinrx.latency import time_interleaved
+
     sess, feed = _probe(threads)
-    for _ in range(warmup):
-        sess.run(None, feed)
-        if fn is not None:
-            fn()
-    samples, probe = [], []
-    for _ in range(n):
-        if fn is not None:
-            t0 = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - t0) * 1e3)
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        probe.append((time.perf_counter() - t0) * 1e3)
-    return {**(summarize_ms(samples) if samples else {}), "probe_ms": min(probe)}
+    return time_interleaved(fn, lambda: sess.run(None, feed), rounds=n, warmup=warmup)
