@@ -1,11 +1,85 @@
-"""The one place TensorFlow is imported, so ``TF_USE_LEGACY_KERAS`` is always set first."""
+"""The one place TensorFlow is imported, so ``TF_USE_LEGACY_KERAS`` is always set first.
+
+Start-up noise: a CUDA build of TensorFlow prints, on a CPU-only host, about 8 lines of
+``Unable to register cuDNN factory``, ``computation placer already registered``, ``failed call to
+cuInit ... (303)`` through absl/XLA logging before ``TF_CPP_MIN_LOG_LEVEL`` is read, so setting
+that variable (done with ``setdefault`` in the package ``__init__``) is not enough. :func:`tf` makes
+the first import with file descriptor 2 redirected to a temporary file, initialises the devices
+inside that window (that is where cuInit is called), then writes back every captured line that is
+not one of the known start-up messages (:data:`NOISE`; the cuInit line only where the host has no
+NVIDIA device node). ``EFFINRX_TF_QUIET=0`` turns the filter off.
+"""
 import contextlib
 import os
+import re
+import sys
+
+#: start-up lines of a CUDA TensorFlow build that carry no information for the user
+NOISE = (
+    re.compile(r"Unable to register cu(DNN|FFT|BLAS) factory"),
+    re.compile(r"computation placer already registered"),
+    re.compile(r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    re.compile(r"TF-TRT Warning: Could not find TensorRT"),
+    re.compile(r"This TensorFlow binary is optimized to use available CPU instructions"),
+    re.compile(r"To enable the following instructions: .* rebuild TensorFlow"),
+)
+#: only noise where no NVIDIA device node exists (on a GPU host it is a real driver problem)
+NOISE_CPU_ONLY = (re.compile(r"failed call to cuInit"),)
+
+
+def _has_nvidia_device() -> bool:
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def _is_noise(line: str, cpu_only: bool) -> bool:
+    pats = NOISE + (NOISE_CPU_ONLY if cpu_only else ())
+    return any(p.search(line) for p in pats)
+
+
+def _quiet_import():
+    """Import tensorflow (and list its devices) with fd 2 captured; re-emit non-noise lines."""
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter)
+        import tensorflow  # noqa: PLC0415
+
+        return tensorflow
+    cap = tempfile.TemporaryFile(mode="w+b")
+    try:
+        os.dup2(cap.fileno(), 2)
+        try:
+            import tensorflow  # noqa: PLC0415
+
+            tensorflow.config.list_physical_devices()  # cuInit happens here
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):  # pragma: no cover
+                pass
+            os.dup2(saved, 2)
+        cap.seek(0)
+        text = cap.read().decode("utf-8", "replace")
+    finally:
+        os.close(saved)
+        cap.close()
+    cpu_only = not _has_nvidia_device()
+    keep = [ln for ln in text.splitlines() if ln.strip() and not _is_noise(ln, cpu_only)]
+    if keep:
+        sys.stderr.write("\n".join(keep) + "\n")
+    return tensorflow
 
 
 def tf():
     """Return the ``tensorflow`` module (imported on first use, Keras 2 via tf_keras)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    mod = sys.modules.get("tensorflow")
+    if mod is not None and hasattr(mod, "config"):
+        return mod
+    if os.environ.get("EFFINRX_TF_QUIET", "1") != "0":
+        return _quiet_import()
     import tensorflow  # noqa: PLC0415 - deliberate lazy import
 
     return tensorflow

@@ -53,6 +53,20 @@ def _load(name: str):
         raise
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description/epilog layout and appends ``(default: X)`` to every option's help
+    (argparse lists the choices in the metavar). Options whose help already states the default
+    (``default ...`` in the text) or whose default is None/False are left as written."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        d = action.default
+        if (d is None or d is False or d is argparse.SUPPRESS or "%(default)" in h
+                or "default" in h.lower() or not action.option_strings):
+            return h
+        return h + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="effinrx", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"effinrx {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS:
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         sp.set_defaults(_command=name)
         if name in sys.argv[1:2]:  # import only the module of the command being run
             mod = _load(name)
@@ -88,14 +102,56 @@ def main(argv: list[str] | None = None) -> int:
     if mod is None:
         print(f"effinrx {args._command}: not available in this version", file=sys.stderr)
         return 2
+    if args._command in TF_COMMANDS:
+        from effinrx._tf import tf
+
+        tf()  # first import here, with the CUDA/XLA start-up noise of a CPU host filtered
     try:
         return int(mod.run(args) or 0)
     except EffinrxError as e:
         print(f"effinrx {args._command}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # late write errors (disk full, a folder removed): the path, one line
+        from effinrx.io import oserror_line
+
+        print(f"effinrx {args._command}: error: {oserror_line(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"effinrx {args._command}: interrupted (finished work is cached)", file=sys.stderr)
+        print(f"effinrx {args._command}: interrupted; {_saved_on_interrupt(args)}", file=sys.stderr)
         return 130
+    except Exception as e:
+        line = input_check_line(e)
+        if line is None:
+            raise
+        print(f"effinrx {args._command}: error: {line}", file=sys.stderr)
+        return 1
+
+
+#: commands that import TensorFlow (the CLI imports it first, quietly: effinrx._tf)
+TF_COMMANDS = frozenset(n for n, _ in COMMANDS)
+
+
+def _saved_on_interrupt(args) -> str:
+    """What an interrupted command has kept, as far as the CLI can tell from its arguments."""
+    cache = getattr(args, "cache", None)
+    if args._command == "simulate":
+        return (f"finished Eb/N0 points are cached in {cache}" if cache
+                else "nothing was saved (no --cache given)")
+    if args._command == "train":
+        return f"the last checkpoint in {getattr(args, 'out', '?')} is kept (rerun resumes from it)"
+    return "nothing of this run was saved (earlier output files are untouched)"
+
+
+def input_check_line(e: BaseException) -> str | None:
+    """The one-line message of a failed graph-mode input check (``effinrx.receivers.checks
+    .INPUT_CHECK_TAG`` in a TensorFlow ``InvalidArgumentError``), None for any other exception."""
+    from effinrx.receivers.checks import INPUT_CHECK_TAG
+
+    msg = getattr(e, "message", None) or str(e)
+    if type(e).__name__ != "InvalidArgumentError" or INPUT_CHECK_TAG not in msg:
+        return None
+    i = msg.index(INPUT_CHECK_TAG)
+    return msg[i + len(INPUT_CHECK_TAG):].splitlines()[0].strip().rstrip("]").strip()
 
 
 if __name__ == "__main__":  # pragma: no cover

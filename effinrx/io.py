@@ -57,3 +57,55 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Path:
+    """Check, before any work starts, that ``path`` can be written as a ``kind`` ("file" or "dir").
+
+    ``what`` names the option in the message (e.g. ``"--out"``). Raises :class:`ConfigError`, one
+    line naming the path and the problem, when: a file is expected and ``path`` is an existing
+    folder (or a folder is expected and it is an existing file); a parent of ``path`` is a file; the
+    nearest existing folder cannot be written (permissions, read-only file system: probed by creating
+    and deleting a temporary file there, so it holds for root and for ACLs as well). Creates nothing
+    that stays. Returns ``path`` as a :class:`Path`."""
+    from effinrx.errors import ConfigError
+
+    if kind not in ("file", "dir"):
+        raise ValueError(f"check_writable kind must be 'file' or 'dir', got {kind!r}")
+    p = Path(path).expanduser()
+    if str(path) == "":
+        raise ConfigError(f"{what}: empty path")
+    if p.exists():
+        if kind == "file" and p.is_dir():
+            raise ConfigError(f"{what} {p}: is a folder, expected a file path")
+        if kind == "dir" and not p.is_dir():
+            raise ConfigError(f"{what} {p}: is a file, expected a folder")
+        if kind == "file" and not os.access(p, os.W_OK):
+            raise ConfigError(f"{what} {p}: file exists and is not writable")
+    # nearest existing ancestor: it must be a folder we can create files in
+    probe = p if (kind == "dir" and p.is_dir()) else p.parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    probe_abs = probe.resolve() if probe.exists() else probe
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{what} {p}: {probe} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".effinrx-write-check.", dir=probe_abs)
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise ConfigError(f"{what} {p}: cannot write in {probe_abs} ({why})") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:  # pragma: no cover - a file we just created
+        pass
+    return p
+
+
+def oserror_line(e: OSError) -> str:
+    """One line for an OSError that names the path(s): ``<path>: <reason>``."""
+    why = e.strerror or str(e) or type(e).__name__
+    paths = [str(f) for f in (e.filename, getattr(e, "filename2", None)) if f is not None]
+    return f"{' -> '.join(paths)}: {why}" if paths else f"{type(e).__name__}: {why}"

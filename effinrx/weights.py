@@ -57,11 +57,12 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return getattr(ma, name)
 
 
-def load_reference_pickle(path: str | os.PathLike) -> list:
+def load_reference_pickle(path: str | os.PathLike, names: Sequence[str] | None = None) -> list:
     """Load a pickled list of numpy arrays without executing code.
 
     Returns a list of float32 ``np.ndarray``. Raises :class:`WeightsError` naming the file when it
-    is missing, truncated/corrupt, references a non-numpy global, or is not a list of arrays.
+    is missing, truncated/corrupt, references a non-numpy global, is not a list of arrays, or holds
+    NaN/Inf (``names``: the model's variable names, for the message).
     """
     import numpy as np  # noqa: PLC0415
 
@@ -80,7 +81,23 @@ def load_reference_pickle(path: str | os.PathLike) -> list:
     if not isinstance(obj, (list, tuple)) or not all(isinstance(a, np.ndarray) for a in obj):
         raise WeightsError(f"weight file {path} does not hold a list of numpy arrays "
                            f"(got {type(obj).__name__})")
-    return [np.asarray(a, dtype=np.float32) for a in obj]
+    out = [np.asarray(a, dtype=np.float32) for a in obj]
+    check_finite(out, f"weight file {path}", names)
+    return out
+
+
+def check_finite(weights: Sequence, source: str, names: Sequence[str] | None = None) -> None:
+    """WeightsError naming ``source`` and the first array (layer variable name when ``names`` is
+    given, else its index) that holds NaN or Inf: such a network runs and returns garbage LLRs."""
+    import numpy as np  # noqa: PLC0415
+
+    for i, w in enumerate(weights):
+        a = np.asarray(w)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            name = names[i] if names is not None and i < len(names) else f"w{i:03d}"
+            raise WeightsError(f"{source}: array {i} ({name}, shape {tuple(a.shape)}) holds NaN/Inf "
+                               f"({bad} of {a.size} values); refusing to load it")
 
 
 def _repo_root() -> Path:
@@ -120,9 +137,9 @@ def reference_weights_path(model: str) -> Path:
     return p
 
 
-def load_reference_weights(model: str) -> list:
+def load_reference_weights(model: str, names: Sequence[str] | None = None) -> list:
     """Reference ``get_weights()`` list of ``model`` ("nrx-rt" or "nrx-large")."""
-    return load_reference_pickle(reference_weights_path(model))
+    return load_reference_pickle(reference_weights_path(model), names)
 
 
 def git_hash() -> str:
@@ -156,8 +173,12 @@ def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -
     return npz
 
 
-def load_npz(path: str | os.PathLike) -> tuple[list, dict]:
-    """Read weights and sidecar written by :func:`save_npz`. Returns ``(weights, meta)``."""
+def load_npz(path: str | os.PathLike, names: Sequence[str] | None = None) -> tuple[list, dict]:
+    """Read weights and sidecar written by :func:`save_npz`. Returns ``(weights, meta)``.
+
+    WeightsError naming the file when: the ``.npz`` is missing/corrupt; an array holds NaN/Inf
+    (``names``: the model's variable names, for the message); the sidecar is not a JSON object, or
+    disagrees with the arrays (see :func:`validate_sidecar`)."""
     import numpy as np  # noqa: PLC0415
 
     p = Path(path)
@@ -176,14 +197,68 @@ def load_npz(path: str | os.PathLike) -> tuple[list, dict]:
     if side.is_file():
         try:
             meta = json.loads(side.read_text())
+        except (OSError, UnicodeDecodeError) as e:
+            raise WeightsError(f"sidecar {side} cannot be read: {e}") from None
         except json.JSONDecodeError as e:
             raise WeightsError(f"sidecar {side} is not valid JSON: {e}") from None
+        validate_sidecar(meta, weights, side)
+    check_finite(weights, f"weight file {npz}", names)
     return weights, meta
 
 
-def load_any(path: str | os.PathLike) -> list:
+#: sidecar config fields that define an NRX's architecture (``extra`` is free-form)
+_ARCH_FIELDS = ("num_it", "d_s", "num_units_init", "num_units_agg", "num_units_state",
+                "num_units_readout", "num_bits_per_symbol", "num_rx_ant")
+
+
+def validate_sidecar(meta: Any, weights: Sequence, side: str | os.PathLike) -> None:
+    """Check a sidecar against the arrays it describes; WeightsError naming ``side`` and the key.
+
+    The sidecar must be a JSON object; ``num_arrays`` and ``shapes`` (written by :func:`save_npz`)
+    must match the arrays; a ``config`` of a named NRX (``config.name`` nrx-rt / nrx-large) must
+    have that model's architecture (effinrx builds the model from its name, so a sidecar saying
+    ``num_it: 5`` for nrx-rt weights would otherwise be ignored silently)."""
+    import numpy as np  # noqa: PLC0415
+
+    if not isinstance(meta, dict):
+        raise WeightsError(f"sidecar {side}: expected a JSON object, got a JSON {_json_type(meta)}")
+    n = meta.get("num_arrays")
+    if n is not None and n != len(weights):
+        raise WeightsError(f"sidecar {side}: num_arrays {n!r} but the weight file holds {len(weights)} arrays")
+    shapes = meta.get("shapes")
+    if shapes is not None:
+        if not isinstance(shapes, list) or len(shapes) != len(weights):
+            raise WeightsError(f"sidecar {side}: 'shapes' lists {len(shapes) if isinstance(shapes, list) else shapes!r} "
+                               f"entries for {len(weights)} arrays")
+        for i, (s, w) in enumerate(zip(shapes, weights)):
+            if not isinstance(s, list) or tuple(s) != tuple(np.shape(w)):
+                raise WeightsError(f"sidecar {side}: shapes[{i}] is {s!r} but array {i} has shape "
+                                   f"{list(np.shape(w))}")
+    cfg = meta.get("config")
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        raise WeightsError(f"sidecar {side}: 'config' must be a JSON object, got a JSON {_json_type(cfg)}")
+    from effinrx.receivers.nrx_layers import CONFIGS  # noqa: PLC0415 - no TensorFlow at import
+
+    name = cfg.get("name")
+    if name not in CONFIGS:
+        return  # another model family (DeepRx) or a free-form config
+    want = CONFIGS[name].to_dict()
+    for k in _ARCH_FIELDS:
+        if k in cfg and cfg[k] != want[k]:
+            raise WeightsError(f"sidecar {side}: config.{k} is {cfg[k]!r}, but '{name}' (which these "
+                               f"{len(weights)} arrays are loaded as) has {k} {want[k]!r}")
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number" if isinstance(v, (int, float)) else type(v).__name__)
+
+
+def load_any(path: str | os.PathLike, names: Sequence[str] | None = None) -> list:
     """Weights from an ``.npz`` (ours) or a reference pickle, chosen by suffix."""
     p = Path(path)
     if p.suffix == ".npz" or p.with_suffix(".npz").is_file():
-        return load_npz(p)[0]
-    return load_reference_pickle(p)
+        return load_npz(p, names)[0]
+    return load_reference_pickle(p, names)

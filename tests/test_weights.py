@@ -161,3 +161,83 @@ def test_auto_weights_without_reference_or_package(tmp_path, monkeypatch):
     got, desc = nrx.resolve_weights("nrx-rt", "auto")
     assert desc.startswith("packaged") and np.array_equal(got[0], arrs[0])
     assert nrx.resolve_weights("nrx-rt", None) == (None, "random-init")
+
+
+def _rt_sidecar_pair(tmp_path, name="ck"):
+    from effinrx.receivers.nrx_layers import NRX_RT
+
+    arrs = [np.ones((2, 3), np.float32) for _ in range(3)]
+    p = W.save_npz(tmp_path / name, arrs, {"config": NRX_RT.to_dict()})
+    return p, arrs
+
+
+def test_sidecar_must_be_an_object_and_match_the_arrays(tmp_path):
+    import json
+
+    p, arrs = _rt_sidecar_pair(tmp_path)
+    side = p.with_suffix(".json")
+    good = json.loads(side.read_text())
+    side.write_text("[1, 2, 3]")
+    with pytest.raises(WeightsError, match=r"ck.json: expected a JSON object, got a JSON list"):
+        W.load_npz(p)
+    side.write_text(json.dumps({**good, "num_arrays": 4}))
+    with pytest.raises(WeightsError, match=r"ck.json: num_arrays 4 but the weight file holds 3"):
+        W.load_npz(p)
+    side.write_text(json.dumps({**good, "shapes": [[2, 3], [3, 2], [2, 3]]}))
+    with pytest.raises(WeightsError, match=r"shapes\[1\] is \[3, 2\] but array 1 has shape \[2, 3\]"):
+        W.load_npz(p)
+    side.write_text(json.dumps({**good, "config": {**good["config"], "num_it": 5}}))
+    with pytest.raises(WeightsError, match=r"ck.json: config.num_it is 5, but 'nrx-rt' .* has num_it 2"):
+        W.load_npz(p)
+    side.write_text(json.dumps({**good, "config": ["nrx-rt"]}))
+    with pytest.raises(WeightsError, match="'config' must be a JSON object"):
+        W.load_npz(p)
+    side.write_text(json.dumps(good))
+    assert len(W.load_npz(p)[0]) == 3  # the intact sidecar still loads
+
+
+def test_nan_weights_refused_at_load_naming_file_and_layer(tmp_path):
+    from effinrx.receivers.nrx import load_model
+    from effinrx.receivers.nrx_layers import NRX_RT, build_cgnn
+
+    ws = build_cgnn(NRX_RT).get_core_weights()
+    ws[7] = np.full_like(ws[7], np.nan)
+    p = W.save_npz(tmp_path / "nan", ws, {"config": NRX_RT.to_dict()})
+    with pytest.raises(WeightsError) as e:
+        W.load_npz(p)
+    assert "nan.npz" in str(e.value) and "array 7 (w007" in str(e.value) and "NaN/Inf" in str(e.value)
+    with pytest.raises(WeightsError) as e:
+        load_model("nrx-rt", str(p))  # the model's loader names the layer variable
+    msg = str(e.value)
+    assert "nan.npz" in msg and "array 7 (" in msg and "w007" not in msg and "kernel" in msg, msg
+    ws[7][...] = 0
+    ws[2][0] = np.inf
+    with pytest.raises(WeightsError, match=r"weights arrays: array 2 \(.*\) holds NaN/Inf \(1 of"):
+        load_model("nrx-rt", ws)  # arrays given directly
+    pk = tmp_path / "nan.pkl"
+    pk.write_bytes(pickle.dumps(ws))
+    with pytest.raises(WeightsError, match=r"nan.pkl: array 2"):
+        W.load_reference_pickle(pk)
+
+
+def test_packaged_fallback_is_announced_and_described(tmp_path, monkeypatch, capsys):
+    from effinrx.receivers import nrx
+
+    monkeypatch.delenv(W.ENV_VAR, raising=False)
+    monkeypatch.setattr(W, "reference_dir", lambda: None)
+    monkeypatch.setattr(nrx, "_ANNOUNCED", set())
+    pkg = nrx.packaged_weights_path("nrx-rt")
+    if not pkg.is_file():
+        pytest.skip(f"no packaged checkpoint {pkg}")
+    rx = nrx.NRXReceiver("nrx-rt", "auto", num_prbs=1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warning: reference NRX weights not found" in err[0], err
+    assert "packaged checkpoint" in err[0] and str(pkg) in err[0] and "undertrained" in err[0]
+    d = rx.describe()
+    assert d["weights_source"] == "packaged" and "undertrained" in d["weights_note"]
+    nrx.resolve_weights("nrx-rt", "auto")  # once per process and model
+    assert capsys.readouterr().err == ""
+    rnd = nrx.NRXReceiver("nrx-rt", None, num_prbs=1).describe()
+    assert rnd["weights_source"] == "random-init" and "weights_note" not in rnd
+    assert nrx.weights_kind("reference") == "reference" and nrx.weights_kind("/x/rt.npz") == "file"
+    assert nrx.weights_kind("w8a8:rt.npz") == "w8a8"

@@ -36,7 +36,8 @@ examples:
 def add_arguments(p) -> None:
     import argparse
 
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    if not issubclass(p.formatter_class, argparse.RawDescriptionHelpFormatter):
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
     p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default=None,
                    help="model (default nrx-rt; pruned/distilled: taken from the checkpoint)")
@@ -75,7 +76,12 @@ def run(args) -> int:
 
     from effinrx import compress as C
 
+    from effinrx.io import check_writable
+
     kind, arg = _parse_method(args.method)
+    base = Path(args.out).with_suffix("") if Path(args.out).suffix == ".npz" else Path(args.out)
+    for sfx in (".npz", ".json"):  # the artifact is written after minutes of calibration / QAT
+        check_writable(base.with_name(base.name + sfx), "--out")
     if args.keep_float and kind != "w8a8":
         raise ConfigError(f"--keep-float applies to w8a8 only, not --method {args.method}")
     if kind == "ptq":

@@ -6,10 +6,10 @@ HELP = "estimate and cache channel covariances for LMMSE channel estimation"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--prbs", type=int, default=4)
-    p.add_argument("--num-tx", type=int, default=2)
+    p.add_argument("--prbs", type=int, default=4, help="PRBs (12 subcarriers each) of the resource grid")
+    p.add_argument("--num-tx", type=int, choices=(1, 2), default=2, help="UEs (1 or 2; DMRS ports 0, 2)")
     p.add_argument("--samples", type=int, default=256, help="channel realisations per UE")
-    p.add_argument("--recompute", action="store_true")
+    p.add_argument("--recompute", action="store_true", help="estimate again even if a cached file exists")
 
 
 def run(args) -> int:

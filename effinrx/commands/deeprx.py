@@ -32,7 +32,15 @@ def run(args) -> int:
     if width < 1 or depth < 0 or args.prbs < 1:
         raise ConfigError(f"need --width >= 1, --depth >= 0, --prbs >= 1; got {width}, {depth}, {args.prbs}")
     if train:
-        from effinrx.receivers.deeprx_train import Recipe, train_and_save
+        from pathlib import Path
+
+        from effinrx.io import check_writable
+        from effinrx.receivers.deeprx_train import Recipe, shipped_path, train_and_save
+
+        out = Path(args.out) if args.out else shipped_path(width, depth)
+        base = out.with_suffix("") if out.suffix == ".npz" else out
+        for sfx in (".npz", ".json"):  # written after the training (up to --max-minutes)
+            check_writable(base.with_name(base.name + sfx), "--out")
 
         recipe = Recipe(width=width, depth=depth, num_prbs=args.prbs, batch_size=args.batch_size,
                         steps=args.steps, lr=args.lr, lr_end=min(1e-4, args.lr), seed=args.seed,

@@ -35,7 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default="auto", help="auto | reference | packaged | PATH (.npz or pickle; "
                    "an effinrx compress/prune artifact exports the compressed receiver)")
     p.add_argument("--prbs", type=int, default=4, help="PRB count the shapes are fixed to (132 = paper)")
-    p.add_argument("--opset", type=int, default=19)
+    p.add_argument("--opset", type=int, default=19, help="ONNX opset (>= 19)")
     p.add_argument("--out", type=Path, default=None, help="ONNX file (default exports/<model>_<prbs>prb.onnx)")
     p.add_argument("--no-parity", action="store_true", help="skip the ORT vs TF parity check")
 
@@ -51,6 +51,10 @@ def run(args) -> int:
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
     from effinrx import compress as C
+    from effinrx.io import check_writable
+
+    if args.out is not None:
+        check_writable(args.out, "--out")
 
     rec, meta = None, None
     if C.is_artifact(args.weights):
@@ -61,7 +65,7 @@ def run(args) -> int:
     else:
         model, tag = args.model or "nrx-rt", ""
         net = load_model(model, args.weights)
-    out = args.out or Path("exports") / f"{model}{tag}_{args.prbs}prb.onnx"
+    out = args.out or check_writable(Path("exports") / f"{model}{tag}_{args.prbs}prb.onnx", "--out (default)")
     path = E.export_nrx_onnx(model, net, args.prbs, out, opset=args.opset, metadata=meta)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {args.opset}, weights "
           f"{net.weights_source}); inputs {', '.join(f'{k}{list(v)}' for k, v in E.io_shapes(args.prbs).items())}")

@@ -12,7 +12,7 @@ HELP = "KAQ vs QAT on the deep-unfolded PGD-Net MIMO detector"
 def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",
                    help="training/evaluation size (see effinrx.unfolded.experiment)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of data, init and training")
     p.add_argument("--arch", choices=("pgd", "admm"), default="pgd", help="PGD-Net or ADMM-Net (K=5)")
     p.add_argument("--out", type=Path, default=Path("reports/kaq"), help="folder for plots, ONNX and JSON")
     p.add_argument("--latency", action="store_true", help="also export to ONNX and time fp32 vs int8 on ORT CPU")
@@ -28,6 +28,12 @@ def run(args) -> int:
     if args.latency and args.arch != "pgd":
         raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
                           "solve has no ONNX operator)")
+    from effinrx.io import check_writable
+
+    out = Path(args.out)
+    check_writable(out, "--out", kind="dir")
+    for name in (f"kaq_{args.arch}_summary.json", "kaq_ber.png", "kaq_convergence.png"):
+        check_writable(out / name, "--out")
     res = experiment.run_experiment(args.tier, args.seed, progress=True, arch=args.arch)
     print(experiment.ber_table(res))
     thr = res["fp32"]["val_mse"] * 1.05
@@ -39,7 +45,9 @@ def run(args) -> int:
         print(f"  {m:3s} {b}-bit: {ep} epochs, final val MSE {r['val_mse'][-1]:.4f}, {r['seconds']:.1f} s")
         summary["runs"][f"{m}-{b}"] = {"ber": r["ber"], "val_mse": r["val_mse"], "seconds": r["seconds"],
                                        "epochs_to_threshold": ep, "quant": r["quant"].describe()}
-    out = Path(args.out)
+    # the numbers first: a plot or the ONNX/latency step failing late must not lose the training
+    summary_path = atomic_write_json(out / f"kaq_{args.arch}_summary.json", summary)
+    print(f"summary: {summary_path}")
     for p in experiment.plot(res, out):
         print(f"plot: {p}")
     if args.latency:
@@ -51,6 +59,6 @@ def run(args) -> int:
         summary["latency"] = lat
         print(f"ORT CPU batch {args.batch}: fp32 {lat['fp32']['median_ms']:.3f} ms, int8 "
               f"{lat['int8']['median_ms']:.3f} ms, speed-up {lat['fp32']['median_ms'] / lat['int8']['median_ms']:.2f}x")
-    atomic_write_json(out / f"kaq_{args.arch}_summary.json", summary)
-    print(f"summary: {out / f'kaq_{args.arch}_summary.json'}")
+        atomic_write_json(summary_path, summary)
+        print(f"summary (with latency): {summary_path}")
     return 0

@@ -19,9 +19,11 @@ HELP = "prune (tfmot magnitude unstructured/2:4, movement) and fine-tune an NRX;
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", choices=NRX_MODELS, default="nrx-rt")
-    p.add_argument("--method", choices=("magnitude", "movement"), default="magnitude")
-    p.add_argument("--pattern", choices=("unstructured", "2:4"), default="unstructured")
+    p.add_argument("--model", choices=NRX_MODELS, default="nrx-rt", help="model to prune")
+    p.add_argument("--method", choices=("magnitude", "movement"), default="magnitude",
+                   help="magnitude (tfmot) or movement pruning")
+    p.add_argument("--pattern", choices=("unstructured", "2:4"), default="unstructured",
+                   help="sparsity pattern of the kernels")
     p.add_argument("--target", type=float, default=0.8, help="final kernel sparsity (unstructured)")
     p.add_argument("--steps", type=int, default=1000, help="fine-tuning steps")
     p.add_argument("--end-step", type=int, default=None,
@@ -29,10 +31,10 @@ def add_arguments(p) -> None:
     p.add_argument("--frequency", type=int, default=1, help="mask update every N steps")
     p.add_argument("--power", type=float, default=None,
                    help="schedule exponent (default 1 magnitude, 3 movement)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="slots per fine-tuning step")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--prbs", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prbs", type=int, default=4, help="PRBs of the fine-tuning slots")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning slots")
     p.add_argument("--init", default="reference", help="start weights: reference | packaged | PATH")
     p.add_argument("--out", type=Path, required=True, help="output path (without suffix or .npz)")
 
@@ -48,6 +50,11 @@ def run(args) -> int:
                          power=args.power, batch_size=args.batch_size, learning_rate=args.lr,
                          seed=args.seed, num_prbs=args.prbs, init=args.init)
     recipe.validate()
+    from effinrx.io import check_writable
+
+    base = Path(args.out).with_suffix("") if Path(args.out).suffix == ".npz" else Path(args.out)
+    for sfx in (".npz", ".json"):  # written after the fine-tuning (minutes)
+        check_writable(base.with_name(base.name + sfx), "--out")
     res = prune_nrx(recipe, None, progress=True)
     rep = res.report
     meta = {"config": res.net.cfg.to_dict(), "format": "effinrx-nrx-v1", "prune_recipe": recipe.to_dict(),

@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",
                    help="smoke: minutes on a laptop CPU; nightly: hours; paper: GPU + TensorRT, 132 PRBs")
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/<time>-<tier>)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of every RNG (the goldens were taken with 42)")
     p.add_argument("-k", dest="select", default=None, help="only checks matching this pytest -k expression")
 
 
@@ -34,6 +34,12 @@ def run(args) -> int:
                           "installed with 'pip install -e .'")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = (args.out or Path.cwd() / "reports" / f"{stamp}-{args.tier}").resolve()
+    from effinrx.io import check_writable
+
+    # the report is written when the whole tier has run (minutes): check the folder first
+    check_writable(out, "--out", kind="dir")
+    for name in ("report.md", "tolerance.md", "tolerance.json", "plots"):
+        check_writable(out / name, "--out", kind="dir" if name == "plots" else "file")
     cmd = [str(bench), "--rootdir", str(root), "-c", str(root / "tox.ini"), "--tier", args.tier,
            "--seed", str(args.seed), "--report-dir", str(out), "-q"]
     if args.select:

@@ -17,7 +17,9 @@ def add_arguments(p) -> None:
     from effinrx.quant.ptq import METHODS
     from effinrx.quant.sensitivity import ACT_METHODS
 
-    p.add_argument("--model", default="nrx-rt", help="nrx-rt | nrx-large")
+    from effinrx.receivers.nrx_layers import NRX_MODELS
+
+    p.add_argument("--model", default="nrx-rt", choices=NRX_MODELS, help="model to sweep")
     p.add_argument("--method", default="int4",
                    help=f"weight-only PTQ method ({', '.join(METHODS)}) or weights + input activations "
                         f"of the layer ({', '.join(ACT_METHODS)})")
@@ -26,7 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--ebno", type=float, default=3.0, help="Eb/N0 of the evaluation slots (dB)")
     p.add_argument("--slots", type=int, default=64, help="evaluation slots (2 UEs each -> 2x TBs)")
     p.add_argument("--batch", type=int, default=32, help="slots per batch")
-    p.add_argument("--prbs", type=int, default=4)
+    p.add_argument("--prbs", type=int, default=4, help="PRBs of the evaluation slots")
     p.add_argument("--seed", type=int, default=42, help="slot seed (42 = the benchmarks' default)")
     p.add_argument("--unit", choices=("layer", "kernel"), default="layer",
                    help="quantize a whole layer (depthwise+pointwise together) or one kernel at a time")
@@ -48,6 +50,11 @@ def run(args) -> int:
         raise ConfigError(f"--method {args.method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
     if args.rank_by == "tb" and args.no_tb:
         raise ConfigError("--rank-by tb needs TB errors (drop --no-tb)")
+    from effinrx.io import check_writable
+
+    check_writable(args.out, "--out", kind="dir")
+    for name in ("sensitivity.txt", "sensitivity.json", "sensitivity.png"):
+        check_writable(Path(args.out) / name, "--out")
     res = nrx_sweep(args.model, args.method, weights=args.weights, ebno_db=args.ebno, slots=args.slots,
                     batch=args.batch, seed=args.seed, num_prbs=args.prbs, tb=not args.no_tb,
                     unit=args.unit, rank_by=args.rank_by, progress=lambda s: print(s, flush=True))

@@ -16,17 +16,17 @@ HELP = "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default="nrx-rt")
+    p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default="nrx-rt", help="model to train")
     p.add_argument("--steps", type=int, default=1000, help="total Adam steps (including resumed ones)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="slots per Adam step")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--mse-weight", type=float, default=0.02, help="weight of the channel-readout MSE (0.01-0.02)")
-    p.add_argument("--prbs", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default=None, help="start weights: reference | packaged | PATH (.npz or pickle)")
+    p.add_argument("--prbs", type=int, default=4, help="PRBs of the training slots")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, channels, bits and noise")
+    p.add_argument("--init", default=None, help="start weights: reference | packaged | PATH (.npz or pickle); default random init")
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (checkpoints, logs)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
-    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--ckpt-every", type=int, default=100, help="write the checkpoint every N steps")
     p.add_argument("--package", action="store_true", help="copy the final checkpoint into effinrx/data/")
     p.add_argument("--distill-from", choices=("nrx-large",), default=None,
                    help="distil from this teacher (reference weights, frozen) instead of plain training")
@@ -44,6 +44,11 @@ def run(args) -> int:
 
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
+    from effinrx.io import check_writable
+
+    check_writable(args.out / args.model, "--out", kind="dir")
+    if args.package:
+        check_writable(packaged_weights_path(args.model), "--package target")
     recipe = TrainRecipe(model=args.model, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.lr, mse_weight=args.mse_weight, num_prbs=args.prbs,
                          seed=args.seed, ckpt_every=max(1, args.ckpt_every), init=args.init)

@@ -80,6 +80,11 @@ class _Classical(Receiver):
     def describe(self) -> dict:
         return {**super().describe(), "scenario": self.scenario.as_dict()}
 
+    def _check(self, y, no) -> None:
+        from effinrx.receivers.checks import check_inputs
+
+        check_inputs(y, no, self.name)
+
 
 def _kbest(sc, bps, k):
     from sionna.phy.ofdm import KBestDetector
@@ -106,6 +111,7 @@ class LSLinLMMSE(_Classical):
                                    stream_management(scenario), "qam", self._bps)
 
     def llr(self, y, no, h=None, active=None):
+        self._check(y, no)
         h_hat, err_var = self._est(y, no)
         return self._demap_layers(self._det(y, h_hat, err_var, no))
 
@@ -138,6 +144,7 @@ class LMMSEKBest(_Classical):
         self.k = int(k)
 
     def llr(self, y, no, h=None, active=None):
+        self._check(y, no)
         h_hat, err_var = self._est(y, no)
         return self._demap_layers(self._det(y, h_hat, err_var, no))
 
@@ -178,6 +185,7 @@ class PerfectKBest(_Classical):
     def llr(self, y, no, h=None, active=None):
         if h is None:
             raise ConfigError("perfect-kbest needs the true channel h (needs_perfect_csi=True)")
+        self._check(y, no)
         import tensorflow as tf  # see effective_channel
 
         h_eff = effective_channel(self.scenario, h)

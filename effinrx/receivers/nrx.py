@@ -26,7 +26,7 @@ from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, 
 
 __all__ = ["NRXReceiver", "NRX_RT", "NRX_LARGE", "NRXConfig", "build_cgnn", "get_config",
            "resolve_weights", "packaged_weights_path", "CONFIGS", "load_model", "cached_model",
-           "cached_receiver", "receiver_for_scenario"]
+           "cached_receiver", "receiver_for_scenario", "announce_packaged", "weights_kind"]
 
 WeightsArg = Union[str, os.PathLike, Sequence[np.ndarray], None]
 
@@ -36,12 +36,15 @@ def packaged_weights_path(model: str) -> Path:
     return Path(__file__).resolve().parent.parent / "data" / f"{model}.npz"
 
 
-def resolve_weights(model: str, weights: WeightsArg = "auto") -> tuple[Optional[list], str]:
+def resolve_weights(model: str, weights: WeightsArg = "auto",
+                    names: Optional[Sequence[str]] = None) -> tuple[Optional[list], str]:
     """Turn a weights argument into ``(arrays or None, description)``.
 
-    ``"auto"``: reference weights if present, else our packaged checkpoint, else WeightsError.
-    ``"reference"``: the reference pickle. ``"packaged"``: our checkpoint. A path: ``.npz`` (ours)
-    or a reference pickle. A list of arrays: used as is. ``None``: random initialisation.
+    ``"auto"``: reference weights if present, else our packaged checkpoint (announced on stderr,
+    once per process and model: it is undertrained, see :func:`announce_packaged`), else
+    WeightsError. ``"reference"``: the reference pickle. ``"packaged"``: our checkpoint. A path:
+    ``.npz`` (ours, sidecar validated) or a reference pickle. A list of arrays: used as is. ``None``:
+    random initialisation. ``names`` (the model's variable names) only label a NaN/Inf error.
     """
     from effinrx import weights as W
 
@@ -55,29 +58,67 @@ def resolve_weights(model: str, weights: WeightsArg = "auto") -> tuple[Optional[
             raise WeightsError(f"${W.ENV_VAR}={env} is not a folder (unset it to use the default "
                                f"location or the packaged checkpoint)")
         if W.reference_dir() is not None:
-            return W.load_reference_weights(model), "reference"
+            return W.load_reference_weights(model, names), "reference"
         p = packaged_weights_path(model)
         if p.is_file():
-            return W.load_npz(p)[0], f"packaged:{p.name}"
+            ws, meta = W.load_npz(p, names)
+            announce_packaged(model, p, meta)
+            return ws, f"packaged:{p.name}"
         raise WeightsError(f"no weights for '{model}': reference weights absent "
                            f"(set ${W.ENV_VAR}) and no packaged checkpoint {p}")
     if weights == "reference":
-        return W.load_reference_weights(model), "reference"
+        return W.load_reference_weights(model, names), "reference"
     if weights == "packaged":
         p = packaged_weights_path(model)
         if not p.is_file():
             raise WeightsError(f"packaged checkpoint {p} does not exist")
-        return W.load_npz(p)[0], f"packaged:{p.name}"
-    return W.load_any(weights), str(weights)
+        return W.load_npz(p, names)[0], f"packaged:{p.name}"
+    return W.load_any(weights, names), str(weights)
+
+
+_ANNOUNCED: set = set()
+
+
+def announce_packaged(model: str, path: Path, meta: dict) -> None:
+    """One stderr line, once per process and model: ``--weights auto`` fell back to our packaged
+    checkpoint because the reference weights are absent. Without it a user sees "nrx-rt" in the
+    output and takes the undertrained checkpoint's TBLER for the paper's receiver."""
+    import sys
+
+    from effinrx import weights as W
+
+    if model in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(model)
+    note = (meta or {}).get("quality_note")
+    print(f"effinrx: warning: reference NRX weights not found (set ${W.ENV_VAR}); '{model}' uses the "
+          f"packaged checkpoint {path}" + (f" ({note})" if note else "")
+          + "; pass --weights packaged to choose it explicitly", file=sys.stderr, flush=True)
+
+
+def weights_kind(desc: str) -> str:
+    """Where a network's weights came from, from its ``weights_source`` description:
+    reference | packaged | random-init | arrays | file (a path) | <artifact/pruned kind>."""
+    if desc in ("reference", "random-init", "arrays"):
+        return desc
+    head = desc.split(":", 1)[0]
+    if head in ("packaged", "pruned", "ptq", "w8a8", "qat", "distilled") and ":" in desc:
+        return head
+    return "file"
 
 
 def load_model(model: Union[str, NRXConfig] = "nrx-rt", weights: WeightsArg = "auto",
                wrap: Optional[Callable] = None):
-    """Build the CGNN for ``model`` and load ``weights`` (see :func:`resolve_weights`)."""
+    """Build the CGNN for ``model`` and load ``weights`` (see :func:`resolve_weights`).
+    WeightsError (naming the source and layer) for arrays holding NaN/Inf."""
+    from effinrx import weights as W
+
     cfg = model if isinstance(model, NRXConfig) else get_config(model)
     net = build_cgnn(cfg, wrap=wrap)
-    arrays, desc = resolve_weights(cfg.name, weights)
+    names = [v.name for v in net.core_variables()]
+    arrays, desc = resolve_weights(cfg.name, weights, names)
     if arrays is not None:
+        W.check_finite(arrays, f"weights {desc}", names)
         net.set_core_weights(arrays, source=desc)
     net.weights_source = desc
     return net
@@ -212,6 +253,11 @@ class NRXReceiver(Receiver):
         active = t.cast(active, t.float32)
         if tuple(active.shape) != (b, self.num_tx):
             raise ShapeError(f"active has shape {tuple(active.shape)}, expected ({b}, {self.num_tx})")
+        from effinrx.receivers.checks import check_inputs
+
+        # NaN in y otherwise gives finite, input-independent LLRs (unit-power normalisation);
+        # ``no`` is not used by the network but a caller passing NaN/<= 0 has a bug upstream
+        check_inputs(y, no, self.name)
         return self._graph(t.cast(y, t.complex64), active)
 
     def decode(self, y, no, active=None):
@@ -223,10 +269,15 @@ class NRXReceiver(Receiver):
         return self._tb_dec(self.llr(y, no, active=active))
 
     def describe(self) -> dict:
-        return {"name": self.name, "type": "NRXReceiver", "model": self.cfg.name,
-                "num_it": self.cfg.num_it, "params": int(self.net.count_params()),
-                "weights": getattr(self.net, "weights_source", "?"), "num_prbs": self.num_prbs,
-                "precision": "fp32", "weights_sha1": self.weights_digest()}
+        src = getattr(self.net, "weights_source", "?")
+        d = {"name": self.name, "type": "NRXReceiver", "model": self.cfg.name,
+             "num_it": self.cfg.num_it, "params": int(self.net.count_params()),
+             "weights": src, "weights_source": weights_kind(src), "num_prbs": self.num_prbs,
+             "precision": "fp32", "weights_sha1": self.weights_digest()}
+        if d["weights_source"] == "packaged":
+            d["weights_note"] = ("packaged checkpoint (undertrained), not the reference weights: "
+                                 "not the paper's receiver")
+        return d
 
     def weights_digest(self) -> str:
         """SHA-1 (16 hex) of the core weights and any activation scales: keys the simulation cache,
