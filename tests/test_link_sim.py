@@ -88,7 +88,7 @@ def test_regression_check_real_run():
     assert not check(g3.errors, g3.blocks, g5.errors, g5.blocks, alpha=0.01).passed, (g3, g5)
 
 
-@pytest.mark.parametrize("channel", ["umi", "cdl-a", "cdl-e", "awgn", "rayleigh", "tdl-pair"])
+@pytest.mark.parametrize("channel", ["umi", "cdl-a", "cdl-e", "awgn", "rayleigh", "double-tdl"])
 def test_channel_kinds_shape_and_power(channel):
     """Every channel kind gives [B, 1, Nr, U, ports, 14, fft] with unit average power per link."""
     from effinrx.link.channels import sample_channel
@@ -110,3 +110,44 @@ def test_simo_cdl_scenario_runs_end_to_end():
     (p,) = simulate(classical.make("ls-lmmse", sc), sc, [40.0], max_blocks=8, target_errors=10**6,
                     batch_size=8, seed=1, progress=False)
     assert p.blocks == 8 and p.errors == 0, p
+
+
+def test_paired_slots_independent_of_other_receivers_and_order():
+    """A receiver's counts do not depend on the receivers beside it, their stop rules or the batch
+    order: the slots of (seed, scenario, Eb/N0, batch, index) are fixed."""
+    from effinrx.link.montecarlo import run_batch, simulate_many
+
+    ls, pk = _rx("ls-lmmse"), _rx("perfect-kbest")
+    sc = Scenario()
+    kw = dict(max_blocks=3 * BATCH * 2, batch_size=BATCH, seed=5, progress=False)
+    alone = simulate(ls, sc, [2.0], target_errors=10**6, **kw)
+    # perfect-kbest stops after its first batch (target 1 error), ls runs on: ls must not change
+    both = simulate_many({"pk": pk, "ls": ls}, sc, [2.0], target_errors=10**6, **kw)
+    assert both["ls"] == alone
+    few = simulate_many([pk, ls], sc, [2.0], target_errors=1, **kw)
+    assert few["perfect-kbest"][0].batches == 1 and few["ls-lmmse"][0].batches == 1
+    # batches run one by one in reverse order give the same per-batch counts (chunks, workers)
+    rev = [run_batch({"ls": ls}, sc, 2.0, BATCH, 5, i).counts["ls"] for i in (2, 1, 0)]
+    assert sum(c.errors for c in rev) == alone[0].errors
+    assert sum(c.bit_errors for c in rev) == alone[0].bit_errors
+
+
+def test_cache_rejects_edited_counts(tmp_path):
+    rx, sc = _rx("ls-lmmse"), Scenario()
+    cache = tmp_path / "c.json"
+    simulate(rx, sc, [3.0], max_blocks=BATCH * 2, batch_size=BATCH, seed=1, progress=False, cache=cache)
+    data = json.loads(cache.read_text())
+    ent = next(iter(data["entries"].values()))
+    next(iter(ent["points"].values()))["errors"] = 0
+    cache.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="checksum"):
+        simulate(rx, sc, [3.0], max_blocks=BATCH * 2, batch_size=BATCH, seed=1, progress=False, cache=cache)
+    cache.write_text(json.dumps({"schema": 2, "entries": {"k": {"points": {"3.0000": {"errors": "x"}}}}}))
+    with pytest.raises(ConfigError, match="malformed"):
+        simulate(rx, sc, [3.0], max_blocks=BATCH * 2, batch_size=BATCH, seed=1, progress=False, cache=cache)
+
+
+@pytest.mark.parametrize("bad", [[float("nan")], [float("inf")], [1e9], []])
+def test_ebno_must_be_finite_and_sane(bad):
+    with pytest.raises(ConfigError, match="Eb/N0"):
+        simulate(_rx("ls-lmmse"), Scenario(), bad, progress=False)

@@ -26,7 +26,7 @@ def test_scenario_validation(kw, word):
 
 def test_scenario_defaults_and_key():
     sc = Scenario()
-    assert (sc.num_prbs, sc.num_tx, sc.num_rx_ant, sc.mcs_index, sc.channel) == (4, 2, 4, 14, "tdl-pair")
+    assert (sc.num_prbs, sc.num_tx, sc.num_rx_ant, sc.mcs_index, sc.channel) == (4, 2, 4, 14, "double-tdl")
     assert sc.key() == Scenario().key() != sc.replace(num_prbs=132).key()
     simo = Scenario(num_tx=1, num_rx_ant=2, num_ant_ports=1, dmrs_ports=(0,), mcs_index=20, channel="cdl-c")
     assert simo.num_tx == 1

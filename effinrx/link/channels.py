@@ -1,11 +1,16 @@
 """Channel models of a scenario, all giving the frequency-domain channel of one slot per sample.
 
 ``sample_channel(sc, batch) -> h`` complex64 ``[B, 1, num_rx_ant, num_tx, num_ant_ports, 14, fft]``,
-normalised to unit average energy per link. Kinds (``Scenario.channel``):
+Kinds (``Scenario.channel``):
 
-* ``umi``: 3GPP 38.901 UMi uplink, speeds 0..``max_speed``, no path loss / shadowing (training).
-* ``tdl-pair``: UE1 TDL-B (100 ns, 400 Hz), UE2 TDL-C (300 ns, 100 Hz) by default, i.i.d. antennas.
-* ``cdl-a``..``cdl-e``: 3GPP CDL per UE (delay spread / Doppler per UE), cross-polarised arrays.
+* ``double-tdl`` (evaluation, NVIDIA's ``DoubleTDLChannel`` "low"): UE1 TDL-B100, UE2 TDL-C300 with
+  max Doppler ``doppler_hz`` (400 / 100 Hz), speed uniform in [0, max] per example, i.i.d.
+  antennas, **not normalised** (slot-to-slot fading of the 8 links is kept, as in NVIDIA's
+  ``channel_norm_eval = False``).
+* ``umi``: 3GPP 38.901 UMi uplink, speeds 0..``max_speed`` m/s, no path loss / shadowing, normalised
+  per slot (training and covariance estimation only).
+* ``cdl-a``..``cdl-e``: 3GPP CDL per UE (delay spread / Doppler per UE), cross-polarised arrays,
+  normalised per slot.
 * ``awgn``: fixed well-conditioned flat channel (DFT-like columns); ``rayleigh``: flat block fading.
 """
 from __future__ import annotations
@@ -51,10 +56,10 @@ def _models(sc: Scenario):
         ut, bs = _arrays(sc)
         return [UMi(sc.carrier_frequency, "low", ut, bs, "uplink", enable_pathloss=False,
                     enable_shadow_fading=False)]
-    if sc.channel == "tdl-pair":
-        profiles = ("B", "C")
+    if sc.channel == "double-tdl":
+        profiles = ("B100", "C300")
         return [TDL(profiles[u], sc.delay_spread_ns[u] * 1e-9, sc.carrier_frequency,
-                    min_speed=_speed(sc, sc.doppler_hz[u]), max_speed=_speed(sc, sc.doppler_hz[u]),
+                    min_speed=0.0, max_speed=_speed(sc, sc.doppler_hz[u]),
                     num_rx_ant=sc.num_rx_ant, num_tx_ant=sc.num_ant_ports) for u in range(sc.num_tx)]
     if sc.channel.startswith("cdl"):
         ut, bs = _arrays(sc)
@@ -99,5 +104,6 @@ def sample_channel(sc: Scenario, batch: int):
     hs = []
     for m in models:
         a, tau = m(batch, num_t, fs)
-        hs.append(cir_to_ofdm_channel(freqs, a, tau, normalize=True))
+        # NVIDIA's evaluation keeps the TDL channel's own energy (no per-slot normalisation)
+        hs.append(cir_to_ofdm_channel(freqs, a, tau, normalize=sc.channel != "double-tdl"))
     return hs[0] if len(hs) == 1 else t.concat(hs, axis=3)  # per-UE models stack on the tx axis

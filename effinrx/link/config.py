@@ -1,9 +1,26 @@
 """The link scenario: one frozen dataclass, validated on construction (ConfigError names the field).
 
-Defaults are the reference NRX system: 5G NR PUSCH uplink, 2 single-layer UEs, 4 BS antennas,
-MCS 14 of table 1 (16-QAM), 30 kHz SCS, TPMI 2 over 2 antenna ports, DMRS type 1, type-A position 2,
-one additional position (symbols 2 and 11), 2 CDM groups without data, ports 0 and 2, 4 PRBs, and the
-two-user TDL evaluation channel (UE1 TDL-B 100 ns 400 Hz, UE2 TDL-C 300 ns 100 Hz).
+Defaults are NVIDIA's NRX evaluation scenario (NVlabs/neural_rx ``config/nrx_rt.cfg``, sections
+``[system]``, ``[baseline]`` and ``[evaluation]``; ``utils/channel_models.DoubleTDLChannel``), each
+parameter with its source:
+
+* 5G NR PUSCH uplink, 2 single-layer UEs (``max_num_tx = 2``), 4 BS antennas (``num_rx_antennas``);
+* MCS 14 of table 1, 16-QAM (``mcs_index = [14]``, ``mcs_table = 1``); 30 kHz SCS; 2.14 GHz;
+* 2 antenna ports with codebook precoding TPMI 2 (``precoding``, ``tpmi``, ``num_antenna_ports``);
+* DMRS type 1, length 1, type-A position 2, one additional position (symbols 2 and 11), 2 CDM groups
+  without data, ports 0 and 2 (``dmrs_port_sets = [[0], [2]]``);
+* LDPC: Sionna ``TBDecoder``, 20 BP iterations, ``cn_update="boxplus"`` (``[baseline] num_bp_iter``,
+  ``cn_type = 'boxplus'``) -- one decoder for every receiver;
+* channel ``double-tdl`` (``channel_type_eval = "DoubleTDLlow"``): UE1 3GPP TDL-B100 (100 ns, max
+  Doppler 400 Hz), UE2 TDL-C300 (300 ns, 100 Hz), each UE's speed uniform in [0, max] (Sionna's TDL
+  with ``min_speed = 0``), i.i.d. antennas ("low" correlation), **no per-slot normalisation**
+  (``channel_norm_eval = False``; Sionna's ``GenerateOFDMChannel`` default);
+* Eb/N0 rate-adjusted (``[global] ebno = True``): ``ebnodb2no(ebno, bits_per_symbol, coderate,
+  resource_grid)``;
+* 4 PRBs (NVIDIA trains at ``n_size_bwp = 4`` and evaluates at ``n_size_bwp_eval = 132``).
+
+UMi (``channel="umi"``, speeds uniform in 0..56 m/s as ``max_ut_velocity = 56.``) is the training and
+calibration channel only.
 """
 from __future__ import annotations
 
@@ -14,7 +31,7 @@ from dataclasses import dataclass, field
 
 from effinrx.errors import ConfigError
 
-CHANNELS = ("umi", "tdl-pair", "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e", "awgn", "rayleigh")
+CHANNELS = ("umi", "double-tdl", "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e", "awgn", "rayleigh")
 
 
 @dataclass(frozen=True)
@@ -39,10 +56,10 @@ class Scenario:
     dmrs_type_a_position: int = 2
     dmrs_ports: tuple = (0, 2)
     num_bp_iter: int = 20
-    channel: str = "tdl-pair"
+    channel: str = "double-tdl"
     delay_spread_ns: tuple = (100.0, 300.0)
     doppler_hz: tuple = (400.0, 100.0)
-    max_speed: float = 56.0  # m/s (the issue's 0-56 m/s; ~400 Hz Doppler at 2.14 GHz)
+    max_speed: float = 56.0  # m/s, UMi speeds uniform in [0, max_speed] (nrx_rt.cfg max_ut_velocity)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -71,11 +88,16 @@ class Scenario:
         need(self.channel in CHANNELS, f"channel must be one of {CHANNELS}, got {self.channel!r}")
         need(self.carrier_frequency > 0, "carrier_frequency must be > 0")
         need(self.num_bp_iter >= 1, "num_bp_iter must be >= 1")
-        if self.channel == "tdl-pair" or self.channel.startswith("cdl"):
+        if self.channel == "double-tdl" or self.channel.startswith("cdl"):
             need(len(self.delay_spread_ns) >= self.num_tx and len(self.doppler_hz) >= self.num_tx,
                  f"delay_spread_ns/doppler_hz need one value per UE (num_tx={self.num_tx})")
             need(all(d > 0 for d in self.delay_spread_ns), "delay_spread_ns must be > 0")
             need(all(f >= 0 for f in self.doppler_hz), "doppler_hz must be >= 0")
+        if self.channel == "double-tdl":
+            fixed = (100.0, 300.0)[: self.num_tx]
+            need(tuple(float(d) for d in self.delay_spread_ns[: self.num_tx]) == fixed,
+                 f"double-tdl uses TDL-B100 / TDL-C300, whose delay spreads are fixed at {fixed} ns; "
+                 f"got delay_spread_ns={tuple(self.delay_spread_ns)}")
 
     def replace(self, **kw) -> "Scenario":
         """A copy with fields changed (validated again)."""

@@ -1,27 +1,45 @@
-"""Monte-Carlo TBLER/BER engine for any :class:`~effinrx.receivers.base.Receiver`.
+"""The Monte-Carlo engine: the one place where slots are drawn, receivers run and errors counted.
 
-Errors are counted from the true information bits (a block is in error if any decoded bit differs),
-not from the CRC. Each batch ``i`` of Eb/N0 point ``e`` is seeded from ``(seed, e, i)``, so results
-are identical whether a sweep runs in one go or is resumed from the JSON cache. The transmitter,
-AWGN, receiver and decoder run in one ``tf.function`` cached per (scenario, receiver, batch) in the
-process; channel sampling runs eagerly (the UMi topology is set per batch).
+Used by ``effinrx simulate``, every TBLER/BLER benchmark, sensitivity sweeps, distillation, pruning
+and QAT evaluation, DeepRx's SIMO link and the report.
+
+* **Error rule** (NVIDIA's): a transport block is in error when any decoded information bit
+  differs from the transmitted one; CRC failures are counted beside it (``crc_failures``).
+* **Decoder**: Sionna ``TBDecoder`` of the scenario, ``num_bp_iter`` (20) BP iterations,
+  ``cn_update="boxplus"`` (:func:`effinrx.link.pusch.tb_decoder`), the same for every receiver.
+* **Slots**: seeded per (seed, channel source, Eb/N0, batch size, batch index)
+  (:mod:`effinrx.link.slots`): identical for every receiver, batch order and chunking.
+* **Stop rules** per receiver and point: ``target_errors`` block errors or ``max_blocks`` blocks
+  (whole batches); after a point with TBLER below ``tbler_floor`` the receiver's higher points
+  are skipped. A receiver's counts do not depend on which other receivers ran beside it.
+
+Per batch, the transmitter, the channel output and every still-running receiver's LLRs and the
+decoder run in one ``tf.function`` (cached per receiver set, channel source and batch): one graph
+because Sionna's TB encoder and decoder share CRC objects that rebuild a constant whenever the input
+length changes, which breaks a decoder graph traced beside an encoder called elsewhere. Channels are
+drawn eagerly (the UMi topology is set per batch).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import zlib
-from dataclasses import asdict, dataclass, field
+import math
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 from effinrx.errors import ConfigError
+from effinrx.link import cache as _cache
+from effinrx.link.slots import as_source, seed_batch
+
+EBNO_RANGE_DB = (-30.0, 60.0)
 
 
 @dataclass
 class PointCounts:
     """Counts at one Eb/N0 point. ``errors``/``blocks``: transport blocks (per UE) in error / sent;
-    ``bit_errors``/``bits``: information bits; ``batches``: batches run; ``seconds``: wall time
-    spent on the point (summed over resumed runs; not compared, so seeded reruns compare equal)."""
+    ``bit_errors``/``bits``: information bits; ``crc_failures``: blocks whose CRC failed;
+    ``batches``: batches run; ``seconds``: wall time spent on the point (summed over resumed runs;
+    not compared, so seeded reruns compare equal)."""
 
     ebno_db: float
     errors: int = 0
@@ -29,6 +47,7 @@ class PointCounts:
     bit_errors: int = 0
     bits: int = 0
     batches: int = 0
+    crc_failures: int = 0
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -49,133 +68,225 @@ class PointCounts:
 
         return clopper_pearson(self.errors, self.blocks, confidence)
 
+    def add(self, c: "BatchCounts") -> None:
+        self.errors += c.errors
+        self.blocks += c.blocks
+        self.bit_errors += c.bit_errors
+        self.bits += c.bits
+        self.crc_failures += c.crc_failures
+        self.batches += 1
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """Counts of one receiver on one batch (see :func:`count`)."""
+
+    errors: int
+    blocks: int
+    bit_errors: int
+    bits: int
+    crc_failures: int
+
+
+def count(wrong, crc_ok, tb_bits: int) -> BatchCounts:
+    """The error rule. ``wrong`` int [B, U]: wrong information bits per TB; ``crc_ok`` bool [B, U];
+    ``tb_bits``: information bits per TB. A TB is in error when ``wrong > 0``."""
+    import numpy as np
+
+    wrong = np.asarray(wrong)
+    crc_ok = np.asarray(crc_ok, bool)
+    if wrong.shape != crc_ok.shape:
+        raise ConfigError(f"count: wrong {wrong.shape} and crc {crc_ok.shape} differ in shape")
+    return BatchCounts(int(np.sum(wrong > 0)), int(wrong.size), int(np.sum(wrong)),
+                       int(wrong.size) * int(tb_bits), int(np.sum(~crc_ok)))
+
 
 _STEPS: dict = {}
 
 
-def _step(receiver, sc, batch: int):
-    """Compiled one-batch function ``(h, no) -> (bit_err [B,U], nbits [B,U])`` cached per process."""
-    k = (id(receiver), sc, batch)
-    if k in _STEPS:
-        return _STEPS[k][1]
-    from effinrx._tf import tf
+def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
+    """``(h, no) -> (wrong [R,B,U], crc [R,B,U], tb_bits[, llr [R,B,U,N], coded [B,U,N]])``."""
+    key = (tuple(id(r) for r in receivers), sc, batch, with_llr, compiled)
+    if key in _STEPS:
+        return _STEPS[key][1]
     from sionna.phy.channel import ApplyOFDMChannel
 
+    from effinrx._tf import tf
     from effinrx.link.pusch import tb_decoder, transmitter
 
     t = tf()
     tx, dec, apply = transmitter(sc), tb_decoder(sc), ApplyOFDMChannel()
+    n = len(receivers)
 
-    @t.function(reduce_retracing=True)
     def step(h, no):
         x, b = tx(batch)
         y = apply(x, h, no)
-        llr = receiver.llr(y, no, h=h if receiver.needs_perfect_csi else None)
-        b_hat, _ = dec(llr)
-        wrong = t.reduce_sum(t.cast(t.not_equal(b, b_hat), t.int32), axis=-1)  # [B, U]
-        return wrong, t.shape(b)[-1]
+        llrs = [rx.llr(y, no, h=h if rx.needs_perfect_csi else None) for rx in receivers]
+        # one decoder call of batch R*B: the BP decoder is traced once, not once per receiver
+        b_hat, crc = dec(t.concat(llrs, axis=0))
+        wrong = t.reduce_sum(t.cast(t.not_equal(t.tile(b, [n, 1, 1]), b_hat), t.int32), axis=-1)
+        shape = t.concat([[n], t.shape(b)[:-1]], axis=0)
+        out = (t.reshape(wrong, shape), t.reshape(crc, shape), t.shape(b)[-1])
+        if with_llr:
+            out += (t.stack(llrs, axis=0), tx._tb_encoder(b))
+        return out
 
-    _STEPS[k] = (receiver, step)  # keep the receiver alive so its id is not reused
-    return step
+    fn = t.function(step, reduce_retracing=True) if compiled else step
+    _STEPS[key] = (receivers, fn)  # keep the receivers alive so their ids are not reused
+    return fn
 
 
-def batch_seed(seed: int, ebno_db: float, i: int) -> int:
-    return zlib.crc32(f"{seed}/{ebno_db:.4f}/{i}".encode()) & 0x7FFFFFFF
+@dataclass
+class Batch:
+    """What ``on_batch`` sees: ``ebno_db``, batch ``index``, ``counts`` name -> :class:`BatchCounts`,
+    and with ``with_llr``: ``llr`` name -> float32 [B, U, N], ``coded`` float32 [B, U, N]."""
+
+    ebno_db: float
+    index: int
+    counts: dict
+    llr: Optional[dict] = None
+    coded: object = None
 
 
-def run_batch(receiver, sc, ebno_db: float, batch: int, seed: int, i: int):
-    """One seeded batch. Returns (block errors, blocks, bit errors, bits)."""
+def run_batch(receivers: dict, source, ebno_db: float, batch: int, seed: int, i: int, *,
+              with_llr: bool = False, compiled: bool = True) -> Batch:
+    """Batch ``i`` (see :mod:`effinrx.link.slots`) for every receiver in ``receivers`` (name -> Receiver)."""
     import numpy as np
-    import sionna.phy
 
     from effinrx._tf import tf
-    from effinrx.link.channels import sample_channel
     from effinrx.link.pusch import ebno_to_no
 
-    s = batch_seed(seed, ebno_db, i)
-    # Sionna draws from its own generator, reset here in place (also inside compiled graphs); the
-    # TF global seed is left alone because changing it makes tf.function retrace every batch
-    sionna.phy.config.seed = s
-    h = sample_channel(sc, batch)
+    source = as_source(source)
+    sc = source.scenario
+    h, _ = seed_batch(source, ebno_db, batch, seed, i)
     no = tf().fill([batch], tf().cast(ebno_to_no(sc, float(ebno_db)), tf().float32))
-    wrong, nb = _step(receiver, sc, batch)(h, no)
-    wrong = np.asarray(wrong)
-    return int(np.sum(wrong > 0)), int(wrong.size), int(np.sum(wrong)), int(wrong.size) * int(nb)
+    names = list(receivers)
+    out = _step(tuple(receivers[n] for n in names), sc, batch, with_llr, compiled)(h, no)
+    wrong, crc, nb = np.asarray(out[0]), np.asarray(out[1]), int(out[2])
+    res = Batch(float(ebno_db), int(i), {n: count(wrong[k], crc[k], nb) for k, n in enumerate(names)})
+    if with_llr:
+        llr = np.asarray(out[3])
+        res.llr = {n: llr[k] for k, n in enumerate(names)}
+        res.coded = np.asarray(out[4])
+    return res
 
 
-def _cache_key(receiver, sc, batch, seed) -> str:
-    desc = json.dumps({"rx": receiver.describe(), "sc": sc.as_dict(), "batch": batch, "seed": seed},
-                      sort_keys=True, default=str)
-    return hashlib.sha1(desc.encode()).hexdigest()[:16]
+def check_ebno(points) -> list[float]:
+    """Eb/N0 points as floats; ConfigError for an empty list, NaN/Inf or a value outside
+    :data:`EBNO_RANGE_DB`."""
+    try:
+        pts = [float(e) for e in points]
+    except (TypeError, ValueError):
+        raise ConfigError(f"Eb/N0 points must be numbers, got {points!r}") from None
+    if not pts:
+        raise ConfigError("no Eb/N0 points given")
+    lo, hi = EBNO_RANGE_DB
+    bad = [e for e in pts if not math.isfinite(e) or not lo <= e <= hi]
+    if bad:
+        raise ConfigError(f"Eb/N0 {bad[0]} dB is outside {lo:g}..{hi:g} dB (finite values only)")
+    return pts
 
 
-def simulate(receiver, scenario, ebno_db_list, *, max_blocks: int = 1000, target_errors: int = 100,
-             batch_size: int = 64, seed: int = 0, cache: "str | Path | None" = None, progress: bool = True,
-             tbler_floor: float | None = None, target_block_errors: int | None = None,
-             cache_path: "str | Path | None" = None) -> list[PointCounts]:
-    """TBLER/BER of ``receiver`` on ``scenario`` at each Eb/N0 (dB, rate-adjusted).
+def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, target_errors: int = 100,
+                  batch_size: int = 64, seed: int = 0, cache=None, progress: bool = True,
+                  tbler_floor: float | None = None, on_batch: Optional[Callable[[Batch], None]] = None,
+                  with_llr: bool = False, compiled: bool = True) -> dict:
+    """TBLER/BER of several receivers on the same slots of ``scenario`` (a Scenario or a channel
+    source) at each Eb/N0 (dB, rate-adjusted).
 
-    Stop rules per point: ``target_errors`` block errors reached or ``max_blocks`` blocks sent
-    (whole batches). Sweep stop: after a point whose TBLER is below ``tbler_floor``, higher points
-    are skipped (returned with zero blocks). ``cache``: JSON file; finished batches are stored after
-    each batch (atomic write) and a rerun continues where it stopped with identical results.
-    Returns one :class:`PointCounts` per Eb/N0 in input order. ``target_block_errors`` and
-    ``cache_path`` are accepted as aliases of ``target_errors`` and ``cache``.
+    ``receivers``: dict name -> Receiver, or a list (named by ``.name``). Stop rules and slots: see
+    the module docstring. ``cache``: JSON file (:mod:`effinrx.link.cache`); finished batches are
+    stored after each batch and a rerun continues where it stopped with identical counts.
+    ``on_batch(Batch)`` is called after every batch (not with a cache: cached batches would be
+    missed); ``with_llr`` passes the LLRs and coded bits to it. ``compiled=False`` runs receivers
+    eagerly (a receiver whose Python state changes between calls). Returns
+    ``{name: [PointCounts per Eb/N0, input order]}``; skipped points have zero blocks.
     """
-    import time
-
     from tqdm import tqdm
 
-    from effinrx.io import atomic_write_json
-
-    if target_block_errors is not None:
-        target_errors = target_block_errors
-    if cache_path is not None:
-        if cache is not None and Path(cache) != Path(cache_path):
-            raise ConfigError(f"give either cache={cache} or cache_path={cache_path}, not both")
-        cache = cache_path
+    rxs = _named(receivers)
+    source = as_source(scenario)
     if batch_size < 1 or max_blocks < 1 or target_errors < 1:
         raise ConfigError(f"batch_size, max_blocks, target_errors must be >= 1, got "
                           f"{batch_size}, {max_blocks}, {target_errors}")
-    points = [float(e) for e in ebno_db_list]
-    if not points:
-        raise ConfigError("ebno_db_list is empty")
-    key = _cache_key(receiver, scenario, batch_size, seed)
-    store: dict = {}
-    cpath = Path(cache) if cache is not None else None
-    if cpath is not None and cpath.exists():
-        try:
-            store = json.loads(cpath.read_text())
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"simulation cache {cpath} is not valid JSON ({e}); delete it") from e
-    entry = store.setdefault(key, {"receiver": receiver.name, "points": {}})
-    out = []
-    stop = False
-    for e in points:
-        rec = entry["points"].get(f"{e:.4f}")
-        pc = PointCounts(**rec) if rec else PointCounts(e)
-        if stop:
-            out.append(PointCounts(e))
-            continue
-        blocks_per_batch = batch_size * scenario.num_tx
-        total = max(1, -(-max_blocks // blocks_per_batch))
-        with tqdm(total=total, initial=pc.batches, desc=f"{receiver.name} {e:+.1f} dB",
-                  disable=not progress, leave=False) as bar:
-            while pc.errors < target_errors and pc.blocks < max_blocks:
+    if on_batch is not None and cache is not None:
+        raise ConfigError("on_batch and cache cannot be combined (cached batches are not re-run)")
+    points = check_ebno(ebno_db_list)
+    store = _cache.Store(cache, source, batch_size, seed)
+    curves = {n: [store.get(rx, e) for e in points] for n, rx in rxs.items()}
+    per_batch = batch_size * source.scenario.num_tx
+    max_batches = max(1, -(-max_blocks // per_batch))
+    stopped = {n: False for n in rxs}
+    bar = tqdm(total=len(points) * len(rxs) * max_batches, desc="sweep", unit="batch",
+               disable=not progress, leave=True)
+    try:
+        for j, e in enumerate(points):
+            pcs = {n: curves[n][j] for n in rxs}
+            ran = {n: 0 for n in rxs}
+            for n, pc in pcs.items():
+                if stopped[n]:
+                    curves[n][j] = _skipped(pc)
+            bar.set_description(f"sweep {e:+.1f} dB")
+            while True:
+                todo = [n for n in rxs if not stopped[n] and _running(pcs[n], target_errors, max_blocks)]
+                if not todo:
+                    break
+                i = min(pcs[n].batches for n in todo)
+                group = {n: rxs[n] for n in todo if pcs[n].batches == i}
                 t0 = time.perf_counter()
-                be, bl, bite, bits = run_batch(receiver, scenario, e, batch_size, seed, pc.batches)
-                pc.seconds += time.perf_counter() - t0
-                pc.errors += be
-                pc.blocks += bl
-                pc.bit_errors += bite
-                pc.bits += bits
-                pc.batches += 1
-                bar.update(1)
-                bar.set_postfix(tbler=f"{pc.tbler:.3g}")
-                if cpath is not None:
-                    entry["points"][f"{e:.4f}"] = asdict(pc)
-                    atomic_write_json(cpath, store)
-        out.append(pc)
-        if tbler_floor is not None and pc.tbler < tbler_floor:
-            stop = True
-    return out
+                b = run_batch(group, source, e, batch_size, seed, i, with_llr=with_llr, compiled=compiled)
+                dt = (time.perf_counter() - t0) / len(group)
+                for n in group:
+                    ran[n] += 1
+                    pcs[n].add(b.counts[n])
+                    pcs[n].seconds += dt
+                    store.put(rxs[n], pcs[n])
+                store.flush()
+                if on_batch is not None:
+                    on_batch(b)
+                bar.update(len(group))
+                bar.set_postfix_str(" ".join(f"{n}={pcs[n].tbler:.3g}" for n in list(rxs)[:3]))
+            for n in rxs:
+                bar.update(max(0, max_batches - ran[n]))  # the bar counts every planned batch once
+                if stopped[n]:
+                    continue
+                if tbler_floor is not None and pcs[n].blocks and pcs[n].tbler < tbler_floor:
+                    stopped[n] = True
+    finally:
+        bar.close()
+    return curves
+
+
+def simulate(receiver, scenario, ebno_db_list, *, target_block_errors: int | None = None,
+             cache_path=None, **kw) -> list[PointCounts]:
+    """:func:`simulate_many` for one receiver; returns its list of :class:`PointCounts`.
+    ``target_block_errors`` / ``cache_path`` are accepted as aliases of ``target_errors`` / ``cache``."""
+    if target_block_errors is not None:
+        kw["target_errors"] = target_block_errors
+    if cache_path is not None:
+        if kw.get("cache") is not None and Path(kw["cache"]) != Path(cache_path):
+            raise ConfigError(f"give either cache={kw['cache']} or cache_path={cache_path}, not both")
+        kw["cache"] = cache_path
+    return simulate_many({receiver.name: receiver}, scenario, ebno_db_list, **kw)[receiver.name]
+
+
+def _named(receivers) -> dict:
+    if isinstance(receivers, dict):
+        rxs = dict(receivers)
+    else:
+        rxs = {}
+        for rx in receivers:
+            if rx.name in rxs:
+                raise ConfigError(f"two receivers are named {rx.name!r}; names must be unique")
+            rxs[rx.name] = rx
+    if not rxs:
+        raise ConfigError("no receivers given")
+    return rxs
+
+
+def _running(pc: PointCounts, target_errors: int, max_blocks: int) -> bool:
+    return pc.errors < target_errors and pc.blocks < max_blocks
+
+
+def _skipped(pc: PointCounts) -> PointCounts:
+    return pc if not pc.blocks else PointCounts(pc.ebno_db)

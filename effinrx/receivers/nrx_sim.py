@@ -38,7 +38,7 @@ class UMiSlotSource:
     """
 
     def __init__(self, num_prbs: int = 4, num_tx: int = 2, carrier_frequency: float = 2.14e9,
-                 min_speed: float = 0.0, max_speed: float = 56.0 / 3.6):
+                 min_speed: float = 0.0, max_speed: float = 56.0):
         from effinrx._tf import tf
         from effinrx.receivers.nrx_preproc import reference_transmitter
         from sionna.phy.channel import OFDMChannel
