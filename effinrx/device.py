@@ -81,12 +81,21 @@ def cpu_generation() -> str:
 
 
 def tensorrt_version() -> str | None:
+    """``tensorrt.__version__`` (the distribution may be ``tensorrt``, ``tensorrt-cu12`` or the bare
+    ``tensorrt-cu12-bindings``, so the package metadata name is not a reliable key), None without it."""
     try:
-        from importlib.metadata import version
+        from effinrx.engines.tensorrt import import_tensorrt
 
-        return version("tensorrt")
-    except Exception:
+        return str(import_tensorrt().__version__)
+    except Exception:  # noqa: BLE001 - NotAvailableError, or a broken install
         return None
+
+
+def cuda_device() -> str | None:
+    """None when a CUDA device is usable (``cudaGetDeviceCount() >= 1``), else the reason."""
+    from effinrx.engines.tensorrt import cuda_device_reason
+
+    return cuda_device_reason()
 
 
 def info() -> dict:
@@ -100,6 +109,7 @@ def info() -> dict:
         "cpu_generation": cpu_generation(),
         "cpu_count": os.cpu_count(),
         "tensorrt": tensorrt_version(),
+        "cuda_device": cuda_device() or "present",
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "fingerprint": fingerprint(),
     }

@@ -76,3 +76,50 @@ def test_event_timing_counts_only_the_launch():
     assert stats["median_ms"] == 0.5 and stats["min_ms"] == 0.25
     assert rt.calls.count("cudaEventRecord") == 6 and rt.calls.count("cudaEventSynchronize") == 3
     assert time_with_events(rt, "s", lambda: None, n=2, warmup=0, check=check, raw=True) == [0.5, 0.25]
+
+
+class FalseContext(FakeContext):
+    """execute_async_v3 returns False while the stream is captured (TensorRT's failure signal)."""
+
+    def execute_async_v3(self, stream):
+        super().execute_async_v3(stream)
+        return not ("cudaStreamBeginCapture" in self.rt.calls and "cudaStreamEndCapture" not in self.rt.calls)
+
+
+def test_false_enqueue_during_capture_is_the_reported_cause():
+    """A False from execute_async_v3 during capture would leave an empty graph replaying in ~0 ms:
+    it falls back to the plain enqueue with that cause; the capture is still ended."""
+    rt = FakeRuntime()
+    out = cuda_graph_launcher(rt, FalseContext(rt), "s", check)
+    assert isinstance(out, str) and "returned False during capture" in out, out
+    assert "cudaStreamEndCapture" in rt.calls and "cudaGraphInstantiate" not in rt.calls
+    assert "cudaGraphDestroy" in rt.calls  # the ended (empty) capture's graph is freed
+
+
+def test_failing_end_of_capture_does_not_hide_the_enqueue_error():
+    rt = FakeRuntime(fail="cudaStreamEndCapture")
+    out = cuda_graph_launcher(rt, FakeContext(rt, raise_in_capture=True), "s", check)
+    assert "RuntimeError: enqueue not capturable" in out and "900" not in out, out
+
+
+def test_graph_and_events_are_destroyed():
+    rt = FakeRuntime()
+    g = cuda_graph_launcher(rt, FakeContext(rt), "s", check)
+    g.close()
+    assert rt.calls[-2:] == ["cudaGraphExecDestroy", "cudaGraphDestroy"]
+    g.close()  # idempotent
+    assert rt.calls.count("cudaGraphDestroy") == 1
+    time_with_events(rt, "s", lambda: None, n=2, warmup=0, check=check)
+    assert rt.calls.count("cudaEventDestroy") == 2
+    with pytest.raises(RuntimeError):
+        time_with_events(rt, "s", lambda: (_ for _ in ()).throw(RuntimeError("boom")), n=1, warmup=0, check=check)
+    assert rt.calls.count("cudaEventDestroy") == 4  # also when a launch raises
+
+
+def test_engine_enqueue_checks_the_bool():
+    from effinrx.errors import NotAvailableError
+
+    eng = object.__new__(TensorRTEngine)
+    eng.context, eng.stream = types.SimpleNamespace(execute_async_v3=lambda s: False), "s"
+    with pytest.raises(NotAvailableError, match="execute_async_v3 returned False"):
+        eng._enqueue()

@@ -1,36 +1,68 @@
 """TensorRT engine (GPU extra): build from ONNX with fixed shapes, run and time with CUDA events.
 
-Version dispatch (``tensorrt.__version__``):
+Version dispatch (``tensorrt.__version__``), the same rules as ``trtexec.precision_flags``:
 
-* 10.x: precision builder flags (FP16 / INT8 / FP8), ``STRONGLY_TYPED`` network for explicit Q/DQ
-  models, ``SPARSE_WEIGHTS`` for 2:4-pruned weights.
+* 10.x: fp16 of a plain ONNX is the ``FP16`` builder flag on a weakly typed network. An explicit
+  Q/DQ ONNX (ModelOpt int8/fp8/int4) builds as a ``STRONGLY_TYPED`` network without precision
+  flags. ``INT8`` without Q/DQ fails to build ("no scaling factors") and fp8/int4 without Q/DQ
+  would silently build FP32: both are refused. ``SPARSE_WEIGHTS`` for 2:4-pruned weights.
 * 11.x: networks are always strongly typed and the precision flags are gone: FP16 comes from an
-  AutoCast-converted ONNX (ModelOpt), INT8/FP8/INT4 from Q/DQ nodes.
+  AutoCast-converted ONNX (``export.modelopt.autocast_fp16``, done here when asked for fp16 of a
+  plain ONNX), INT8/FP8/INT4 from Q/DQ nodes.
 
-Nothing here runs on the CPU-only machines this project is developed on. The CUDA side (copies,
-CUDA-graph capture / replay / fallback, event timing, ``run``/``time``/``copy_times``) ran on an
-H100 with cuda-bindings 13.3 through ``tests/gpu/test_cuda_timing.py``, with a stand-in context
-in place of TensorRT's; the TensorRT build and execution themselves (``tests/gpu/test_tensorrt_
-engine.py``) have never run: no machine here has TensorRT. The pure logic (version dispatch, flag
-plans, shape profiles, capture control flow against a fake runtime) is tested everywhere.
+A GPU is present only when ``cudaGetDeviceCount() >= 1`` (:func:`cuda_device_reason`); TensorRT
+importing is not enough (on a CPU box it imports and the count fails with error 35).
+
+What ran where: the CUDA side (copies, CUDA-graph capture / replay / fallback, event timing,
+``run``/``time``/``copy_times``) ran on an H100 with cuda-bindings 13.3 through
+``tests/gpu/test_cuda_timing.py``, with a stand-in context in place of TensorRT's. Every TensorRT
+class, method, enum member and builder flag used here is checked against the real 10.16.1.11 and
+11.4.0.106 Python bindings on CPU (``.ci/trt-api``, stand-in native libraries: nothing is built or
+run there). A TensorRT build and execution on a GPU (``tests/gpu/test_tensorrt_engine.py``,
+``benchmarks/test_latency.py`` in the paper tier) has not run yet: no machine here has had both.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from effinrx.engines.base import Engine, summarize_ms
-from effinrx.engines.trtexec import PRECISIONS, major_version
+from effinrx.engines.trtexec import PRECISIONS, major_version, precision_flags
 from effinrx.errors import ConfigError, NotAvailableError
+
+#: what this module uses of the TensorRT Python API (checked against real bindings by .ci/trt-api)
+TRT_API = {
+    "": ("Logger", "Builder", "OnnxParser", "Runtime", "BuilderFlag", "NetworkDefinitionCreationFlag",
+         "MemoryPoolType", "TensorIOMode", "DataType", "nptype", "__version__"),
+    "Logger": ("WARNING",),
+    "Builder": ("create_network", "create_builder_config", "create_optimization_profile",
+                "build_serialized_network"),
+    "OnnxParser": ("parse", "num_errors", "get_error"),
+    "IBuilderConfig": ("set_memory_pool_limit", "set_flag", "add_optimization_profile"),
+    "IOptimizationProfile": ("set_shape",),
+    "MemoryPoolType": ("WORKSPACE",),
+    "Runtime": ("deserialize_cuda_engine",),
+    "ICudaEngine": ("num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype",
+                    "get_tensor_shape", "create_execution_context"),
+    "IExecutionContext": ("get_tensor_shape", "set_tensor_address", "execute_async_v3"),
+    "TensorIOMode": ("INPUT", "OUTPUT"),
+    "DataType": ("FLOAT", "HALF", "INT8", "INT32", "BOOL"),
+}
 
 
 def import_tensorrt():
-    """Import tensorrt or raise NotAvailableError carrying the import error's text."""
-    try:
-        import tensorrt as trt  # noqa: PLC0415
-    except Exception as e:  # ImportError, or OSError from missing CUDA libraries
-        raise NotAvailableError(f"TensorRT is not available: {type(e).__name__}: {e}") from None
-    return trt
+    """Import tensorrt (``tensorrt``, or ``tensorrt_bindings`` as the bare bindings wheel names it)
+    or raise NotAvailableError carrying the import error's text."""
+    import importlib
+
+    errors = []
+    for mod in ("tensorrt", "tensorrt_bindings"):
+        try:
+            return importlib.import_module(mod)
+        except Exception as e:  # ImportError, or OSError from missing CUDA libraries
+            errors.append(f"{type(e).__name__}: {e}")
+    raise NotAvailableError(f"TensorRT is not available: {errors[0]}")
 
 
 def import_cudart():
@@ -46,38 +78,71 @@ def import_cudart():
     raise NotAvailableError("cuda-python is not available (" + "; ".join(errors) + ")")
 
 
+@functools.lru_cache(maxsize=1)
+def cuda_device_reason() -> str | None:
+    """None when cuda-python sees at least one CUDA device, else why not: "no CUDA device:
+    <cuda-python import error | cudaGetDeviceCount error | count 0>"."""
+    try:
+        cr = import_cudart()
+    except NotAvailableError as e:
+        return f"no CUDA device: {e}"
+    try:
+        n = cuda_check(cr.cudaGetDeviceCount())
+    except NotAvailableError as e:  # e.g. cudaErrorInsufficientDriver (35) on a CPU box
+        return f"no CUDA device: cudaGetDeviceCount: {e}"
+    except Exception as e:  # noqa: BLE001 - a broken driver install raises its own types
+        return f"no CUDA device: cudaGetDeviceCount: {type(e).__name__}: {e}"
+    return None if int(n) >= 1 else "no CUDA device: cudaGetDeviceCount() = 0"
+
+
+def tensorrt_reason() -> str | None:
+    """None where a TensorRT engine can be built and timed here, else the reason (CUDA device
+    first: TensorRT importing on a CPU machine is not a GPU)."""
+    why = cuda_device_reason()
+    if why:
+        return why
+    try:
+        import_tensorrt()
+    except NotAvailableError as e:
+        return str(e)
+    return None
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     """What the builder will be told, derived only from the version and the request."""
 
     major: int
+    precision: str
     strongly_typed: bool
+    network_flags: tuple[str, ...]
     builder_flags: tuple[str, ...]
     needs_autocast_fp16: bool
     shapes: dict = field(default_factory=dict)
 
 
-def plan(trt_version: str, precision: str, *, explicit_qdq: bool, sparse: bool = False,
-         shapes: dict | None = None) -> BuildPlan:
-    """Builder configuration for ``precision`` on TensorRT ``trt_version`` (10.x or 11.x)."""
+def plan(trt_version: str, precision: str, *, explicit_qdq: bool, autocast_fp16: bool = False,
+         sparse: bool = False, shapes: dict | None = None) -> BuildPlan:
+    """Builder configuration for ``precision`` on TensorRT ``trt_version`` (10.x or 11.x).
+
+    ``explicit_qdq``: the ONNX has ModelOpt Q/DQ nodes; ``autocast_fp16``: it is already an AutoCast
+    FP16 ONNX. ``needs_autocast_fp16``: 11.x fp16 of a plain ONNX, which the engine converts first.
+    Refuses what would fail to build or silently build FP32 (see module text)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} not one of {PRECISIONS}")
     major = major_version(trt_version)
+    needs_autocast = major == 11 and precision == "fp16" and not autocast_fp16 and not explicit_qdq
+    # the trtexec rules decide (raises on int8/fp8/int4 without Q/DQ and on other versions)
+    cli = precision_flags(precision, trt_version, explicit_qdq=explicit_qdq,
+                          autocast_fp16=autocast_fp16 or needs_autocast)
+    sparse_flag = ("SPARSE_WEIGHTS",) if sparse else ()
     if major == 10:
-        flags = []
-        strongly = explicit_qdq or precision in ("fp8", "int4")
-        if not strongly and precision in ("fp16", "int8"):
-            flags.append(precision.upper())
-        if sparse:
-            flags.append("SPARSE_WEIGHTS")
-        return BuildPlan(10, strongly, tuple(flags), False, dict(shapes or {}))
-    if major == 11:
-        if precision in ("int8", "fp8", "int4") and not explicit_qdq:
-            raise ConfigError(f"TensorRT 11 has no {precision} builder flag: quantize the ONNX with "
-                              "Q/DQ nodes first (effinrx.export.modelopt)")
-        flags = ("SPARSE_WEIGHTS",) if sparse else ()
-        return BuildPlan(11, True, flags, precision == "fp16", dict(shapes or {}))
-    raise ConfigError(f"TensorRT {trt_version}: only 10.x and 11.x are supported")
+        strongly = "--stronglyTyped" in cli
+        flags = ("FP16",) if "--fp16" in cli else ()
+        return BuildPlan(10, precision, strongly, ("STRONGLY_TYPED",) if strongly else (),
+                         flags + sparse_flag, False, dict(shapes or {}))
+    # 11.x: strongly typed is the only mode; no network flag, no precision flags
+    return BuildPlan(11, precision, True, (), sparse_flag, needs_autocast, dict(shapes or {}))
 
 
 def build_serialized(onnx_path: str | Path, build: BuildPlan, workspace_mb: int = 1024) -> bytes:
@@ -86,8 +151,8 @@ def build_serialized(onnx_path: str | Path, build: BuildPlan, workspace_mb: int 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     net_flags = 0
-    if build.major == 10 and build.strongly_typed:
-        net_flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    for f in build.network_flags:
+        net_flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, f))
     network = builder.create_network(net_flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
@@ -97,66 +162,95 @@ def build_serialized(onnx_path: str | Path, build: BuildPlan, workspace_mb: int 
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     for f in build.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, f))
-    profile = builder.create_optimization_profile()
-    for name, shape in build.shapes.items():
-        profile.set_shape(name, shape, shape, shape)  # fixed: min = opt = max
-    config.add_optimization_profile(profile)
+    if build.shapes:  # only a dynamic-shape ONNX needs a profile (fixed: min = opt = max)
+        profile = builder.create_optimization_profile()
+        for name, shape in build.shapes.items():
+            profile.set_shape(name, shape, shape, shape)
+        config.add_optimization_profile(profile)
     blob = builder.build_serialized_network(network, config)
     if blob is None:
-        raise ConfigError(f"TensorRT failed to build an engine from {onnx_path}")
+        raise ConfigError(f"TensorRT {trt.__version__} failed to build a {build.precision} engine from "
+                          f"{onnx_path} (see the TensorRT log above)")
     return bytes(blob)
 
 
 class TensorRTEngine(Engine):
     """Deserialized TensorRT engine with device buffers; timing by CUDA events (GPU only).
 
-    Needs TensorRT and a GPU; its CUDA paths are exercised by ``tests/gpu`` (see the module text).
-    """
+    IO buffers take each tensor's own dtype (``trt.nptype``). ``close()`` (or ``with``) frees the
+    CUDA graph, stream and buffers."""
 
     name = "tensorrt"
 
     def __init__(self, onnx_path, precision: str = "fp16", shapes: dict | None = None,
-                 explicit_qdq: bool = False, sparse: bool = False):
+                 explicit_qdq: bool = False, sparse: bool = False, autocast_fp16: bool = False,
+                 workdir: str | Path | None = None):
         super().__init__(onnx_path)
+        why = cuda_device_reason()
+        if why:
+            raise NotAvailableError(why)
         trt = import_tensorrt()
         self.cudart = import_cudart()
-        self._shapes = dict(shapes or {})
-        self.plan = plan(trt.__version__, precision, explicit_qdq=explicit_qdq, sparse=sparse,
-                         shapes=self._shapes)
+        self._dyn_shapes = dict(shapes or {})
+        self.plan = plan(trt.__version__, precision, explicit_qdq=explicit_qdq,
+                         autocast_fp16=autocast_fp16, sparse=sparse, shapes=self._dyn_shapes)
+        src = Path(onnx_path)
+        if self.plan.needs_autocast_fp16:  # 11.x has no FP16 flag: the ONNX carries the casts
+            from effinrx.export.modelopt import autocast_fp16 as convert
+
+            dst = Path(workdir or src.parent) / (src.stem + "_autocast_fp16.onnx")
+            src = dst if dst.exists() else convert(src, dst)
+        self.built_from = str(src)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(build_serialized(onnx_path, self.plan))
+        self.engine = runtime.deserialize_cuda_engine(build_serialized(src, self.plan))
+        if self.engine is None:
+            raise ConfigError(f"TensorRT could not deserialize the engine built from {src}")
         self.context = self.engine.create_execution_context()
         self._trt_version = trt.__version__
-        self._alloc()
+        self._graph = None
+        self._alloc(trt)
 
     @property
     def input_shapes(self):
-        return self._shapes
+        return {k: self.host[k].shape for k in self.inputs}
 
     def _check(self, ret):
         return cuda_check(ret)
 
-    def _alloc(self):
+    def _alloc(self, trt):
         import numpy as np
 
         cr = self.cudart
         self.stream = self._check(cr.cudaStreamCreate())
-        self.buffers, self.host = {}, {}
+        self.buffers, self.host, self.inputs = {}, {}, []
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.context.get_tensor_shape(name))
-            nbytes = int(np.prod(shape)) * 4
-            self.buffers[name] = self._check(cr.cudaMalloc(nbytes))
-            self.host[name] = np.zeros(shape, np.float32)
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            self.host[name] = np.zeros(shape, dtype)
+            self.buffers[name] = self._check(cr.cudaMalloc(max(1, self.host[name].nbytes)))
             self.context.set_tensor_address(name, int(self.buffers[name]))
+            if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self.inputs.append(name)
+
+    def _feed(self, inputs):
+        """Checked inputs cast to each input tensor's dtype."""
+        import numpy as np
+
+        return {k: np.ascontiguousarray(a, dtype=self.host[k].dtype)
+                for k, a in self.check_inputs(inputs).items()}
+
+    def _enqueue(self):
+        if not self.context.execute_async_v3(self.stream):
+            raise NotAvailableError("TensorRT execute_async_v3 returned False (see the TensorRT log)")
 
     def run(self, inputs):
         cr = self.cudart
-        feed = self.check_inputs(inputs)
+        feed = self._feed(inputs)
         h2d, d2h = cr.cudaMemcpyKind.cudaMemcpyHostToDevice, cr.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for k, a in feed.items():
             self._check(cr.cudaMemcpy(self.buffers[k], a.ctypes.data, a.nbytes, h2d))
-        self.context.execute_async_v3(self.stream)
+        self._enqueue()
         self._check(cr.cudaStreamSynchronize(self.stream))
         out = {}
         for k, a in self.host.items():
@@ -173,10 +267,14 @@ class TensorRTEngine(Engine):
         ``self.timing_mode`` says why."""
         cr = self.cudart
         self.run(inputs or self.random_inputs())  # copies happen here, outside the timed region
-        launch = cuda_graph_launcher(cr, self.context, self.stream, self._check) if cuda_graph else None
+        launch = None
+        if cuda_graph:
+            if self._graph is None:
+                self._graph = cuda_graph_launcher(cr, self.context, self.stream, self._check)
+            launch = self._graph
         if launch is None or isinstance(launch, str):
             self.timing_mode = "enqueue" if launch is None else f"enqueue ({launch})"
-            launch = lambda: self.context.execute_async_v3(self.stream)  # noqa: E731
+            launch = self._enqueue
         else:
             self.timing_mode = "cuda-graph"
         return time_with_events(cr, self.stream, launch, n, warmup, self._check)
@@ -187,7 +285,7 @@ class TensorRTEngine(Engine):
         import numpy as np
 
         cr = self.cudart
-        feed = self.check_inputs(inputs or self.random_inputs())
+        feed = self._feed(inputs or self.random_inputs())
         h2d, d2h = cr.cudaMemcpyKind.cudaMemcpyHostToDevice, cr.cudaMemcpyKind.cudaMemcpyDeviceToHost
         outs = {k: a for k, a in self.host.items() if k not in feed}
 
@@ -208,7 +306,29 @@ class TensorRTEngine(Engine):
         from effinrx import device
 
         return {"engine": self.name, "tensorrt": self._trt_version, "gpu": device.gpu_info(),
-                "plan": self.plan.__dict__, "timing": getattr(self, "timing_mode", "not timed yet")}
+                "plan": dict(self.plan.__dict__), "built_from": self.built_from,
+                "timing": getattr(self, "timing_mode", "not timed yet")}
+
+    def close(self) -> None:
+        """Destroy the CUDA graph, free the buffers and the stream (idempotent)."""
+        cr = getattr(self, "cudart", None)
+        if cr is None:
+            return
+        if self._graph is not None and not isinstance(self._graph, str):
+            self._graph.close()
+        self._graph = None
+        for ptr in getattr(self, "buffers", {}).values():
+            cr.cudaFree(ptr)
+        self.buffers = {}
+        if getattr(self, "stream", None) is not None:
+            cr.cudaStreamDestroy(self.stream)
+            self.stream = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def cuda_check(ret):
@@ -220,38 +340,76 @@ def cuda_check(ret):
     return ret[1] if isinstance(ret, tuple) and len(ret) == 2 else ret
 
 
+class CudaGraph:
+    """A captured, instantiated CUDA graph: ``graph()`` replays it on ``stream``; ``close()``
+    destroys the executable graph and the graph."""
+
+    def __init__(self, cr, graph, exe, stream, check):
+        self.cr, self.graph, self.exe, self.stream, self.check = cr, graph, exe, stream, check
+
+    def __call__(self):
+        self.check(self.cr.cudaGraphLaunch(self.exe, self.stream))
+
+    def close(self):
+        if self.exe is not None:
+            self.cr.cudaGraphExecDestroy(self.exe)
+        if self.graph is not None:
+            self.cr.cudaGraphDestroy(self.graph)
+        self.exe = self.graph = None
+
+
 def cuda_graph_launcher(cr, context, stream, check):
     """Capture one ``context.execute_async_v3(stream)`` into a CUDA graph (cuda-python runtime
-    ``cr``); returns a function that replays it, or a string saying why capture failed.
+    ``cr``); returns a :class:`CudaGraph` that replays it, or a string saying why capture failed.
 
     TensorRT wants one plain enqueue before capture (it may allocate or update state lazily);
-    capture mode is thread-local so other threads' CUDA calls do not invalidate it."""
+    capture mode is thread-local so other threads' CUDA calls do not invalidate it. An enqueue that
+    raises or returns False during capture is the reported cause, not the failing end of the
+    capture it leaves behind (an empty graph would replay in ~0 ms)."""
+    graph = None
     try:
-        context.execute_async_v3(stream)
+        if not context.execute_async_v3(stream):
+            raise NotAvailableError("execute_async_v3 returned False before capture")
         check(cr.cudaStreamSynchronize(stream))
         check(cr.cudaStreamBeginCapture(stream, cr.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+        cause = None
         try:
-            context.execute_async_v3(stream)
-        finally:
-            graph = check(cr.cudaStreamEndCapture(stream))
+            if not context.execute_async_v3(stream):
+                cause = NotAvailableError("execute_async_v3 returned False during capture")
+        except Exception as e:  # noqa: BLE001 - reported below, after the capture is ended
+            cause = e
+        end = cr.cudaStreamEndCapture(stream)  # always end a started capture
+        if cause is not None:
+            try:
+                graph = check(end)
+            except Exception:  # noqa: BLE001 - the enqueue's error is the one to report
+                graph = None
+            raise cause
+        graph = check(end)
         exe = check(cr.cudaGraphInstantiate(graph, 0))
     except Exception as e:  # capture unsupported by this engine/driver: time the plain enqueue
+        if graph is not None:
+            cr.cudaGraphDestroy(graph)
         return f"CUDA graph capture failed: {type(e).__name__}: {e}"
-    return lambda: check(cr.cudaGraphLaunch(exe, stream))
+    return CudaGraph(cr, graph, exe, stream, check)
 
 
 def time_with_events(cr, stream, launch, n: int, warmup: int, check, raw: bool = False):
     """Run ``launch()`` ``warmup`` times, then time ``n`` launches between two CUDA events on
     ``stream``; returns :func:`summarize_ms` stats (or the list of ms with ``raw``)."""
     start, stop = check(cr.cudaEventCreate()), check(cr.cudaEventCreate())
-    for _ in range(warmup):
-        launch()
-    check(cr.cudaStreamSynchronize(stream))
-    samples = []
-    for _ in range(n):
-        check(cr.cudaEventRecord(start, stream))
-        launch()
-        check(cr.cudaEventRecord(stop, stream))
-        check(cr.cudaEventSynchronize(stop))
-        samples.append(float(check(cr.cudaEventElapsedTime(start, stop))))
+    try:
+        for _ in range(warmup):
+            launch()
+        check(cr.cudaStreamSynchronize(stream))
+        samples = []
+        for _ in range(n):
+            check(cr.cudaEventRecord(start, stream))
+            launch()
+            check(cr.cudaEventRecord(stop, stream))
+            check(cr.cudaEventSynchronize(stop))
+            samples.append(float(check(cr.cudaEventElapsedTime(start, stop))))
+    finally:
+        cr.cudaEventDestroy(start)
+        cr.cudaEventDestroy(stop)
     return samples if raw else summarize_ms(samples)

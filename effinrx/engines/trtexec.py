@@ -1,13 +1,24 @@
 """trtexec: the command line equivalent to our TensorRT build, and parsers of its outputs.
 
-TensorRT 10.x: ``--fp16/--int8/--fp8`` enable precisions; explicit Q/DQ models need
-``--stronglyTyped`` (the blog's workaround in 10.2). TensorRT 11.x removed the precision flags:
-networks are always strongly typed, FP16 comes from an AutoCast ONNX and quantization from Q/DQ.
-Shapes are fixed: min = opt = max.
+Checked against trtexec's own option parser and reporting (TensorRT 10.x / 11.x sources):
 
-Parsers read ``--exportTimes`` JSON (per-inference timestamps), ``--exportProfile`` JSON (per-layer
-times) and the text "Performance summary" (Throughput, Latency = host latency incl. copies,
-GPU Compute Time = device time only).
+* Our ONNX files have fixed shapes, and trtexec refuses ``--minShapes/--optShapes/--maxShapes``
+  for a static model ("Static model does not take explicit shapes ..."): shapes are passed only
+  for a dynamic-shape model (``shapes=``), then min = opt = max.
+* 10.x: ``--fp16`` enables FP16 kernels of a weakly typed network. An explicit Q/DQ model (int8,
+  fp8, int4) is built ``--stronglyTyped`` and then takes no precision flag (a strongly typed
+  network ignores/refuses ``--fp16/--fp8``). ``--int8`` without Q/DQ would time with dummy scales,
+  fp8/int4 without Q/DQ do not exist: refused. CUDA graphs are off by default (``--useCudaGraph``),
+  data transfers on by default (``--noDataTransfers``), ``--separateProfileRun`` keeps profiling
+  out of the timing.
+* 11.x: networks are always strongly typed; the precision is in the ONNX (AutoCast FP16, Q/DQ).
+  CUDA graphs are on by default (``--noCudaGraph`` turns them off; ``--useCudaGraph`` is a no-op),
+  data transfers are off by default (``--includeDataTransfers``), ``--separateProfileRun`` is a
+  deprecated no-op and is not passed.
+
+Parsers read ``--exportTimes`` JSON (per-inference timestamps; ``latencyMs = h2dMs + computeMs +
+d2hMs``), ``--exportProfile`` JSON (per-layer times) and the text "Performance summary"
+(Throughput, Latency = host latency incl. copies, GPU Compute Time = device time only).
 """
 from __future__ import annotations
 
@@ -23,7 +34,7 @@ PRECISIONS = ("fp32", "fp16", "fp8", "int8", "int4")
 def shape_arg(shapes: dict[str, tuple]) -> str:
     """``name:1x1584x14x4,...`` as trtexec expects."""
     if not shapes:
-        raise ConfigError("trtexec needs the input shapes (fixed per PRB count)")
+        raise ConfigError("trtexec needs the input shapes of a dynamic-shape model")
     return ",".join(f"{k}:{'x'.join(str(int(d)) for d in v)}" for k, v in shapes.items())
 
 
@@ -34,30 +45,56 @@ def major_version(version: str) -> int:
     return int(m.group(1))
 
 
-def command(onnx: str | Path, engine: str | Path, shapes: dict[str, tuple], precision: str,
-            trt_version: str, *, explicit_qdq: bool = False, sparsity: bool = False,
-            times_json: str | Path | None = None, profile_json: str | Path | None = None,
-            iterations: int | None = None, warmup_ms: int | None = None,
-            cuda_graph: bool = True) -> list[str]:
-    """The trtexec argv for building and timing ``onnx`` at fixed ``shapes`` on TensorRT ``trt_version``."""
+def precision_flags(precision: str, trt_version: str, *, explicit_qdq: bool,
+                    autocast_fp16: bool = False) -> list[str]:
+    """The precision part of a trtexec command (shared with the Python builder's plan).
+
+    ``explicit_qdq``: the ONNX carries Q/DQ nodes (ModelOpt); ``autocast_fp16``: the ONNX was
+    converted to FP16 by ModelOpt AutoCast (what 11.x needs for fp16)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} not one of {PRECISIONS}")
     major = major_version(trt_version)
     if major not in (10, 11):
         raise ConfigError(f"TensorRT {trt_version}: only 10.x and 11.x are supported")
-    s = shape_arg(shapes)
-    argv = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}",
-            f"--minShapes={s}", f"--optShapes={s}", f"--maxShapes={s}"]
+    quantized = precision in ("int8", "fp8", "int4")
+    if quantized and not explicit_qdq:
+        why = ("--int8 without Q/DQ times with dummy scales" if precision == "int8" and major == 10
+               else f"TensorRT {major}.x has no {precision} without Q/DQ nodes")
+        raise ConfigError(f"{precision}: {why}; quantize the ONNX first (effinrx.export.modelopt)")
     if major == 10:
-        if precision in ("fp16", "fp8", "int8"):
-            argv.append(f"--{precision}")
-        if explicit_qdq or precision in ("fp8", "int4"):
-            argv.append("--stronglyTyped")
-    # 11.x: always strongly typed; precision is carried by the ONNX (AutoCast FP16 / Q/DQ nodes)
+        if explicit_qdq or autocast_fp16:
+            return ["--stronglyTyped"]  # strongly typed: the ONNX's types decide, no precision flag
+        return ["--fp16"] if precision == "fp16" else []
+    if precision == "fp16" and not autocast_fp16:
+        raise ConfigError("TensorRT 11.x has no --fp16: convert the ONNX with ModelOpt AutoCast "
+                          "(effinrx.export.modelopt.autocast_fp16) and pass autocast_fp16=True")
+    return []
+
+
+def command(onnx: str | Path, engine: str | Path, precision: str, trt_version: str, *,
+            explicit_qdq: bool = False, autocast_fp16: bool = False, shapes: dict | None = None,
+            sparsity: bool = False, times_json: str | Path | None = None,
+            profile_json: str | Path | None = None, iterations: int | None = None,
+            warmup_ms: int | None = None, cuda_graph: bool = True,
+            data_transfers: bool = True) -> list[str]:
+    """The trtexec argv for building and timing ``onnx`` on TensorRT ``trt_version``.
+
+    ``shapes`` only for a dynamic-shape ONNX (ours are static: trtexec refuses shapes for those).
+    ``data_transfers``: time H2D/D2H copies beside the compute (10.x default; 11.x needs the flag)."""
+    argv = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}"]
+    argv += precision_flags(precision, trt_version, explicit_qdq=explicit_qdq, autocast_fp16=autocast_fp16)
+    major = major_version(trt_version)
+    if shapes:
+        s = shape_arg(shapes)
+        argv += [f"--minShapes={s}", f"--optShapes={s}", f"--maxShapes={s}"]
     if sparsity:
         argv.append("--sparsity=enable")
-    if cuda_graph:
-        argv.append("--useCudaGraph")
+    if major == 10:
+        argv += ["--useCudaGraph"] if cuda_graph else []
+        argv += [] if data_transfers else ["--noDataTransfers"]
+    else:
+        argv += [] if cuda_graph else ["--noCudaGraph"]
+        argv += ["--includeDataTransfers"] if data_transfers else []
     if iterations:
         argv.append(f"--iterations={int(iterations)}")
     if warmup_ms:
@@ -65,7 +102,9 @@ def command(onnx: str | Path, engine: str | Path, shapes: dict[str, tuple], prec
     if times_json:
         argv.append(f"--exportTimes={times_json}")
     if profile_json:
-        argv += [f"--exportProfile={profile_json}", "--separateProfileRun"]
+        argv.append(f"--exportProfile={profile_json}")
+        if major == 10:
+            argv.append("--separateProfileRun")  # 11.x: deprecated no-op
     return argv
 
 
@@ -105,19 +144,38 @@ def parse_summary(text: str) -> dict:
     return out
 
 
+#: fields trtexec's ``--exportTimes`` writes per inference (sampleReporting's JSON trace)
+TIMES_FIELDS = ("startEnqMs", "endEnqMs", "startH2dMs", "endH2dMs", "startComputeMs", "endComputeMs",
+                "startD2hMs", "endD2hMs", "h2dMs", "computeMs", "d2hMs", "latencyMs")
+
+
 def parse_times(path_or_text) -> dict:
-    """Parse ``--exportTimes`` JSON: per-inference ``latencyMs`` (host) and ``computeMs`` (GPU)."""
+    """Parse ``--exportTimes`` JSON: per inference ``computeMs`` (GPU), ``h2dMs``, ``d2hMs`` and
+    ``latencyMs`` (trtexec defines it as h2d + compute + d2h; checked per record).
+
+    Returns ``{"gpu_compute", "host_latency", "h2d", "d2h"}`` (:func:`summarize_ms` each) and
+    ``transfers_included``: False when every copy reads 0, as 11.x writes without
+    ``--includeDataTransfers`` (its "latency" is then the compute time alone)."""
     data = _json(path_or_text)
-    if not isinstance(data, list) or not data or "computeMs" not in data[0]:
-        raise ShapeError("exportTimes JSON must be a non-empty list of records with 'computeMs'")
+    if not isinstance(data, list) or not data or not all(isinstance(r, dict) for r in data):
+        raise ShapeError("exportTimes JSON must be a non-empty list of per-inference records")
+    missing = sorted({k for r in data for k in ("h2dMs", "computeMs", "d2hMs", "latencyMs") if k not in r})
+    if missing:
+        raise ShapeError(f"exportTimes records lack {missing} (trtexec writes {', '.join(TIMES_FIELDS)})")
+    unknown = sorted({k for r in data for k in r} - set(TIMES_FIELDS))
+    if unknown:
+        raise ShapeError(f"exportTimes records carry fields trtexec does not write: {unknown}")
     from effinrx.engines.base import summarize_ms
 
-    out = {"gpu_compute": summarize_ms(r["computeMs"] for r in data)}
-    if "latencyMs" in data[0]:
-        out["host_latency"] = summarize_ms(r["latencyMs"] for r in data)
-    for k in ("h2dMs", "d2hMs"):
-        if k in data[0]:
-            out[k[:-2]] = summarize_ms(r[k] for r in data)
+    for i, r in enumerate(data):
+        total = float(r["h2dMs"]) + float(r["computeMs"]) + float(r["d2hMs"])
+        if abs(total - float(r["latencyMs"])) > 1e-3 + 1e-3 * total:
+            raise ShapeError(f"exportTimes record {i}: latencyMs {r['latencyMs']} != h2dMs + computeMs + "
+                             f"d2hMs = {total:.6g}")
+    out = {"gpu_compute": summarize_ms(r["computeMs"] for r in data),
+           "host_latency": summarize_ms(r["latencyMs"] for r in data),
+           "h2d": summarize_ms(r["h2dMs"] for r in data), "d2h": summarize_ms(r["d2hMs"] for r in data)}
+    out["transfers_included"] = any(float(r["h2dMs"]) > 0 or float(r["d2hMs"]) > 0 for r in data)
     return out
 
 

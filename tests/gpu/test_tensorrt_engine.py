@@ -1,15 +1,12 @@
-"""TensorRT on a real GPU (paper tier). Skipped, with the import error as the reason, elsewhere."""
+"""TensorRT on a real GPU (paper tier). Skipped, with the reason, where there is no CUDA device
+(``cudaGetDeviceCount() >= 1``; TensorRT importing is not a GPU) or no TensorRT."""
 import pytest
 
-from effinrx.errors import NotAvailableError
+from effinrx.engines.tensorrt import tensorrt_reason
 
-try:
-    from effinrx.engines.tensorrt import import_cudart, import_tensorrt
-
-    trt = import_tensorrt()
-    import_cudart()
-except NotAvailableError as e:
-    pytest.skip(str(e), allow_module_level=True)
+_WHY = tensorrt_reason()
+if _WHY:
+    pytest.skip(_WHY, allow_module_level=True)
 
 pytestmark = [pytest.mark.paper, pytest.mark.gpu, pytest.mark.tensorrt]
 
@@ -20,18 +17,18 @@ def test_nrx_rt_engine_matches_onnx_runtime(tmp_path, precision):
 
     from effinrx.engines.ort import OrtEngine
     from effinrx.engines.tensorrt import TensorRTEngine
-    from effinrx.export.onnx import export_nrx_onnx, io_shapes
+    from effinrx.export.onnx import export_nrx_onnx
 
     onnx_path = export_nrx_onnx("nrx-rt", "auto", 4, tmp_path / "rt.onnx")
-    shapes = {k: v for k, v in io_shapes(4).items() if k != "llr"}
     ref = OrtEngine(onnx_path)
-    eng = TensorRTEngine(onnx_path, precision, shapes)
-    x = ref.random_inputs(1)
-    a, b = next(iter(ref.run(x).values())), next(iter(eng.run(x).values()))
-    tol = 1e-3 if precision == "fp32" else 5e-2
-    assert np.max(np.abs(a - b)) <= tol * (1 + np.max(np.abs(a)))
-    graph = eng.time(n=50, warmup=10)
-    assert graph["median_ms"] > 0 and eng.describe()["timing"].startswith(("cuda-graph", "enqueue ("))
-    assert eng.time(n=50, warmup=10, cuda_graph=False)["median_ms"] > 0 and eng.timing_mode == "enqueue"
-    copies = eng.copy_times(n=10)
-    assert copies["h2d_ms"] > 0 and copies["d2h_ms"] > 0
+    with TensorRTEngine(onnx_path, precision, workdir=tmp_path) as eng:
+        assert eng.input_shapes == ref.input_shapes
+        x = ref.random_inputs(1)
+        a, b = ref.run(x)["llr"], eng.run(x)["llr"]
+        tol = 1e-3 if precision == "fp32" else 5e-2
+        assert np.max(np.abs(a - b)) <= tol * (1 + np.max(np.abs(a)))
+        graph = eng.time(n=50, warmup=10)
+        assert graph["median_ms"] > 0 and eng.describe()["timing"].startswith(("cuda-graph", "enqueue ("))
+        assert eng.time(n=50, warmup=10, cuda_graph=False)["median_ms"] > 0 and eng.timing_mode == "enqueue"
+        copies = eng.copy_times(n=10)
+        assert copies["h2d_ms"] > 0 and copies["d2h_ms"] > 0
