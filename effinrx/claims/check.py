@@ -9,7 +9,9 @@ one source of truth for what passed. Two separate questions are answered:
 
 The combined ``verdict`` column of the report is: ``regressed`` (golden mismatch; the test fails),
 ``no golden`` (the test fails, except latency on a device without one), ``not measurable here
-(<reason>)``, ``not reproduced`` (the test passes: it is a finding, not a regression), ``pass``.
+(<reason>)``, ``not comparable (<reason>)`` (the golden was taken with another seed or
+configuration: not compared, the test xfails, see :func:`effinrx.claims.golden.comparability`),
+``not reproduced`` (the test passes: it is a finding, not a regression), ``pass``.
 
 Kind ``verdict`` is the paper verdict alone (e.g. "fp8 beats LS at p < 0.01"): it is derived from
 measurements that the same benchmark module checks against their own goldens (counts, statistically),
@@ -23,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from effinrx.claims.golden import GoldenStore
+from effinrx.claims.golden import GoldenStore, comparability
 from effinrx.errors import GoldenError
 
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
@@ -31,6 +33,9 @@ DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts
 
 #: verdict of a device-keyed (latency) check on a device that has no golden yet
 NEW_DEVICE = "no golden for this device"
+#: golden status of a check whose golden was taken with another seed or configuration
+#: (:func:`effinrx.claims.golden.comparability`); its verdict is "not comparable (<reason>)"
+NOT_COMPARABLE = "not comparable"
 
 
 @dataclass
@@ -156,7 +161,10 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
 
     if kind == "verdict":
         if reproduced is None:
-            raise ValueError(f"claim {claim} key {key!r}: kind 'verdict' needs reproduced=True/False")
+            # undecided at this sample size: say so (the note gives why and what would decide it)
+            return Verdict(**base, golden=None, tolerance="derived (not a golden)", margin=None,
+                           golden_status="derived", verdict="inconclusive",
+                           message="inconclusive: " + (note or "the measurement cannot decide the claim"))
         return Verdict(**base, golden=None, tolerance="derived (not a golden)", margin=None,
                        golden_status="derived", verdict=_combine("pass", reproduced),
                        message="paper verdict from measurements checked against their own goldens")
@@ -182,6 +190,15 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                        verdict=NEW_DEVICE if device != "any" else "no golden", message=msg)
     if entry["kind"] != kind:
         raise GoldenError(f"golden file {path}, key {key!r}: kind {entry['kind']!r} but check uses {kind!r}")
+    why = comparability(entry.get("meta"), meta, kind)
+    if why is not None:
+        # neither a pass nor a regression, and not a silent redraw: say so and keep the value
+        store.write_obtained(claim, key, kind, measured, meta, device)
+        msg = (f"not comparable: claim {claim} key {key!r} in {path}: {why}; measured {measured!r} "
+               f"written to {store.obtained_path(claim, device)}; rerun with the golden's seed and "
+               f"configuration, or regenerate with --force-regen")
+        return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=None,
+                       golden_status=NOT_COMPARABLE, verdict=f"{NOT_COMPARABLE} ({why})", message=msg)
     ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
     if ok:
         return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=margin, golden_status="pass",

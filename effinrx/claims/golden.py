@@ -6,6 +6,18 @@ values (counts, sizes, sparsity) and the device fingerprint for latencies. File 
     {"schema": 1, "claim": "Q1", "tier": "smoke", "device": "any",
      "entries": {"<key>": {"kind": "counts", "value": {...}, "meta": {...}}}}
 
+Provenance: an entry written by this version carries in ``meta`` the run's ``seed``, ``test``,
+``device``, ``versions`` (Python and the packages that produce the numbers), ``git_commit``,
+``config`` (the test's parameters and any configuration the check passes) with its
+``config_hash``, and ``command`` (the pytest line that regenerates it). :func:`comparability` says
+when a golden and a run cannot be compared: a different seed (except latency, which draws no
+random numbers that matter), or a different ``config_hash``. Such a check is "not comparable
+(reason)": neither a pass nor a regression, and never a silent redraw. Older entries without
+``config_hash`` are compared as before (their seed, which every entry has carried, is checked).
+
+``<file>.obtained`` holds the complete golden file -- every entry of the golden, with this run's
+values where this run measured them -- so moving it over the golden after a review loses nothing.
+
 Modes (pytest-regressions style): ``check`` compares and, on mismatch, writes ``<file>.obtained``
 beside the golden; ``force-regen`` rewrites the golden and the check fails (so a regen is never
 silent); ``regen-all`` rewrites and passes. A corrupt, missing or schema-mismatched golden raises
@@ -33,6 +45,7 @@ class GoldenStore:
         self.root = Path(root)
         self.tier = tier
         self.mode = mode
+        self._obtained_started: set[Path] = set()  # .obtained files this store (run) has written
 
     def path(self, claim: str, device: str = "any") -> Path:
         return self.root / self.tier / device / f"{claim}.json"
@@ -109,14 +122,126 @@ class GoldenStore:
 
     def write_obtained(self, claim: str, key: str, kind: str, value: Any, meta: dict,
                        device: str = "any") -> Path:
-        """Record a measured value beside the golden (``<claim>.json.obtained``) for review/copy."""
+        """Record a measured value beside the golden (``<claim>.json.obtained``) for review/copy.
+
+        The file is the complete golden file with this run's values where measured: the first write
+        of a run starts from the golden's entries (an ``.obtained`` left by an earlier run is
+        replaced, not merged), later writes of the same run add to it."""
+        import copy
+
         p = self.obtained_path(claim, device)
         base = None
-        if p.exists():
+        if p in self._obtained_started and p.exists():
             try:
                 base = json.loads(p.read_text(encoding="utf-8"))
                 if not isinstance(base.get("entries"), dict):
                     base = None
             except (OSError, ValueError, AttributeError):
                 base = None
+        if base is None:
+            try:
+                golden = self.load(claim, device)
+            except GoldenError:
+                golden = None  # a corrupt golden: the obtained file holds this run's entries only
+            base = copy.deepcopy(golden) if golden is not None else None
+        self._obtained_started.add(p)
         return self._write(p, claim, device, key, kind, value, meta, base)
+
+
+#: kinds whose value depends on the seed (latency is timed on fixed inputs: a seed change does not
+#: make it incomparable)
+SEED_FREE_KINDS = frozenset({"latency"})
+
+
+def comparability(golden_meta: dict | None, run_meta: dict | None, kind: str) -> str | None:
+    """Why a golden entry and this run's measurement cannot be compared, or None when they can.
+
+    A different ``seed`` (for seeded kinds) or ``config_hash`` (when both carry one: entries from
+    before provenance have none and are compared as before)."""
+    g, r = golden_meta or {}, run_meta or {}
+    if kind not in SEED_FREE_KINDS and "seed" in g and "seed" in r and g["seed"] != r["seed"]:
+        return f"seed {r['seed']} of this run, golden taken with seed {g['seed']}"
+    gh, rh = g.get("config_hash"), r.get("config_hash")
+    if gh is not None and rh is not None and gh != rh:
+        diff = _config_diff(g.get("config"), r.get("config"))
+        return f"configuration differs from the golden's (config_hash {rh} vs {gh}" + (
+            f"; {diff}" if diff else "") + ")"
+    return None
+
+
+def _config_diff(golden: Any, run: Any, limit: int = 3) -> str:
+    """The first differing keys of two configuration dicts: ``key: run vs golden``."""
+    if not isinstance(golden, dict) or not isinstance(run, dict):
+        return ""
+
+    def flat(d, pre=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{pre}{k}."))
+            else:
+                out[f"{pre}{k}"] = v
+        return out
+
+    fg, fr = flat(golden), flat(run)
+    keys = sorted(k for k in set(fg) | set(fr) if fg.get(k, "<absent>") != fr.get(k, "<absent>"))
+    parts = [f"{k}: {fr.get(k, '<absent>')!r} vs {fg.get(k, '<absent>')!r}" for k in keys[:limit]]
+    return ", ".join(parts) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+#: packages whose versions can change a measured number (absent ones are omitted)
+PACKAGES = ("effinrx", "numpy", "scipy", "tensorflow", "tf-keras", "tensorflow-model-optimization",
+            "sionna-no-rt", "sionna", "onnx", "onnxruntime", "tf2onnx", "nvidia-modelopt", "tensorrt")
+
+
+def config_hash(config: Any) -> str:
+    """Short stable hash (SHA-1, 12 hex) of a JSON-able configuration (key order does not matter)."""
+    import hashlib
+
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = None) -> dict:
+    """Provenance fields of a new golden entry (see the module docstring): ``versions``,
+    ``git_commit``, ``config``, ``config_hash``, ``seed``, ``command``. Versions and the commit are
+    read once per process."""
+    cfg = dict(config or {})
+    out = {**_static_provenance(), "config": cfg, "config_hash": config_hash(cfg)}
+    if seed is not None:
+        out["seed"] = int(seed)
+    out["command"] = (f"python -m pytest '{test}' --tier {tier}"
+                      + (f" --seed {int(seed)}" if seed is not None else "") + " --force-regen")
+    return out
+
+
+_STATIC: dict = {}
+
+
+def _static_provenance() -> dict:
+    if not _STATIC:
+        import sys
+        from importlib import metadata
+
+        from effinrx.weights import git_hash
+
+        vers = {"python": sys.version.split()[0]}
+        for name in PACKAGES:
+            try:
+                vers[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        _STATIC.update({"versions": vers, "git_commit": git_hash(), "git_dirty": _git_dirty()})
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in _STATIC.items()}
+
+
+def _git_dirty() -> bool | None:
+    """True when tracked files differ from the commit (the commit alone does not reproduce it)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except Exception:  # pragma: no cover - git missing
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from effinrx import device as _device
-from effinrx.claims.check import Verdict, check
-from effinrx.claims.golden import GoldenStore
+from effinrx.claims.check import NOT_COMPARABLE, Verdict, check
+from effinrx.claims.golden import GoldenStore, provenance
 from effinrx.claims.registry import TIERS, load_claims, repo_root
 from effinrx.errors import EffinrxError
 
@@ -30,7 +30,7 @@ MARKERS = {
 }
 _RANK = {t: i for i, t in enumerate(TIERS)}
 _KEY = pytest.StashKey[dict]()
-_NEW_DEVICE = pytest.StashKey[list]()  # per test: "no golden for this device" messages
+_NOT_JUDGED = pytest.StashKey[list]()  # per test: "no golden for this device" / "not comparable" messages
 
 
 def pytest_addoption(parser):
@@ -135,24 +135,39 @@ def report_artifact(request):
     return add
 
 
+def _test_config(item) -> dict:
+    """The part of a check's configuration the plugin knows: the test's parameter id (stable
+    across runs, unlike the repr of a parameter object)."""
+    cs = getattr(item, "callspec", None)
+    return {"params": cs.id if cs is not None else ""}
+
+
 @pytest.fixture
 def claim_check(request):
     """``claim_check(key, measured, *, kind, tol=None, reproduced=None, paper=None, note="",
-    claim=None, not_measurable=None) -> Verdict``; fails the test on a golden regression."""
+    claim=None, not_measurable=None, meta=None, config=None) -> Verdict``; fails the test on a
+    golden regression. ``config``: what the measurement depends on besides the seed (PRBs, Eb/N0,
+    slots, batch...); it is hashed into the entry's ``config_hash`` and a golden taken with another
+    configuration is "not comparable". ``claim_check.set_config(**cfg)`` sets it for every later
+    check of the test."""
     st = request.config.stash[_KEY]
     ids = _claim_ids(request.node)
     regenerated: list[str] = []
+    test_config: dict = {}
 
     def do(key: str, measured, *, kind: str, tol: float | None = None, reproduced: bool | None = None,
            paper: str | None = None, note: str = "", claim: str | None = None,
-           not_measurable: str | None = None, meta: dict | None = None) -> Verdict:
+           not_measurable: str | None = None, meta: dict | None = None,
+           config: dict | None = None) -> Verdict:
         cid = claim or (ids[0] if len(ids) == 1 else None)
         if cid is None:
             raise pytest.UsageError(f"{request.node.nodeid}: pass claim= (markers: {ids})")
         c = load_claims()[cid]
         dev = _device.fingerprint() if kind == "latency" else "any"
-        full_meta = {"seed": request.config.getoption("--seed"), "test": request.node.nodeid,
-                     "device": _device.fingerprint(), **(meta or {})}
+        seed = request.config.getoption("--seed")
+        cfg = {**_test_config(request.node), **test_config, **(config or {})}
+        full_meta = {**provenance(seed=seed, test=request.node.nodeid, tier=st["tier"], config=cfg),
+                     "test": request.node.nodeid, "device": _device.fingerprint(), **(meta or {})}
         try:
             v = check(st["store"], claim=cid, key=key, measured=measured, kind=kind,
                       tol=c.tol if tol is None else tol, metric=c.metric, paper=paper or c.paper,
@@ -165,10 +180,11 @@ def claim_check(request):
                                "verdict": "error", "message": str(e), "note": note})
             pytest.fail(str(e), pytrace=False)
         st["rows"].append(v.as_dict())
-        if v.golden_status == "no golden" and dev != "any":
-            # latency on a new device: visible, neither pass nor failure. The xfail is set after the
-            # test body (pytest_runtest_makereport), so its later checks (e.g. L8 after K3) still record
-            request.node.stash.setdefault(_NEW_DEVICE, []).append(v.message)
+        if (v.golden_status == "no golden" and dev != "any") or v.golden_status == NOT_COMPARABLE:
+            # latency on a new device, or a golden of another seed/configuration: visible, neither
+            # pass nor failure. The xfail is set after the test body (pytest_runtest_makereport),
+            # so its later checks (e.g. L8 after K3) still record
+            request.node.stash.setdefault(_NOT_JUDGED, []).append(v.message)
             return v
         if v.golden_status == "regenerated":
             regenerated.append(v.message)  # fail after the test so every key of it is rewritten
@@ -177,6 +193,7 @@ def claim_check(request):
             pytest.fail(v.message, pytrace=False)
         return v
 
+    do.set_config = lambda **cfg: test_config.update(cfg)
     yield do
     if regenerated:
         pytest.fail("--force-regen rewrote goldens (rerun without it to check):\n" + "\n".join(regenerated),
@@ -188,9 +205,9 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     st = item.config.stash[_KEY]
-    new_device = item.stash.get(_NEW_DEVICE, None)
-    if rep.when == "call" and rep.passed and new_device:
-        rep.outcome, rep.wasxfail = "skipped", "; ".join(new_device)
+    not_judged = item.stash.get(_NOT_JUDGED, None)
+    if rep.when == "call" and rep.passed and not_judged:
+        rep.outcome, rep.wasxfail = "skipped", "; ".join(not_judged)
     if rep.when == "call" and rep.passed:
         st["ran_tests"].add(item.nodeid)
     for cid in _claim_ids(item):
@@ -219,8 +236,11 @@ def pytest_sessionfinish(session, exitstatus):
     if st is None or session.config.option.collectonly:
         return
     collected = {k: {**v, "tiers": sorted(v["tiers"])} for k, v in st["collected"].items()}
+    seed = session.config.getoption("--seed")
+    prov = provenance(seed=seed, test="<tier>", tier=st["tier"])
     meta = {"tier": st["tier"], "run": st["run"], "device": _device.fingerprint(),
-            "seed": session.config.getoption("--seed"), "golden_mode": st["mode"], "exitstatus": int(exitstatus)}
+            "seed": seed, "golden_mode": st["mode"], "exitstatus": int(exitstatus),
+            "git_commit": prov["git_commit"], "git_dirty": prov["git_dirty"], "versions": prov["versions"]}
     checked = {(r["claim"], _golden_device(r), r["key"]) for r in st["rows"]}
     try:
         meta["unchecked_goldens"] = st["store"].unchecked(checked, st["ran_tests"], st.get("higher_tier", set()),

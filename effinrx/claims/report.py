@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from effinrx.claims.check import NEW_DEVICE
+from effinrx.claims.check import NEW_DEVICE, NOT_COMPARABLE
 from effinrx.claims.registry import Claim
 from effinrx.io import atomic_write_json, atomic_write_text
 
@@ -43,12 +43,20 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
         info = collected.get(cid, {})
         if rs:
             verdicts = Counter(r["verdict"] for r in rs)
-            # a latency on a device with no golden yet is expected (goldens are per device): it
-            # decides the status only when nothing else was checked
-            judged = [r for r in rs if r["verdict"] != NEW_DEVICE] or rs
+            # a latency on a device with no golden yet is expected (goldens are per device), and a
+            # golden of another seed/configuration is not compared: they decide the status only
+            # when nothing else was checked
+            def unjudged(r):
+                return r["verdict"] == NEW_DEVICE or r["golden_status"] == NOT_COMPARABLE
+
+            judged = [r for r in rs if not unjudged(r)] or rs
             jv = Counter(r["verdict"] for r in judged)
             if all(r["verdict"] == NEW_DEVICE for r in judged):
                 status = f"{NEW_DEVICE} (latency goldens are per device)"
+            elif all(unjudged(r) for r in judged):
+                nc = [r for r in judged if r["golden_status"] == NOT_COMPARABLE]
+                status = nc[0]["verdict"] if len({r["verdict"] for r in nc}) == 1 else (
+                    f"{NOT_COMPARABLE} ({len(nc)} checks; first: {nc[0]['verdict']})")
             elif any(r["golden_status"] in ("regressed", "no golden", "regenerated", "error") for r in judged):
                 status = "regressed / golden problem"
             elif jv.get("not reproduced"):
@@ -78,7 +86,17 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
 def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
     lines = [f"# effinrx tolerance report — tier `{meta.get('tier')}`", "",
              f"Run `{meta.get('run')}` on `{meta.get('device')}`; seed {meta.get('seed')}; "
-             f"golden mode `{meta.get('golden_mode')}`.", ""]
+             f"golden mode `{meta.get('golden_mode')}`"
+             + (f"; commit `{meta['git_commit'][:12]}`" + (" (uncommitted changes)" if meta.get("git_dirty") else "")
+                if meta.get("git_commit") else "") + ".", ""]
+    vers = meta.get("versions") or {}
+    if vers:
+        lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(vers.items())) + ".", ""]
+    nc = [r for r in rows if r.get("golden_status") == NOT_COMPARABLE]
+    if nc:
+        lines += [f"{len(nc)} checks are **not comparable** with their goldens (another seed or "
+                  "configuration): they are neither passes nor regressions; rerun with the golden's "
+                  "seed/configuration or regenerate with `--force-regen`.", ""]
     counts = Counter(s["status"] for s in summary)
     lines += ["## Claims", "", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), "",
               "| claim | statement | paper | status | detail |", "|---|---|---|---|---|"]
