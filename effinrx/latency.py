@@ -68,6 +68,8 @@ class LatencyRow:
     urllc_1ms: bool
     speedup: float | None = None
     paper_ms: float | None = None
+    h2d_ms: float | None = None  # TensorRT: copies timed apart, never inside the latency
+    d2h_ms: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +82,8 @@ def make_row(model: str, precision: str, engine: str, device: str, prbs: int, st
     return LatencyRow(model, precision, engine, device, prbs, ms, float(stats.get("p99_ms", ms)), fps,
                       fps * raw_bits_per_slot(prbs) / 1e6,
                       None if info_bits is None else fps * info_bits / 1e6, ms < URLLC_BUDGET_MS,
-                      paper_ms=PAPER_ADA_MS.get((model, precision)) if prbs == 132 else None)
+                      paper_ms=PAPER_ADA_MS.get((model, precision)) if prbs == 132 else None,
+                      h2d_ms=stats.get("h2d_ms"), d2h_ms=stats.get("d2h_ms"))
 
 
 def add_speedups(rows: list[LatencyRow], reference: str) -> list[LatencyRow]:
@@ -92,6 +95,7 @@ def add_speedups(rows: list[LatencyRow], reference: str) -> list[LatencyRow]:
 
 
 def format_table(rows: list[LatencyRow]) -> str:
+    """The same table for every engine; copies (TensorRT) are listed under it, apart."""
     head = ("model", "precision", "engine", "PRBs", "median ms", "p99 ms", "fps", "raw Mbps", "info Mbps",
             "<1 ms", "speed-up", "paper ms (Ada)")
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
@@ -102,6 +106,10 @@ def format_table(rows: list[LatencyRow]) -> str:
                                  "yes" if r.urllc_1ms else "no",
                                  "—" if r.speedup is None else f"x{r.speedup:.2f}",
                                  "—" if r.paper_ms is None else f"{r.paper_ms:g}"]))
+    copies = [f"{r.model} {r.precision}: H2D {r.h2d_ms:.3f} ms, D2H {r.d2h_ms:.3f} ms" for r in rows
+              if r.h2d_ms is not None and r.d2h_ms is not None]
+    if copies:
+        lines.append("copies (timed apart, not in the latency): " + "; ".join(copies))
     return "\n".join(lines)
 
 
@@ -284,3 +292,88 @@ def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, me
         calib = simulated_calibration(prbs)
         mo.quantize(fp32, out, precision, calib, method=None if precision == "int4" else method)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorRT (GPU): the variants of L1/L3-L5/L7, built and timed by the same code for the CLI and
+# the paper-tier benchmarks.
+
+#: TensorRT variants: fp32/fp16 from the plain ONNX (fp16: 10.x FP16 flag, 11.x AutoCast), fp8/int8
+#: from ModelOpt's Q/DQ ONNX (strongly typed), fp16-2:4 from a 2:4-pruned export with SPARSE_WEIGHTS
+TRT_PRECISIONS = ("fp32", "fp16", "fp8", "int8", "fp16-2:4")
+
+
+def pruned_2to4_onnx(model: str, prbs: int, folder: str | Path) -> Path:
+    """ONNX of ``model`` with every pointwise/Dense kernel magnitude-pruned 2:4 along its input
+    channels (the layout TensorRT's sparse kernels take). For latency only: not fine-tuned, so its
+    error rate is not the pruning claims' (P1-P7)."""
+    out = Path(folder) / f"{model}_{prbs}prb_fp32_2to4.onnx"
+    if out.exists():
+        return out
+    from effinrx.export.onnx import export_nrx_onnx
+    from effinrx.prune.masks import m_by_n_mask
+    from effinrx.prune.recipe import prunable, variable_names
+    from effinrx.receivers.nrx import load_model
+
+    net = load_model(model, "auto")
+    for name, v in zip(variable_names(net), net.core_variables()):
+        if prunable(name):
+            w = v.numpy()
+            v.assign(w * m_by_n_mask(w, 2, 4, axis=-2))
+    return export_nrx_onnx(model, net, prbs, out)
+
+
+def trt_variant(model: str, precision: str, prbs: int, folder: str | Path) -> dict:
+    """ONNX file and TensorRT build options of a :data:`TRT_PRECISIONS` variant."""
+    if precision not in TRT_PRECISIONS:
+        raise ConfigError(f"precision {precision!r}: TensorRT variants are {TRT_PRECISIONS}")
+    if precision == "fp16-2:4":
+        return {"path": pruned_2to4_onnx(model, prbs, folder), "precision": "fp16", "explicit_qdq": False,
+                "sparse": True}
+    qdq = precision in ("fp8", "int8")
+    return {"path": ort_model_path(model, precision if qdq else "fp32", prbs, folder), "precision": precision,
+            "explicit_qdq": qdq, "sparse": False}
+
+
+def measure_tensorrt(model: str, precision: str, prbs: int, folder: str | Path, runs: int = 200,
+                     warmup: int = 20) -> dict:
+    """Build the variant, time ``runs`` CUDA-graph replays with CUDA events (inputs already on the
+    device, no copies inside), and the copies apart. Returns ``median_ms``, ``p99_ms``, ``min_ms``,
+    ``mean_ms``, ``n``, ``h2d_ms``, ``d2h_ms``, ``timing`` and ``tensorrt`` (version)."""
+    from effinrx.engines.tensorrt import TensorRTEngine
+
+    v = trt_variant(model, precision, prbs, folder)
+    with TensorRTEngine(v["path"], v["precision"], explicit_qdq=v["explicit_qdq"], sparse=v["sparse"],
+                        workdir=folder) as eng:
+        x = eng.random_inputs(0)
+        stats = eng.time(n=runs, warmup=warmup, inputs=x)
+        copies = eng.copy_times(n=50, inputs=x)
+        desc = eng.describe()
+    return {**stats, **copies, "timing": desc["timing"], "tensorrt": desc["tensorrt"]}
+
+
+def measure_ort(model: str, precision: str, prbs: int, folder: str | Path, runs: int = 50,
+                threads: int | None = None) -> dict:
+    """ORT CPU latency of a variant, interleaved with the speed probe (:func:`time_interleaved`)."""
+    from effinrx.engines.ort import OrtEngine
+
+    eng = OrtEngine(ort_model_path(model, precision, prbs, folder), threads=threads)
+    return eng.time_with_probe(n=runs, warmup=5)
+
+
+def latency_table(engine: str, models, precisions, prbs: int, folder: str | Path, runs: int,
+                  threads: int | None = None) -> list[LatencyRow]:
+    """Rows of ``effinrx latency``: every model x precision on ``engine`` ("ort" or "tensorrt"),
+    timed by :func:`measure_ort` / :func:`measure_tensorrt` (the benchmarks' own functions); speed-ups
+    against fp16 on TensorRT, fp32 on ORT."""
+    from effinrx import device
+
+    rows = []
+    for m in models:
+        for p in precisions:
+            if engine == "tensorrt":
+                stats, name = measure_tensorrt(m, p, prbs, folder, runs=runs), "tensorrt"
+            else:
+                stats, name = measure_ort(m, p, prbs, folder, runs=runs, threads=threads), "ort-cpu"
+            rows.append(make_row(m, p, name, device.fingerprint(), prbs, stats, info_bits_per_slot(prbs)))
+    return add_speedups(rows, "fp16" if engine == "tensorrt" else "fp32")

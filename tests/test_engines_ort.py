@@ -136,3 +136,32 @@ def test_integer_gemm_selfcheck(monkeypatch):
         assert "entries wrong" in bad
     finally:
         S.integer_gemm_defect.cache_clear()
+
+
+def test_tensorrt_cli_without_a_cuda_device_is_one_line(capsys):
+    from effinrx.cli import main
+    from effinrx.engines.tensorrt import tensorrt_reason
+
+    why = tensorrt_reason()
+    if why is None:
+        pytest.skip("TensorRT and a CUDA device are present here")
+    assert main(["latency", "--engine", "tensorrt", "--precision", "fp16"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--engine tensorrt: no CUDA device" in err, err
+    assert main(["latency", "--engine", "tensorrt", "--precision", "int8-fused"]) == 1
+    assert "TensorRT runs fp32, fp16, fp8, int8, fp16-2:4" in capsys.readouterr().err
+
+
+def test_latency_table_times_through_the_shared_path(tiny_onnx, tmp_path, monkeypatch):
+    """The CLI's table and the benchmarks time ORT through the same interleaved model/probe path."""
+    monkeypatch.setattr(L, "ort_model_path", lambda m, p, prbs, folder: tiny_onnx)
+    monkeypatch.setattr(L, "info_bits_per_slot", lambda prbs: 1000)
+    seen = []
+    real = L.time_interleaved
+    monkeypatch.setattr(L, "time_interleaved", lambda *a, **k: seen.append(k["rounds"]) or real(*a, **k))
+    rows = L.latency_table("ort", ["nrx-rt"], ["fp32", "int8"], 4, tmp_path, runs=3, threads=1)
+    assert seen == [3, 3] and [r.precision for r in rows] == ["fp32", "int8"]
+    assert rows[0].speedup == 1.0 and rows[0].median_ms > 0 and rows[0].info_mbps == pytest.approx(rows[0].fps / 1e3)
+    assert "copies" not in L.format_table(rows)
+    trt = L.make_row("nrx-rt", "fp16", "tensorrt", "gpu-x", 132, {"median_ms": 0.5, "h2d_ms": 0.1, "d2h_ms": 0.05})
+    assert "copies (timed apart, not in the latency): nrx-rt fp16: H2D 0.100 ms, D2H 0.050 ms" in L.format_table([trt])

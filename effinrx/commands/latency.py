@@ -13,17 +13,18 @@ HELP = "latency/throughput table per model x precision x engine (ORT CPU, Tensor
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="nrx-rt", help="nrx-rt or nrx-large (comma-separated for both)")
-    p.add_argument("--precision", default="fp32,int8", help="comma-separated: fp32, int8 (ModelOpt Q/DQ as is), "
-                   "int8-fused (Q/DQ rewritten for ORT's integer kernels), int4 (ORT); fp16, fp8 need TensorRT")
-    p.add_argument("--engine", choices=("ort", "tensorrt"), default="ort")
+    p.add_argument("--precision", default="fp32,int8", help="comma-separated. ORT CPU: fp32, int8 (ModelOpt "
+                   "Q/DQ as is), int8-fused (Q/DQ rewritten for ORT's integer kernels), int4. TensorRT: fp32, "
+                   "fp16, fp8, int8 (Q/DQ), fp16-2:4 (2:4-pruned weights, sparse kernels)")
+    p.add_argument("--engine", choices=("ort", "tensorrt"), default="ort",
+                   help="ort (CPU, timed beside a speed probe) or tensorrt (GPU, CUDA events + graphs)")
     p.add_argument("--prbs", type=int, default=4, help="4 (laptop) or 132 (paper)")
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--runs", type=int, default=50, help="timed runs per variant")
+    p.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all cores)")
     p.add_argument("--workdir", type=Path, default=None, help="where ONNX files are cached")
 
 
 def run(args) -> int:
-    from effinrx import device
     from effinrx import latency as L
 
     models = [m.strip() for m in args.model.split(",") if m.strip()]
@@ -31,35 +32,35 @@ def run(args) -> int:
     for m in models:
         if m not in NRX_MODELS:
             raise ConfigError(f"--model {m!r}: expected nrx-rt or nrx-large")
+    if args.runs < 1:
+        raise ConfigError(f"--runs must be >= 1, got {args.runs}")
     if args.engine == "tensorrt":
-        from effinrx.engines.tensorrt import import_cudart, import_tensorrt
+        bad = [p for p in precisions if p not in L.TRT_PRECISIONS]
+        if bad:
+            raise ConfigError(f"--precision {bad}: TensorRT runs {', '.join(L.TRT_PRECISIONS)}")
+        from effinrx.engines.tensorrt import tensorrt_reason
+        from effinrx.errors import NotAvailableError
 
-        import_tensorrt()  # NotAvailableError -> one clear line from the CLI
-        import_cudart()
-        raise ConfigError("TensorRT latency runs through the paper tier: pytest --tier paper tests/gpu")
-    from effinrx.engines.ort import OrtEngine
+        why = tensorrt_reason()
+        if why:  # one line from the CLI: no CUDA device (or no TensorRT), nothing exported
+            raise NotAvailableError(f"--engine tensorrt: {why}")
+    else:
+        bad = [p for p in precisions if p not in L.ORT_PRECISIONS or p == "fp8"]
+        if bad:
+            raise ConfigError(f"--precision {bad}: ONNX Runtime CPU runs fp32, int8, int8-fused, int4 "
+                              "(fp16/fp8 need --engine tensorrt)")
+        if any(p.startswith("int8") for p in precisions):
+            from effinrx.engines.ort_selfcheck import integer_gemm_defect
 
-    bad = [p for p in precisions if p not in L.ORT_PRECISIONS or p == "fp8"]
-    if bad:
-        raise ConfigError(f"--precision {bad}: ONNX Runtime CPU runs fp32, int8, int8-fused, int4 "
-                          "(fp16/fp8 need --engine tensorrt)")
-
-    if any(p.startswith("int8") for p in precisions):
-        from effinrx.engines.ort_selfcheck import integer_gemm_defect
-
-        defect = integer_gemm_defect()
-        if defect:  # the timings stand; the int8 outputs on this host do not
-            print(f"warning: {defect}", file=sys.stderr)
+            defect = integer_gemm_defect()
+            if defect:  # the timings stand; the int8 outputs on this host do not
+                print(f"warning: {defect}", file=sys.stderr)
     work = args.workdir or Path(tempfile.gettempdir()) / "effinrx-onnx"
-    rows = []
-    for m in models:
-        for p in precisions:
-            path = L.ort_model_path(m, p, args.prbs, work)
-            eng = OrtEngine(path, threads=args.threads)
-            stats = eng.time(n=args.runs, warmup=5)
-            rows.append(L.make_row(m, p, "ort-cpu", device.fingerprint(), args.prbs, stats,
-                                   L.info_bits_per_slot(args.prbs)))
-    L.add_speedups(rows, "fp32")
+    rows = L.latency_table(args.engine, models, precisions, args.prbs, work, args.runs, threads=args.threads)
     print(L.format_table(rows))
     print("raw Mbps = fps x 12*PRBs*14 REs x 4 bits x 2 UEs (blog definition); info Mbps = fps x TB bits")
+    if args.engine == "ort":
+        print("ORT CPU: each run timed in turn with a fixed speed probe (effinrx.latency.time_interleaved)")
+    else:
+        print("TensorRT: CUDA events around CUDA-graph replays, inputs already on the device")
     return 0
