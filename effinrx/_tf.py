@@ -36,39 +36,59 @@ def _is_noise(line: str, cpu_only: bool) -> bool:
     return any(p.search(line) for p in pats)
 
 
-def _quiet_import():
-    """Import tensorflow (and list its devices) with fd 2 captured; re-emit non-noise lines."""
+#: INFO lines TensorFlow's grappler prints (through absl, ignoring TF_CPP_MIN_LOG_LEVEL) each time
+#: a graph is optimised for export (tf2onnx): "Number of eligible GPUs", "Starting new session"
+GRAPPLER_NOISE = (
+    re.compile(r"devices\.cc:\d+\] Number of eligible GPUs"),
+    re.compile(r"single_machine\.cc:\d+\] Starting new session"),
+)
+
+
+@contextlib.contextmanager
+def filtered_stderr(extra=()):
+    """Inside the block, file descriptor 2 goes to a temporary file; on exit every captured line
+    that is not known noise (:data:`NOISE`, ``extra`` patterns; the cuInit line only on a host
+    without an NVIDIA device) is written back to stderr, also when the block raises. C++ logging
+    writes to fd 2 directly, so redirecting ``sys.stderr`` would not catch it."""
     import tempfile
 
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter)
-        import tensorflow  # noqa: PLC0415
-
-        return tensorflow
+        yield
+        return
     cap = tempfile.TemporaryFile(mode="w+b")
     try:
         os.dup2(cap.fileno(), 2)
         try:
-            import tensorflow  # noqa: PLC0415
-
-            tensorflow.config.list_physical_devices()  # cuInit happens here
+            yield
         finally:
             try:
                 sys.stderr.flush()
             except (OSError, ValueError):  # pragma: no cover
                 pass
             os.dup2(saved, 2)
-        cap.seek(0)
-        text = cap.read().decode("utf-8", "replace")
+            cap.seek(0)
+            text = cap.read().decode("utf-8", "replace")
+            cpu_only = not _has_nvidia_device()
+            pats = tuple(extra)
+            keep = [ln for ln in text.splitlines()
+                    if ln.strip() and not _is_noise(ln, cpu_only) and not any(p.search(ln) for p in pats)]
+            if keep:
+                sys.stderr.write("\n".join(keep) + "\n")
+                sys.stderr.flush()
     finally:
         os.close(saved)
         cap.close()
-    cpu_only = not _has_nvidia_device()
-    keep = [ln for ln in text.splitlines() if ln.strip() and not _is_noise(ln, cpu_only)]
-    if keep:
-        sys.stderr.write("\n".join(keep) + "\n")
+
+
+def _quiet_import():
+    """Import tensorflow (and list its devices: cuInit) inside :func:`filtered_stderr`."""
+    with filtered_stderr():
+        import tensorflow  # noqa: PLC0415
+
+        tensorflow.config.list_physical_devices()  # cuInit happens here
     return tensorflow
 
 

@@ -66,7 +66,10 @@ def run(args) -> int:
         model, tag = args.model or "nrx-rt", ""
         net = load_model(model, args.weights)
     out = args.out or check_writable(Path("exports") / f"{model}{tag}_{args.prbs}prb.onnx", "--out (default)")
-    path = E.export_nrx_onnx(model, net, args.prbs, out, opset=args.opset, metadata=meta)
+    from effinrx._tf import GRAPPLER_NOISE, filtered_stderr
+
+    with filtered_stderr(GRAPPLER_NOISE):  # tf2onnx's grappler passes log INFO lines through absl
+        path = E.export_nrx_onnx(model, net, args.prbs, out, opset=args.opset, metadata=meta)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {args.opset}, weights "
           f"{net.weights_source}); inputs {', '.join(f'{k}{list(v)}' for k, v in E.io_shapes(args.prbs).items())}")
     if rec is not None and rec.kind == "w8a8":

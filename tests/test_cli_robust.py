@@ -1,0 +1,119 @@
+"""A user's first hour (issue 17): output paths checked before any work, one line per error,
+truthful Ctrl-C, help with defaults and choices, no CUDA/XLA start-up noise on a CPU host."""
+import argparse
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from effinrx import cli
+from effinrx.errors import ConfigError
+from effinrx.io import check_writable
+
+
+def test_check_writable(tmp_path):
+    assert check_writable(tmp_path / "a" / "b.npz", "--out") == tmp_path / "a" / "b.npz"
+    assert not (tmp_path / "a").exists()  # nothing created
+    with pytest.raises(ConfigError, match=rf"--out {tmp_path}: is a folder, expected a file path"):
+        check_writable(tmp_path, "--out")
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match=rf"--out {f}: is a file, expected a folder"):
+        check_writable(f, "--out", kind="dir")
+    with pytest.raises(ConfigError, match=rf"--plot {f}/x.png: {f} is a file, not a folder"):
+        check_writable(f / "x.png", "--plot")
+    with pytest.raises(ConfigError, match=r"--cache /proc/.*cannot write in /proc"):
+        check_writable("/proc/effinrx-test/c.json", "--cache")  # read-only even for root
+    assert check_writable(f, "--out") == f  # an existing writable file is fine
+    assert list(tmp_path.iterdir()) == [f]  # the probe left nothing behind
+
+
+def _bad_outputs(tmp_path):
+    """(argv, the path its one-line error must name): each refused before a model is built."""
+    d, f = tmp_path / "adir", tmp_path / "afile"
+    (d / "sub.npz").mkdir(parents=True)  # compress --out adir/sub: its .npz target is a folder
+    f.write_text("x")
+    return [
+        (["compress", "--model", "nrx-rt", "--method", "ptq:int8-pc", "--out", str(d / "sub")], d / "sub.npz"),
+        (["compress", "--method", "ptq:int8-pc", "--out", str(f / "x")], f),
+        (["export", "--prbs", "1", "--out", str(d)], d),
+        (["sensitivity", "--out", str(f)], f),
+        (["report", "--out", str(f)], f),
+        (["prune", "--steps", "1", "--out", str(f / "p")], f),
+        (["train", "--steps", "1", "--out", str(f)], f),
+        (["deeprx", "train", "--steps", "1", "--out", str(f / "d.npz")], f),
+        (["kaq", "--out", str(f)], f),
+    ]
+
+
+def test_bad_output_paths_fail_first_with_one_line(tmp_path, capsys):
+    for argv, named in _bad_outputs(tmp_path):
+        rc = cli.main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1, (argv, err)
+        assert err[0].startswith(f"effinrx {argv[0]}: error: --out") and str(named) in err[0], (argv, err)
+
+
+def test_late_oserror_is_one_line_naming_the_path(monkeypatch, capsys, tmp_path):
+    mod = importlib.import_module("effinrx.commands.covariance")
+
+    def boom(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "x.json"))
+
+    monkeypatch.setattr(mod, "run", boom)
+    assert cli.main(["covariance"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"effinrx covariance: error: {tmp_path / 'x.json'}: Permission denied"]
+
+
+def test_ctrl_c_says_what_was_saved(monkeypatch, capsys):
+    mod = importlib.import_module("effinrx.commands.kaq")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "run", interrupted)
+    assert cli.main(["kaq"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "cached" not in err and "nothing of this run was saved" in err
+    ns = argparse.Namespace(_command="simulate", cache=None)
+    assert "no --cache" in cli._saved_on_interrupt(ns)
+    ns.cache = "c.json"
+    assert "cached in c.json" in cli._saved_on_interrupt(ns)
+
+
+OWN_HELP = [n for n, _ in cli.COMMANDS if n not in ("simulate", "latency")]  # those two: other owners
+
+
+@pytest.mark.parametrize("name", OWN_HELP)
+def test_every_option_has_help_with_default_and_choices(name):
+    mod = importlib.import_module(f"effinrx.commands.{name}")
+    p = argparse.ArgumentParser(prog=f"effinrx {name}", formatter_class=cli.HelpFormatter)
+    mod.add_arguments(p)
+    text = p.format_help()
+    for a in p._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        assert a.help, f"{name} {a.option_strings or a.dest}: no help text"
+        if a.choices:
+            assert "{" + ",".join(map(str, a.choices)) + "}" in text, (name, a.dest)
+        if a.default not in (None, False) and a.option_strings:
+            shown = p._get_formatter()._get_help_string(a)
+            assert "default" in shown.lower(), f"{name} {a.option_strings}: default {a.default!r} not shown"
+    assert "(default: " in text
+
+
+def test_subcommand_help_through_the_cli_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["prune", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "{magnitude,movement}" in out and "(default: magnitude)" in out and "(default: 0.8)" in out
+
+
+def test_first_tensorflow_import_prints_no_cuda_noise():
+    code = "import effinrx._tf as T; t = T.tf(); t.constant(1.0) + 1; import sys; print('ok')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok"
+    for noise in ("cuInit", "Unable to register", "computation placer", "absl::InitializeLog"):
+        assert noise not in r.stderr, r.stderr
