@@ -10,7 +10,8 @@ LayerNorm parameters stay fp32.
 Link (``effinrx.link.simo``): SIMO 1 Tx x 2 Rx, 4 PRBs, 30 kHz, 3.5 GHz, MCS 19 (64-QAM,
 R = 0.505), DMRS on OFDM symbols 2 and 11 (0-based; the paper's 3rd and 12th). Test channels CDL-D/E,
 delay spread 0-50 ns; mobility classes low 0-5, medium 10-20, high 30-50 m/s (our choice: the paper
-leaves the numbers blank). Every receiver sees the same slots. "LS + LMMSE" of R2/R3 is the paper's
+leaves the numbers blank). Every receiver sees the same slots (the Monte-Carlo engine,
+``effinrx.link.montecarlo``, on ``simo.RangeChannel``). "LS + LMMSE" of R2/R3 is the paper's
 classical receiver: LS at the DMRS + nearest-neighbour interpolation + LMMSE (``ls-nn-lmmse``);
 LS + linear interpolation (``ls-lin-lmmse``) and perfect CSI + LMMSE are recorded beside it.
 

@@ -199,41 +199,52 @@ def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
 # ---------------------------------------------------------------- evaluation -----
 def evaluate(receivers: dict, ebno_db: float, batches: int, batch_size: int, seed: int,
              num_prbs: int = 4) -> dict:
-    """Held-out comparison of several NRX receivers on the *same* UMi slots (2 active UEs).
+    """Held-out comparison of several NRX receivers on the *same* slots of the evaluation scenario
+    (``Scenario(num_prbs=num_prbs)``: NVIDIA's DoubleTDL, both UEs active), run by the Monte-Carlo
+    engine (:func:`effinrx.link.montecarlo.simulate_many`, its error rule and decoder): ``batches``
+    batches of ``batch_size`` slots at ``ebno_db``, no early stop. ``seed``: the engine's slot seed
+    (use one different from the training seed).
 
-    ``receivers``: name -> :class:`~effinrx.receivers.nrx.NRXReceiver`. Slots are drawn after
-    seeding with ``seed`` (use one different from the training seed). Returns
-    ``{name: {"errors": int, "blocks": int, "bce": float64 ndarray [blocks]}}``: TB errors after
-    Sionna's TBDecoder (20 BP iterations; error = CRC fail or any wrong info bit) and the BCE of
-    each transport block (mean over its coded bits), in the same order for every receiver so the
+    ``receivers``: name -> :class:`~effinrx.receivers.nrx.NRXReceiver`. Returns ``{name: {"errors",
+    "blocks", "bit_errors", "bits", "crc_failures": int, "bce": float64 ndarray [blocks]}}``: TB
+    counts (a TB is in error when any information bit is wrong) and the BCE of each transport block
+    (mean over its coded bits, batch-major then UE), in the same order for every receiver so the
     BCE values can be compared pairwise.
     """
     import numpy as np
 
-    from effinrx._tf import set_seeds, tf
-    from effinrx.receivers.nrx_sim import UMiSlotSource, tb_errors
-    from sionna.phy.nr import TBDecoder
+    from effinrx.link.config import Scenario
+    from effinrx.link.montecarlo import simulate_many
 
     if batches < 1 or batch_size < 1:
         raise ConfigError(f"batches and batch_size must be >= 1, got {batches}, {batch_size}")
     if not receivers:
         raise ConfigError("evaluate needs at least one receiver")
-    t = tf()
-    set_seeds(seed)
-    src = UMiSlotSource(num_prbs, 2)
-    dec = TBDecoder(src.tx._tb_encoder, num_bp_iter=20)
-    out = {n: {"errors": 0, "blocks": 0, "bce": []} for n in receivers}
-    for _ in range(batches):
-        s = src(batch_size, float(ebno_db), num_active=2)
-        act = np.asarray(s.active) > 0
-        for name, rx in receivers.items():
-            llr = rx.llr(s.y, s.no, active=s.active)
-            per = t.nn.sigmoid_cross_entropy_with_logits(labels=t.cast(s.coded, t.float32), logits=llr)
-            out[name]["bce"].append(np.asarray(t.reduce_mean(per, axis=-1), np.float64)[act])
-            b_hat, crc = dec(llr)
-            e, n = tb_errors(s.bits, b_hat, crc, s.active)
-            out[name]["errors"] += e
-            out[name]["blocks"] += n
-    for r in out.values():
-        r["bce"] = np.concatenate(r["bce"])
+    sc = Scenario(num_prbs=int(num_prbs))
+    blocks = batches * batch_size * sc.num_tx
+    bces: dict = {n: [] for n in receivers}
+
+    def on_batch(b):
+        # every receiver runs every batch (target_errors > blocks), so the lists stay aligned
+        for n, llr in b.llr.items():
+            bces[n].append(_bce_per_tb(llr, b.coded).reshape(-1))
+
+    res = simulate_many(receivers, sc, [float(ebno_db)], max_blocks=blocks, target_errors=blocks + 1,
+                        batch_size=batch_size, seed=seed, progress=False, on_batch=on_batch, with_llr=True)
+    out = {}
+    for n, (pc,) in res.items():
+        out[n] = {"errors": pc.errors, "blocks": pc.blocks, "bit_errors": pc.bit_errors, "bits": pc.bits,
+                  "crc_failures": pc.crc_failures, "bce": np.concatenate(bces[n])}
     return out
+
+
+def _bce_per_tb(llr, coded):
+    """Per-TB BCE-from-logits (mean over the coded bits, TF's stable form as in :func:`bce`):
+    ``llr``, ``coded`` float32 [B, U, N] -> float64 ndarray [B, U]."""
+    import numpy as np
+
+    from effinrx._tf import tf
+
+    t = tf()
+    per = t.nn.sigmoid_cross_entropy_with_logits(labels=t.cast(coded, t.float32), logits=t.cast(llr, t.float32))
+    return np.asarray(t.reduce_mean(per, axis=-1), np.float64)

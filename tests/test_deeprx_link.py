@@ -50,6 +50,22 @@ def test_sampler_and_training_batches_shapes(sc):
     assert np.all((snr >= -2) & (snr <= 15))
 
 
+def test_range_channel_is_a_seeded_channel_source(sc):
+    import sionna.phy
+
+    from effinrx.link.slots import as_source
+
+    lo, hi = simo.RangeChannel(sc, simo.test_range("low")), simo.RangeChannel(sc, simo.test_range("high"))
+    assert as_source(lo) is lo and lo.scenario is sc
+    assert lo.key() != hi.key() and lo.key() == simo.RangeChannel(sc, simo.test_range("low")).key()
+    draws = []
+    for _ in range(2):
+        sionna.phy.config.seed = 11  # the engine resets Sionna's generator before sample()
+        draws.append(np.asarray(lo.sample(3, 11)))
+    assert draws[0].shape == (3, 1, 2, 1, 1, 14, 12)
+    np.testing.assert_array_equal(draws[0], draws[1])
+
+
 def test_evaluate_same_slots_and_baselines(sc):
     from effinrx.receivers.deeprx_baselines import SimoLMMSE
 

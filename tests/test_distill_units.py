@@ -161,6 +161,28 @@ def test_train_pair_and_evaluate_reject_bad_input(tmp_path):
         evaluate({}, 3.0, 1, 4, seed=0)
 
 
+def test_evaluate_pairs_bce_with_the_engines_counts():
+    """evaluate() = one simulate_many run with LLRs: per-TB BCE in the same order for every
+    receiver, counts equal to a plain simulate_many run of the same slots."""
+    from effinrx.distill import evaluate
+    from effinrx.link.config import Scenario
+    from effinrx.link.montecarlo import simulate_many
+    from effinrx.receivers.nrx import NRXReceiver
+
+    a = NRXReceiver("nrx-rt", weights=None, name="a")
+    b = NRXReceiver("nrx-rt", net=a.net, name="b")  # same network: identical LLRs
+    ev = evaluate({"a": a, "b": b}, 3.0, batches=2, batch_size=2, seed=5)
+    assert set(ev) == {"a", "b"}
+    for r in ev.values():
+        assert r["blocks"] == 8 and r["bce"].shape == (8,) and r["bce"].dtype == np.float64
+        assert np.all(np.isfinite(r["bce"])) and np.all(r["bce"] > 0)
+        assert 0 <= r["crc_failures"] <= r["blocks"] and r["bits"] > 0
+    np.testing.assert_array_equal(ev["a"]["bce"], ev["b"]["bce"])
+    (pc,) = simulate_many({"a": a}, Scenario(), [3.0], max_blocks=8, target_errors=9, batch_size=2, seed=5,
+                          progress=False)["a"]
+    assert (pc.errors, pc.blocks, pc.bit_errors) == (ev["a"]["errors"], 8, ev["a"]["bit_errors"])
+
+
 def _train_args(argv):
     import argparse
 

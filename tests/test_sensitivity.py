@@ -194,3 +194,24 @@ def test_w8a8_sweep_switches_one_layers_activations_and_matches_manual():
     weight_only = sweep(net, "int8-pc", _llr_fn(x))
     assert math.isinf(weight_only.fp32.llr_sqnr_db)
     assert weight_only.all_layers.llr_sqnr_db > full + 0.5
+
+
+def test_nrx_sweep_runs_on_the_engines_slots_and_sees_new_weights():
+    """nrx_sweep on NRX-RT (reference or packaged weights; 1 batch of 2 slots): every row is one
+    compiled simulate_many run on the evaluation scenario, the compiled graph reads the reassigned
+    weights (quantized rows differ from fp32), and the fp32 row's TB counts are the engine's counts
+    of the plain receiver on the same slots."""
+    from effinrx.link.config import Scenario
+    from effinrx.link.montecarlo import simulate_many
+    from effinrx.quant.sensitivity import nrx_sweep
+    from effinrx.receivers.nrx import NRXReceiver
+
+    res = nrx_sweep("nrx-rt", "int4", weights="auto", ebno_db=3.0, slots=2, batch=2, seed=7)
+    assert res.meta["tbs"] == 4 and res.meta["scenario"]["channel"] == "double-tdl"
+    assert res.fp32.tb_blocks == 4 and all(r.tb_blocks == 4 for r in res.rows)
+    assert math.isinf(res.fp32.llr_sqnr_db) and res.all_layers.llr_sqnr_db < 20
+    assert all(math.isfinite(r.llr_sqnr_db) for r in res.rows if r.block != "readout_chest")
+    rx = NRXReceiver("nrx-rt", "auto", name="plain")
+    (pc,) = simulate_many({"plain": rx}, Scenario(), [3.0], max_blocks=4, target_errors=5, batch_size=2,
+                          seed=7, progress=False)["plain"]
+    assert (pc.errors, pc.blocks) == (res.fp32.tb_errors, 4)

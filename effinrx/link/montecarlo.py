@@ -120,6 +120,10 @@ def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
 
     def step(h, no):
         x, b = tx(batch)
+        # coded bits before the decoder: the CRC objects it shares with the encoder must end every
+        # graph built for the decoder's length, else the next graph's encoder reuses this graph's
+        # CRC constant ("cannot be accessed from here")
+        coded = tx._tb_encoder(b) if with_llr else None
         y = apply(x, h, no)
         llrs = [rx.llr(y, no, h=h if rx.needs_perfect_csi else None) for rx in receivers]
         # one decoder call of batch R*B: the BP decoder is traced once, not once per receiver
@@ -128,7 +132,7 @@ def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
         shape = t.concat([[n], t.shape(b)[:-1]], axis=0)
         out = (t.reshape(wrong, shape), t.reshape(crc, shape), t.shape(b)[-1])
         if with_llr:
-            out += (t.stack(llrs, axis=0), tx._tb_encoder(b))
+            out += (t.stack(llrs, axis=0), coded)
         return out
 
     fn = t.function(step, reduce_retracing=True) if compiled else step

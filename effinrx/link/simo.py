@@ -15,10 +15,9 @@ speeds of its mobility classes blank in our copy, so these are our choice):
 * training ``TRAIN``: CDL-A/B/C, 10-100 ns, 0-50 m/s (SNR -2..15 dB, drawn by the trainer);
 * test ``MOBILITY``: CDL-D/E, 0-50 ns, low 0-5 m/s, medium 10-20 m/s, high 30-50 m/s.
 
-:func:`evaluate` runs several receivers on **the same slots** (same channel, bits and noise per
-batch) and counts transport-block errors from the true information bits, as
-:mod:`effinrx.link.montecarlo` does; it exists because that engine draws channels from the fixed
-per-scenario delay spread/Doppler of :mod:`effinrx.link.channels`, not from ranges.
+:class:`RangeChannel` makes a range a channel source of the Monte-Carlo engine
+(:mod:`effinrx.link.montecarlo`); :func:`evaluate` is a thin wrapper running several receivers there
+on **the same slots** (same channel, bits and noise per batch) for a fixed number of batches.
 """
 from __future__ import annotations
 
@@ -144,82 +143,55 @@ def train_batches(sc: Scenario, batch: int, seed: int, chan: ChannelRange = TRAI
         i += 1
 
 
-_STEPS: dict = {}
+class RangeChannel:
+    """Channel source (:mod:`effinrx.link.slots`) of the SIMO scenario ``sc`` over the randomised CDL
+    ranges ``chan``, so that :func:`effinrx.link.montecarlo.simulate_many` runs DeepRx's link.
 
+    ``sample(batch, seed)`` -> ``h`` complex64 ``[B, 1, 2, 1, 1, 14, F]``: profile and delay spread
+    from ``np.random.default_rng(seed)``, the rest from Sionna's generator (which the engine has
+    already reset to the slot seed)."""
 
-def _step(receivers: dict, sc: Scenario, batch: int):
-    """Compiled ``(h, no) -> [wrong bits [B, 1] per receiver]``: transmitter, channel, every receiver
-    and the TB decoder in one graph, cached per (receivers, scenario, batch) in the process.
+    def __init__(self, sc: Scenario, chan: ChannelRange):
+        self.scenario, self.chan = sc, chan
+        self._sampler = None
 
-    One graph on purpose: Sionna's TB encoder and decoder share CRC objects that rebuild a constant
-    whenever the input length changes, so an encoder called eagerly between two decoder graphs
-    leaves a constant of a dead graph behind ("cannot be accessed from here").
-    """
-    key = (tuple((n, id(r)) for n, r in receivers.items()), sc, batch)
-    if key in _STEPS:
-        return _STEPS[key][1]
-    from sionna.phy.channel import ApplyOFDMChannel
+    def key(self) -> str:
+        # the range is part of the key: two classes at the same Eb/N0 get different slots
+        c = self.chan
+        return (f"simo-range/{self.scenario.key()}/{''.join(c.models)}/"
+                f"{c.delay_spread_ns[0]:g}-{c.delay_spread_ns[1]:g}ns/{c.speed[0]:g}-{c.speed[1]:g}mps")
 
-    from effinrx._tf import tf
-    from effinrx.link.pusch import tb_decoder, transmitter
+    def describe(self) -> dict:
+        c = self.chan
+        return {"kind": "simo-range", "scenario": self.scenario.as_dict(), "models": list(c.models),
+                "delay_spread_ns": list(c.delay_spread_ns), "speed": list(c.speed)}
 
-    t = tf()
-    tx, dec, apply = transmitter(sc), tb_decoder(sc), ApplyOFDMChannel()
-    rxs = list(receivers.values())
-
-    @t.function(reduce_retracing=True)
-    def step(h, no):
-        x, b = tx(batch)
-        y = apply(x, h, no)
-        # all receivers' LLRs go through ONE decoder call (batch R*B): tracing the BP decoder once
-        # instead of once per receiver saves most of the graph-building time
-        llr = t.concat([rx.llr(y, no, h=h if rx.needs_perfect_csi else None) for rx in rxs], axis=0)
-        b_hat, _ = dec(llr)
-        wrong = t.reduce_sum(t.cast(t.not_equal(t.tile(b, [len(rxs), 1, 1]), b_hat), t.int32), axis=-1)
-        return t.split(wrong, len(rxs), axis=0), t.shape(b)[-1]
-
-    _STEPS[key] = (rxs, step)  # keep the receivers alive so their ids are not reused
-    return step
+    def sample(self, batch: int, seed: int):
+        if self._sampler is None:  # built lazily: the CDL models import Sionna
+            self._sampler = CDLSampler(self.scenario, self.chan)
+        return self._sampler(batch, np.random.default_rng(seed))
 
 
 def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *, batches: int,
              batch_size: int, seed: int, progress: bool = False) -> dict:
-    """Transport-block error counts of every receiver on identical slots.
+    """Transport-block error counts of every receiver on identical slots: ``batches`` batches of
+    ``batch_size`` per Eb/N0 (no early stop) through :func:`effinrx.link.montecarlo.simulate_many`
+    on :class:`RangeChannel` ``(sc, chan)`` (its error rule, decoder and slot seeding).
 
     ``receivers``: name -> :class:`~effinrx.receivers.base.Receiver`. Eb/N0 is rate-adjusted
-    (:func:`effinrx.link.pusch.ebno_to_no`). Batch ``i`` at Eb/N0 ``e`` is seeded from ``(seed, e, i)``.
-    Returns ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits"}}}`` (ints).
+    (:func:`effinrx.link.pusch.ebno_to_no`). Returns
+    ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures"}}}`` (ints).
     """
-    import sionna.phy
-    from tqdm import tqdm
-
-    from effinrx._tf import tf
-    from effinrx.link.pusch import ebno_to_no
+    from effinrx.link.montecarlo import simulate_many
 
     if batches < 1 or batch_size < 1:
         raise ConfigError(f"evaluate: batches and batch_size must be >= 1, got {batches}, {batch_size}")
     if not receivers:
         raise ConfigError("evaluate: no receivers given")
-    t = tf()
-    sampler = CDLSampler(sc, chan)
-    step = _step(receivers, sc, batch_size)
-    out = {n: {} for n in receivers}
-    for e in [float(v) for v in ebno_db_list]:
-        no = t.fill([batch_size], t.cast(ebno_to_no(sc, e), t.float32))
-        acc = {n: [0, 0, 0, 0] for n in receivers}
-        for i in tqdm(range(batches), desc=f"{chan.models} {chan.speed} m/s {e:+.1f} dB",
-                      disable=not progress, leave=False):
-            rng = np.random.default_rng(_seed(seed, f"{e:.4f}", i))
-            sionna.phy.config.seed = _seed(seed, "sionna", f"{e:.4f}", i)
-            h = sampler(batch_size, rng)
-            wrongs, nb = step(h, no)
-            for n, w in zip(receivers, wrongs):
-                w = np.asarray(w)
-                a = acc[n]
-                a[0] += int(np.sum(w > 0))
-                a[1] += int(w.size)
-                a[2] += int(np.sum(w))
-                a[3] += int(w.size) * int(nb)
-        for n, a in acc.items():
-            out[n][e] = {"errors": a[0], "blocks": a[1], "bit_errors": a[2], "bits": a[3]}
-    return out
+    blocks = batches * batch_size * sc.num_tx
+    # target_errors above the block count: every receiver runs every batch (fixed sample size)
+    res = simulate_many(receivers, RangeChannel(sc, chan), ebno_db_list, max_blocks=blocks,
+                        target_errors=blocks + 1, batch_size=batch_size, seed=seed, progress=progress)
+    return {n: {pc.ebno_db: {"errors": pc.errors, "blocks": pc.blocks, "bit_errors": pc.bit_errors,
+                             "bits": pc.bits, "crc_failures": pc.crc_failures} for pc in pts}
+            for n, pts in res.items()}

@@ -11,28 +11,31 @@ float: which layer's activations make W8A8 lose what weight-only int8 does not (
 
 * LLR SQNR (dB) = 10 log10(sum l^2 / sum (l_q - l)^2) over all LLRs of active UEs, against the
   fp32 model's LLRs on the same slots (deterministic, cheap);
-* optionally TB errors at one Eb/N0 on the same slots (Sionna ``TBDecoder``, as
-  :func:`effinrx.receivers.nrx_sim.run_tbler` counts them).
+* optionally TB errors at one Eb/N0 on the same slots, counted by the Monte-Carlo engine
+  (:func:`effinrx.link.montecarlo.simulate_many`: a TB is in error when any information bit is
+  wrong) in the same run that produced the LLRs.
 
 Rows are sorted by damage (lowest LLR SQNR first, or most TB errors with ``rank_by="tb"``); the
 fp32 row and the all-layers-quantized row are reported beside them for reference.
 
 The sweep core (:func:`sweep`) takes any ``llr_fn(net) -> list of arrays`` so it is testable on a
-small CGNN with random inputs; :func:`nrx_sweep` builds the NRX evaluation on UMi slots drawn
-exactly as ``run_tbler`` draws them (``set_seeds(seed)``, then ``batches`` x ``source(batch,
-ebno, num_active=2)``), i.e. the slots of ``benchmarks/test_quantized_tbler.py`` at that Eb/N0.
+small CGNN with random inputs; :func:`nrx_sweep` evaluates the NRX on the engine's slots of the
+evaluation scenario (``Scenario(num_prbs=...)``: NVIDIA's DoubleTDL), seeded like every other
+TBLER of the suite, so one seed gives the slots ``effinrx simulate`` uses at that Eb/N0.
 
-Measured (NRX-RT reference weights, 64 slots = 128 TBs at 3 dB, seed 42; fp32 32/128 TB errors):
-int8 per-tensor is dominated by ``cgnn_it0/upd1`` (LLR SQNR 13.8 dB, 44/128; its pointwise kernel
-alone 13.9 dB: max|w| 58.7, scale 0.46 vs <= 0.19 elsewhere), then ``state_init/conv1`` 20.0 dB;
-all layers 11.1 dB, 55/128. int4 per-tensor: every layer hurts on its own (LLR SQNR -2.1..10.7 dB
-for all but ``readout_llrs/dense1``); all layers -15.4 dB, 128/128. LLR SQNR also counts a change of
-LLR magnitude that decoding tolerates, so its order differs from the TB-error order at int4
-(``cgnn_it1/upd2``: -2.1 dB but 83/128; ``--rank-by tb`` sorts by TB errors). ~85 s per sweep on
-2 CPU cores. W8A8 int8 (same slots): one layer carries the loss -- ``cgnn_it0/upd0`` (the first
-state update; its input concatenates state and messages, activation |x| max 146) alone gives LLR
-SQNR 9.5 dB and 51/128 TB errors, all layers 9.3 dB and 54/128; every other layer alone >= 24.9 dB
-and <= 34/128. All layers but that one: 20.0 dB, 36/128 (fp32 32/128). ~100 s per sweep.
+Measured on the OLD evaluation slots (nrx_sim's UMi, 0..56 km/h, normalised channel, CRC-or-bit
+error rule; not re-measured on the DoubleTDL evaluation scenario): NRX-RT reference weights, 64
+slots = 128 TBs at 3 dB, seed 42; fp32 32/128 TB errors. int8 per-tensor was dominated by
+``cgnn_it0/upd1`` (LLR SQNR 13.8 dB, 44/128; its pointwise kernel alone 13.9 dB: max|w| 58.7, scale
+0.46 vs <= 0.19 elsewhere), then ``state_init/conv1`` 20.0 dB; all layers 11.1 dB, 55/128. int4
+per-tensor: every layer hurt on its own (LLR SQNR -2.1..10.7 dB for all but ``readout_llrs/dense1``);
+all layers -15.4 dB, 128/128. LLR SQNR also counts a change of LLR magnitude that decoding
+tolerates, so its order differed from the TB-error order at int4 (``cgnn_it1/upd2``: -2.1 dB but
+83/128; ``--rank-by tb`` sorts by TB errors). W8A8 int8: one layer carried the loss --
+``cgnn_it0/upd0`` (the first state update; its input concatenates state and messages, activation
+|x| max 146) alone gave LLR SQNR 9.5 dB and 51/128 TB errors, all layers 9.3 dB and 54/128; every
+other layer alone >= 24.9 dB and <= 34/128; all layers but that one 20.0 dB, 36/128. Timing then:
+~85 s per weight-only sweep, ~100 s W8A8, on 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -243,15 +246,19 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
               unit: str = "layer", rank_by: str = "sqnr", progress: Optional[Callable] = None) -> SweepResult:
     """:func:`sweep` for NRX ``model`` ("nrx-rt" | "nrx-large") with ``weights`` (see
     :func:`effinrx.receivers.nrx.resolve_weights`; "auto" = reference when present, else packaged)
-    on ``slots`` UMi slots (2 active UEs each, so 2*slots TBs) at ``ebno_db``, ``num_prbs`` PRBs,
-    drawn in batches of ``batch`` after ``set_seeds(seed)`` like ``run_tbler``. ``tb``: also count
-    TB errors. ``meta`` records the setup and the seconds taken.
+    on the slots of the evaluation scenario ``Scenario(num_prbs=num_prbs)`` at ``ebno_db``: every
+    evaluation is one :func:`effinrx.link.montecarlo.simulate_many` run of the receiver (batches of
+    ``batch``, ``ceil(slots / batch)`` of them, engine seed ``seed``, no early stop; 2 UEs per slot),
+    whose LLRs give the SQNR and whose counts (the engine's error rule) the TB errors: the same
+    slots for every unit. ``tb``: also report TB errors. ``meta`` records the setup and the seconds.
 
     W8A8 methods: activation scales are calibrated (max) on the fp32 model with 16 training-channel
-    slots at each of -2, 2 and 7 dB (TF seed 0, drawn after the evaluation slots, as
-    ``compress_w8a8`` calibrates), and the model runs eagerly so a layer's quantizer can be
-    switched between evaluations (~2x slower than the weight-only sweep)."""
-    from effinrx._tf import eager, set_seeds, tf
+    (UMi) slots at each of -2, 2 and 7 dB (drawn after ``set_seeds(0)``), and the model runs
+    eagerly so a layer's quantizer can be switched between evaluations (~2x slower than the
+    weight-only sweep, whose compiled graph reads the reassigned weight variables)."""
+    from effinrx._tf import eager, set_seeds
+    from effinrx.link.config import Scenario
+    from effinrx.link.montecarlo import simulate_many
     from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
     get_config(model)  # ConfigError for an unknown model, before anything heavy
@@ -259,8 +266,7 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     if slots < 1 or batch < 1 or num_prbs < 1:
         raise ConfigError(f"slots, batch and num_prbs must be >= 1, got {slots}, {batch}, {num_prbs}")
     t0 = time.perf_counter()
-    from effinrx.receivers.nrx_sim import UMiSlotSource, tb_errors
-
+    sc = Scenario(num_prbs=int(num_prbs))
     wrappers = None
     if method in ACT_METHODS:
         from effinrx.quant.w8a8 import build_w8a8
@@ -269,15 +275,13 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     else:
         net = load_model(model, weights)
     rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-sensitivity")
-    src = UMiSlotSource(num_prbs, 2)
-    set_seeds(seed)
-    sizes = [min(batch, slots - i) for i in range(0, slots, batch)]
-    data = [src(n, float(ebno_db), num_active=2) for n in sizes]
     act, act_scales = None, None
     if wrappers is not None:
         from effinrx.quant.w8a8 import calibrate
+        from effinrx.receivers.nrx_sim import UMiSlotSource
 
-        tf().random.set_seed(0)
+        src = UMiSlotSource(num_prbs, 2)  # calibration only: the training channel, never evaluation
+        set_seeds(0)
         cal = [src(16, e, num_active=2) for e in (-2.0, 2.0, 7.0)]
 
         def run_cal():
@@ -291,34 +295,34 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
             for j, w in enumerate(wrappers):
                 w.mode = "quant" if j in layers else "float"
     t_slots = time.perf_counter() - t0
+    n_batches = -(-int(slots) // int(batch))
+    blocks = n_batches * int(batch) * sc.num_tx
+    last: dict = {}
 
     def llr_fn(_net):
-        with eager(wrappers is not None):  # a traced graph would keep the first modes it saw
-            return [rx.llr(s.y, s.no, active=s.active).numpy() for s in data]
+        llrs = []
+        # W8A8 modes are Python state a traced graph would freeze at its first trace: eager; the
+        # weight-only sweep reassigns tf.Variables, which the compiled step reads on every call
+        with eager(wrappers is not None):
+            (pc,) = simulate_many({rx.name: rx}, sc, [float(ebno_db)], max_blocks=blocks,
+                                  target_errors=blocks + 1, batch_size=int(batch), seed=int(seed),
+                                  progress=False, with_llr=True, compiled=wrappers is None,
+                                  on_batch=lambda b: llrs.append(b.llr[rx.name]))[rx.name]
+        last["counts"] = pc
+        return llrs
 
-    dec = None
-
-    def tb_fn(llrs):
-        nonlocal dec
-        if dec is None:
-            from sionna.phy.nr import TBDecoder
-
-            dec = TBDecoder(src.tx._tb_encoder, num_bp_iter=20)
-        e = n = 0
-        for s, l in zip(data, llrs):
-            b_hat, crc = dec(l)
-            de, dn = tb_errors(s.bits, b_hat, crc, s.active)
-            e, n = e + de, n + dn
-        return e, n
+    def tb_fn(_llrs):
+        pc = last["counts"]  # the counts of the run that produced these LLRs
+        return pc.errors, pc.blocks
 
     res = sweep(net, method, llr_fn, tb_fn if tb else None, unit=unit, rank_by=rank_by, progress=progress,
                 act=act)
     if act_scales is not None:
         res.meta["activation_scales"] = [round(float(x), 6) for x in act_scales]
     res.meta.update({"model": model, "weights": getattr(net, "weights_source", str(weights)),
-                     "ebno_db": float(ebno_db), "slots": int(slots), "batch": int(batch),
-                     "seed": int(seed), "num_prbs": int(num_prbs), "tbs": 2 * int(slots),
-                     "seconds_slots": round(t_slots, 2),
+                     "scenario": sc.as_dict(), "ebno_db": float(ebno_db), "slots": n_batches * int(batch),
+                     "batch": int(batch), "seed": int(seed), "num_prbs": int(num_prbs), "tbs": blocks,
+                     "seconds_setup": round(t_slots, 2),
                      "seconds_total": round(time.perf_counter() - t0, 2)})
     return res
 

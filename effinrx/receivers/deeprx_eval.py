@@ -5,9 +5,10 @@
 :func:`baselines` gives the classical receivers of the paper's figure (LS + nearest-neighbour
 interpolation + LMMSE = the paper's "classical receiver", LS + linear interpolation + LMMSE, perfect
 CSI + LMMSE); :func:`counts_by_class` runs them all on identical slots of each mobility class
-(:func:`effinrx.link.simo.evaluate`); :func:`finetune_qat` warm-starts QAT from the fp32 checkpoint.
+(:func:`effinrx.link.simo.evaluate`: the Monte-Carlo engine on a
+:class:`~effinrx.link.simo.RangeChannel`); :func:`finetune_qat` warm-starts QAT from the fp32 checkpoint.
 
-Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits"}}}}`` (ints).
+Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures"}}}}`` (ints).
 """
 from __future__ import annotations
 

@@ -1,14 +1,13 @@
-"""Slot source for NRX training and the NRX reproduction check: Sionna PUSCH transmitters of the
-reference system over a 3GPP UMi channel (uplink, 4 BS antennas), 1-2 active UEs.
+"""Training and calibration slots of the NRX: Sionna PUSCH transmitters of the reference system over
+a 3GPP UMi channel (uplink, 4 BS antennas, UE speeds uniform in 0..56 m/s), 1-2 active UEs. Path
+loss and shadow fading are off and the channel is normalised, so Eb/N0 is per UE.
 
-Until the project's link simulation (``effinrx.link``) is available this is the NRX's own source;
-path loss and shadow fading are off and the channel is normalised, so Eb/N0 is per UE.
+Used for training, W8A8/ModelOpt calibration and export sample inputs only; every evaluation (TB
+errors) runs on the evaluation scenario through :mod:`effinrx.link.montecarlo`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 
 from effinrx.errors import ConfigError
 
@@ -93,55 +92,3 @@ class UMiSlotSource:
         y, h = self.channel(x, no)
         coded = self.tx._tb_encoder(b)
         return Slot(y=y, h=h, bits=b, coded=coded, active=active, no=no, ebno_db=e, x=x)
-
-
-def baseline_ls_lmmse(source: UMiSlotSource):
-    """Sionna's default PUSCHReceiver: LS channel estimate with linear interpolation + LMMSE.
-    Call ``rx(y, no)`` -> (b_hat [B, U, TB], crc [B, U])."""
-    from sionna.phy.nr import PUSCHReceiver
-
-    return PUSCHReceiver(source.tx, return_tb_crc_status=True)
-
-
-def tb_errors(bits, b_hat, crc, active) -> tuple[int, int]:
-    """(block errors, blocks) over active UEs; an error = CRC fail or any wrong info bit."""
-    bits, b_hat = np.asarray(bits), np.asarray(b_hat)
-    bad = np.logical_or(~np.asarray(crc, bool), np.any(bits != b_hat, axis=-1))
-    act = np.asarray(active) > 0
-    return int(np.sum(bad & act)), int(np.sum(act))
-
-
-def run_tbler(receivers: dict, ebno_dbs, batches: int, batch_size: int, num_prbs: int = 4,
-              num_active: int = 2, seed: int = 0, source: "UMiSlotSource | None" = None,
-              progress: bool = True) -> dict:
-    """TB error counts of several receivers on the *same* slots.
-
-    ``receivers``: name -> either an object with ``llr(y, no, active=)`` (decoded here with Sionna's
-    TBDecoder) or a callable ``(y, no) -> (b_hat, crc)``. Returns
-    ``{name: {ebno: {"errors": int, "blocks": int}}}``.
-    """
-    from effinrx._tf import set_seeds
-    from sionna.phy.nr import TBDecoder
-
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    set_seeds(seed)
-    src = source or UMiSlotSource(num_prbs, 2)
-    dec = TBDecoder(src.tx._tb_encoder, num_bp_iter=20)
-    out: dict = {n: {} for n in receivers}
-    steps = [(float(e), i) for e in ebno_dbs for i in range(batches)]
-    it = tqdm(steps, desc="TBLER", disable=not progress) if tqdm else steps
-    for e, _ in it:
-        s = src(batch_size, e, num_active=num_active)
-        for name, rx in receivers.items():
-            if hasattr(rx, "llr"):
-                b_hat, crc = dec(rx.llr(s.y, s.no, active=s.active))
-            else:
-                b_hat, crc = rx(s.y, s.no)
-            err, n = tb_errors(s.bits, b_hat, crc, s.active)
-            c = out[name].setdefault(e, {"errors": 0, "blocks": 0})
-            c["errors"] += err
-            c["blocks"] += n
-    return out
