@@ -247,8 +247,8 @@ def validate_sidecar(meta: Any, weights: Sequence, side: str | os.PathLike) -> N
     want = CONFIGS[name].to_dict()
     for k in _ARCH_FIELDS:
         if k in cfg and cfg[k] != want[k]:
-            raise WeightsError(f"sidecar {side}: config.{k} is {cfg[k]!r}, but '{name}' (which these "
-                               f"{len(weights)} arrays are loaded as) has {k} {want[k]!r}")
+            raise WeightsError(f"sidecar {side}: key 'config' does not match model '{name}' (which these "
+                               f"{len(weights)} arrays are loaded as): {k} {cfg[k]!r}, the model has {want[k]!r}")
 
 
 def _json_type(v: Any) -> str:

@@ -187,7 +187,7 @@ def test_sidecar_must_be_an_object_and_match_the_arrays(tmp_path):
     with pytest.raises(WeightsError, match=r"shapes\[1\] is \[3, 2\] but array 1 has shape \[2, 3\]"):
         W.load_npz(p)
     side.write_text(json.dumps({**good, "config": {**good["config"], "num_it": 5}}))
-    with pytest.raises(WeightsError, match=r"ck.json: config.num_it is 5, but 'nrx-rt' .* has num_it 2"):
+    with pytest.raises(WeightsError, match=r"ck.json: key 'config' does not match model 'nrx-rt' .*: num_it 5, the model has 2"):
         W.load_npz(p)
     side.write_text(json.dumps({**good, "config": ["nrx-rt"]}))
     with pytest.raises(WeightsError, match="'config' must be a JSON object"):
