@@ -1,7 +1,8 @@
-"""Link-simulation baselines (LS/lin+LMMSE, LMMSE+K-best, perfect-CSI K-best) on the evaluation
-channel (TDL-B/TDL-C pair, 2 UEs, 4 BS antennas, MCS 14): TB error-count goldens (they are the
-comparison baseline of Q1/Q4, stored under Q1 with keys ``baseline/...``), statistical ordering,
-simulation throughput and the Monte-Carlo engine overhead vs a bare Sionna loop."""
+"""Link-simulation baselines (LS/lin+LMMSE, LMMSE+K-best, perfect-CSI K-best) on NVIDIA's evaluation
+scenario (DoubleTDL, 2 UEs, 4 BS antennas, MCS 14), all three on the same slots of the one engine:
+TB error-count goldens (the comparison baseline of Q1/Q4, stored under Q1 with keys
+``baseline/...`` and the reproducing ``effinrx simulate`` command), statistical ordering,
+simulation throughput and the Monte-Carlo engine's time beside a bare Sionna loop."""
 import functools
 import time
 
@@ -21,33 +22,31 @@ def _tier(request):
     return request.config.getoption("--tier")
 
 
-@functools.lru_cache(maxsize=None)
-def _counts(tier: str, seed: int, name: str, prbs: int = 4):
-    from effinrx.link.montecarlo import simulate
-    from effinrx.receivers import classical
+def _counts(tier: str, seed: int):
+    from effinrx.link import sweep
 
-    sc = Scenario(num_prbs=prbs)
     sz = SIZES[tier]
-    return simulate(classical.make(name, sc), sc, sz["ebno"], max_blocks=sz["max_blocks"],
-                    target_errors=10**9, batch_size=BATCH, seed=seed, progress=True)
+    return sweep.counts(NAMES, ebno=sz["ebno"], batch=BATCH, max_blocks=sz["max_blocks"], seed=seed)
 
 
 def _plot(res, tier, report_dir, report_artifact):
     from effinrx.link.plots import plot_tbler
 
     p = plot_tbler(res, report_dir / "plots" / f"link_baselines_{tier}.png",
-                   f"Baselines, 4 PRBs, TDL-B/TDL-C, 2 UEs, MCS 14 ({tier})")
+                   f"Baselines, 4 PRBs, DoubleTDL, 2 UEs, MCS 14 ({tier})")
     report_artifact(p, f"TBLER of the classical baselines, 4 PRBs, {tier} tier", claim="Q1")
 
 
 def _golden_and_order(request, claim_check, report_dir, report_artifact):
     tier, seed = _tier(request), request.config.getoption("--seed")
-    res = {n: _counts(tier, seed, n) for n in NAMES}
+    from effinrx.link.sweep import as_counts
+
+    res, cmd = _counts(tier, seed)
     for n, pts in res.items():
         for p in pts:
             lo, hi = clopper_pearson(p.errors, p.blocks)
-            claim_check(f"baseline/{n}/4prb/ebno={p.ebno_db:g}", {"errors": p.errors, "blocks": p.blocks},
-                        kind="counts", claim="Q1",
+            claim_check(f"baseline/{n}/4prb/ebno={p.ebno_db:g}", as_counts(p), kind="counts", claim="Q1",
+                        meta={"command": cmd},
                         note=f"{n} TBLER {p.tbler:.3f} [{lo:.3f}, {hi:.3f}] (baseline, not a claim)")
     _plot(res, tier, report_dir, report_artifact)
     pooled = {n: (sum(p.errors for p in pts), sum(p.blocks for p in pts)) for n, pts in res.items()}
@@ -79,8 +78,9 @@ def test_baseline_sweep_nightly(request, claim_check, report_dir, report_artifac
 
     _golden_and_order(request, claim_check, report_dir, report_artifact)
     tier, seed = _tier(request), request.config.getoption("--seed")
+    res, _ = _counts(tier, seed)
     for n in NAMES:
-        r = required_ebno(_counts(tier, seed, n), 0.1)
+        r = required_ebno(res[n], 0.1)
         print(f"{n}: required Eb/N0 @10% = {r.value:.2f} dB [{r.low:.2f}, {r.high:.2f}]")
 
 
@@ -95,7 +95,7 @@ def test_throughput(benchmark, name, prbs):
     batch = BATCH if prbs <= 8 else 8
     rx = classical.make(name, sc)
     i = iter(range(10**6))
-    benchmark.pedantic(lambda: run_batch(rx, sc, 4.0, batch, 0, next(i)), rounds=2, iterations=1,
+    benchmark.pedantic(lambda: run_batch({name: rx}, sc, 4.0, batch, 0, next(i)), rounds=2, iterations=1,
                        warmup_rounds=1)
     tbs = batch * sc.num_tx / benchmark.stats.stats.median
     benchmark.extra_info["tb_per_s"] = tbs
@@ -104,31 +104,50 @@ def test_throughput(benchmark, name, prbs):
 
 
 def test_engine_overhead(benchmark):
-    """simulate() vs a bare loop (channel + compiled Sionna step) over the same 3 batches."""
+    """simulate() beside a bare Sionna loop doing the same work (eager channel sampling, then
+    transmitter + channel + receiver + boxplus TB decoder in one tf.function) over 3 batches, in one
+    run; the ratio is reported (goal <= 1.05) and only a gross regression (x3) fails."""
+    from sionna.phy.channel import ApplyOFDMChannel
+    from sionna.phy.nr import PUSCHTransmitter, TBDecoder
+
+    from effinrx._tf import tf
     from effinrx.link import montecarlo as mc
     from effinrx.link.channels import sample_channel
-    from effinrx.link.pusch import ebno_to_no
+    from effinrx.link.pusch import ebno_to_no, pusch_configs
     from effinrx.receivers import classical
-    from effinrx._tf import tf
 
+    t = tf()
     sc = Scenario()
     rx = classical.make("ls-lmmse", sc)
-    step = mc._step(rx, sc, BATCH)
-    no = tf().fill([BATCH], tf().cast(ebno_to_no(sc, 4.0), tf().float32))
+    tx = PUSCHTransmitter(pusch_configs(sc), output_domain="freq")
+    dec, apply = TBDecoder(tx._tb_encoder, num_bp_iter=20, cn_update="boxplus"), ApplyOFDMChannel()
+    no = t.fill([BATCH], t.cast(ebno_to_no(sc, 4.0), t.float32))
+
+    @t.function
+    def step(h):
+        x, b = tx(BATCH)
+        b_hat, _ = dec(rx.llr(apply(x, h, no), no))
+        return t.reduce_sum(t.cast(t.not_equal(b, b_hat), t.int32), axis=-1)
 
     def bare():
         for _ in range(3):
-            step(sample_channel(sc, BATCH), no)
+            step(sample_channel(sc, BATCH)).numpy()
 
-    bare()
-    t0 = time.perf_counter()
-    bare()
-    t_bare = time.perf_counter() - t0
+    def engine():
+        mc.simulate(rx, sc, [4.0], max_blocks=3 * BATCH * sc.num_tx, target_errors=10**9, batch_size=BATCH,
+                    seed=next(seeds), progress=False)
+
     seeds = iter(range(1000, 10**6))
-    benchmark.pedantic(lambda: mc.simulate(rx, sc, [4.0], max_blocks=3 * BATCH * sc.num_tx,
-                                           target_errors=10**9, batch_size=BATCH, seed=next(seeds),
-                                           progress=False), rounds=2, iterations=1, warmup_rounds=0)
-    ratio = benchmark.stats.stats.median / t_bare
-    benchmark.extra_info["overhead_ratio"] = ratio
-    print(f"engine overhead: simulate {benchmark.stats.stats.median:.2f}s vs bare {t_bare:.2f}s = x{ratio:.2f}")
+    bare(), engine()  # trace both graphs first
+    times = {"bare": [], "engine": []}
+    for _ in range(3):  # interleaved, so machine load hits both alike
+        for k, f in (("bare", bare), ("engine", engine)):
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    benchmark.pedantic(engine, rounds=1, iterations=1, warmup_rounds=0)
+    ratio = min(times["engine"]) / min(times["bare"])
+    benchmark.extra_info["engine_over_bare"] = ratio
+    print(f"engine beside a bare Sionna loop: {min(times['engine']):.2f}s vs {min(times['bare']):.2f}s = x{ratio:.2f} "
+          f"(goal <= 1.05)")
     assert ratio < 3.0, f"Monte-Carlo engine {ratio:.2f}x slower than a bare loop"

@@ -1,12 +1,11 @@
 """Quantized NRX-Large TBLER vs LMMSE+K-best (claims Q4, Q5, Q6, and the Large half of Q7).
 
-Where: the project link simulation (``effinrx.link.montecarlo.simulate``) in its evaluation channel
-(default ``Scenario``: 4 PRBs, 2 UEs, MCS 14, UE1 TDL-B 100 ns 400 Hz, UE2 TDL-C 300 ns 100 Hz),
-the same place and the same way ``benchmarks/test_nrx.py`` runs LMMSE+K-best (K=64, covariances
-of the UMi training channel) for the fp32 rows of Q1/Q4. Every batch is seeded from
-``(seed, Eb/N0, batch index)``, so all receivers see the *same* slots.
+Where: the one engine (:mod:`effinrx.link.sweep`) on NVIDIA's evaluation scenario (default
+``Scenario``: 4 PRBs, 2 UEs, MCS 14, DoubleTDL TDL-B100 400 Hz / TDL-C300 100 Hz, no per-slot
+normalisation), LMMSE+K-best with K=64 and covariances of the UMi training channel. Every batch is
+seeded from ``(seed, scenario, Eb/N0, batch size, index)``, so all receivers see the *same* slots.
 
-Receivers (reference weights): fp32; weight-only PTQ fp16 ("fp16" of the paper: TensorRT keeps
+Receivers (reference weights): fp32; weight-only PTQ fp16 ("nrx-large-ptq-fp16" of the paper: TensorRT keeps
 fp16 activations too, their rounding is not modelled), fp8-e4m3 and int8 per-channel
 (``effinrx.quant.ptq``); W8A8 fake-quant fp8 and int8 (``effinrx.quant.w8a8``, static max
 calibration on UMi training-channel slots: what a TensorRT Q/DQ engine runs; the paper used AWQ
@@ -20,14 +19,14 @@ Verdicts. The paper's words are qualitative; our reading, fixed before measuring
 * nightly/paper (Eb/N0 -2..7 dB): required Eb/N0 at TBLER 10 % (and 1 % in the note) by
   log-linear interpolation (``effinrx.link.metrics``); "slightly / a little / roughly equal" =
   within ``SMALL_DB`` = 0.5 dB.
-Goldens: TB error counts per Eb/N0 (keys ``quant/<receiver>/ebno=<x>``) and the boolean verdicts.
+Goldens: TB error counts per Eb/N0 (keys ``<receiver>/ebno=<x>``) with the reproducing command.
 """
 import functools
 import math
 
 import pytest
 
-from effinrx.quant.receivers import ptq_receiver, w8a8_receiver
+from effinrx.link import sweep
 from effinrx.stats import compare_counts, one_sided_less
 from effinrx.weights import reference_dir
 
@@ -46,23 +45,12 @@ KB = "lmmse-kbest"
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    """{receiver: [PointCounts per Eb/N0]} on the same seeded slots, and the sizes used."""
-    from effinrx.link.config import Scenario
-    from effinrx.link.montecarlo import simulate
-    from effinrx.receivers import classical
-    from effinrx.receivers.nrx import NRXReceiver
-    from effinrx.receivers.nrx_sim import UMiSlotSource
-
-    sz, sc = SIZES[tier], Scenario()
-    cal = UMiSlotSource(4, 2)
-    rxs = {"fp32": NRXReceiver("nrx-large", "reference", num_prbs=4),
-           "fp16": ptq_receiver("nrx-large", "fp16"), "fp8-w": ptq_receiver("nrx-large", "fp8"),
-           "int8-pc-w": ptq_receiver("nrx-large", "int8-pc"),
-           "fp8-w8a8": w8a8_receiver("nrx-large", "fp8", cal), "int8-w8a8": w8a8_receiver("nrx-large", "int8", cal),
-           KB: classical.make(KB, sc)}
-    return {name: simulate(rx, sc, sz["ebno"], max_blocks=sz["max_blocks"], target_errors=10**9,
-                           batch_size=sz["batch"], seed=seed, progress=False)
-            for name, rx in rxs.items()}, sz
+    """{registry name: [PointCounts per Eb/N0]} on the same seeded slots, the sizes, the CLI command."""
+    sz = SIZES[tier]
+    names = ("nrx-large", "nrx-large-ptq-fp16", "nrx-large-ptq-fp8", "nrx-large-ptq-int8-pc",
+             "nrx-large-w8a8-fp8", "nrx-large-w8a8-int8", KB)
+    res, cmd = sweep.counts(names, ebno=sz["ebno"], batch=sz["batch"], max_blocks=sz["max_blocks"], seed=seed)
+    return res, sz, cmd
 
 
 def _pool(res, name):
@@ -74,11 +62,11 @@ def _rate(res, name):
     return f"{name} {e}/{n}"
 
 
-def _record(claim_check, res, names):
+def _record(claim_check, res, names, cmd):
     for v in names:
         for p in res[v]:
-            claim_check(f"quant/{v}/ebno={p.ebno_db:g}", {"errors": p.errors, "blocks": p.blocks},
-                        kind="counts", note=f"TBLER {p.tbler:.3f}, {p.seconds:.1f} s")
+            claim_check(f"{v}/ebno={p.ebno_db:g}", sweep.as_counts(p), kind="counts", meta={"command": cmd},
+                        note=f"TBLER {p.tbler:.3f}, {p.seconds:.1f} s")
 
 
 def _req(res, name, target):
@@ -107,61 +95,61 @@ def _p_less(res, a, b):
 
 @pytest.mark.claim("Q4")
 def test_q4_large_fp16_vs_kbest(request, claim_check, seed):
-    res, _ = _counts(request.config.getoption("--tier"), seed)
-    _record(claim_check, res, ("fp32", "fp16", KB))
-    p = _p_less(res, "fp16", KB)
-    note = f"pooled {_rate(res, 'fp16')} vs {_rate(res, KB)} ({_rate(res, 'fp32')}); one-sided p={p:.3g}"
-    g = _gap(res, "fp16", KB)
+    res, _, cmd = _counts(request.config.getoption("--tier"), seed)
+    _record(claim_check, res, ("nrx-large", "nrx-large-ptq-fp16", KB), cmd)
+    p = _p_less(res, "nrx-large-ptq-fp16", KB)
+    note = f"pooled {_rate(res, 'nrx-large-ptq-fp16')} vs {_rate(res, KB)} ({_rate(res, 'nrx-large')}); one-sided p={p:.3g}"
+    g = _gap(res, "nrx-large-ptq-fp16", KB)
     ok = -SMALL_DB <= g < 0.0
     claim_check("quant/fp16-slightly-better-than-kbest", {"reproduced": bool(ok)}, kind="verdict",
                 reproduced=bool(ok), note=f"gap fp16 - K-best @10% {g:+.2f} dB (want in "
-                f"[-{SMALL_DB}, 0)); {_gaps_note(res, ('fp32', 'fp16', KB))}; {note}")
+                f"[-{SMALL_DB}, 0)); {_gaps_note(res, ('nrx-large', 'nrx-large-ptq-fp16', KB))}; {note}")
 
 
 @pytest.mark.claim("Q5")
 def test_q5_large_fp8_vs_kbest(request, claim_check, seed):
-    res, _ = _counts(request.config.getoption("--tier"), seed)
-    _record(claim_check, res, ("fp8-w8a8", "fp8-w"))
-    p_kb = _p_less(res, "fp8-w8a8", KB)
-    p_loss = _p_less(res, "fp16", "fp8-w8a8")  # small p: fp8 significantly worse than fp16
-    note = (f"pooled W8A8 {_rate(res, 'fp8-w8a8')}, weight-only {_rate(res, 'fp8-w')}, "
-            f"{_rate(res, 'fp16')}, {_rate(res, KB)}; one-sided p(fp8 < K-best)={p_kb:.3g}, "
+    res, _, cmd = _counts(request.config.getoption("--tier"), seed)
+    _record(claim_check, res, ("nrx-large-w8a8-fp8", "nrx-large-ptq-fp8"), cmd)
+    p_kb = _p_less(res, "nrx-large-w8a8-fp8", KB)
+    p_loss = _p_less(res, "nrx-large-ptq-fp16", "nrx-large-w8a8-fp8")  # small p: fp8 significantly worse than fp16
+    note = (f"pooled W8A8 {_rate(res, 'nrx-large-w8a8-fp8')}, weight-only {_rate(res, 'nrx-large-ptq-fp8')}, "
+            f"{_rate(res, 'nrx-large-ptq-fp16')}, {_rate(res, KB)}; one-sided p(fp8 < K-best)={p_kb:.3g}, "
             f"p(fp16 < fp8)={p_loss:.3g}")
-    g_kb, g_16 = _gap(res, "fp8-w8a8", KB), _gap(res, "fp8-w8a8", "fp16")
+    g_kb, g_16 = _gap(res, "nrx-large-w8a8-fp8", KB), _gap(res, "nrx-large-w8a8-fp8", "nrx-large-ptq-fp16")
     ok = g_kb < 0.0 and g_16 <= SMALL_DB
     claim_check("quant/fp8-little-loss-beats-kbest", {"reproduced": bool(ok)}, kind="verdict",
                 reproduced=bool(ok), note=f"gap fp8 W8A8 - K-best {g_kb:+.2f} dB (want < 0), "
                 f"- fp16 {g_16:+.2f} dB (want <= {SMALL_DB}); fp8 weight-only - fp16 "
-                f"{_gap(res, 'fp8-w', 'fp16'):+.2f} dB; "
-                f"{_gaps_note(res, ('fp8-w8a8', 'fp8-w', KB))}; {note}")
+                f"{_gap(res, 'nrx-large-ptq-fp8', 'nrx-large-ptq-fp16'):+.2f} dB; "
+                f"{_gaps_note(res, ('nrx-large-w8a8-fp8', 'nrx-large-ptq-fp8', KB))}; {note}")
 
 
 @pytest.mark.claim("Q6")
 def test_q6_large_int8_vs_kbest(request, claim_check, seed):
-    res, _ = _counts(request.config.getoption("--tier"), seed)
-    _record(claim_check, res, ("int8-w8a8", "int8-pc-w"))
-    (e8, n8), (ek, nk) = _pool(res, "int8-w8a8"), _pool(res, KB)
+    res, _, cmd = _counts(request.config.getoption("--tier"), seed)
+    _record(claim_check, res, ("nrx-large-w8a8-int8", "nrx-large-ptq-int8-pc"), cmd)
+    (e8, n8), (ek, nk) = _pool(res, "nrx-large-w8a8-int8"), _pool(res, KB)
     p_eq = compare_counts(e8, n8, ek, nk, alpha=ALPHA).p_value
-    note = (f"pooled W8A8 {_rate(res, 'int8-w8a8')}, weight-only per-channel {_rate(res, 'int8-pc-w')}, "
-            f"{_rate(res, 'fp8-w8a8')}, {_rate(res, KB)}; two-sided p(int8 W8A8 = K-best)={p_eq:.3g}")
-    g_kb = _gap(res, "int8-w8a8", KB)
-    g_more = _gap(res, "int8-w8a8", "fp16") - _gap(res, "fp8-w8a8", "fp16")
+    note = (f"pooled W8A8 {_rate(res, 'nrx-large-w8a8-int8')}, weight-only per-channel {_rate(res, 'nrx-large-ptq-int8-pc')}, "
+            f"{_rate(res, 'nrx-large-w8a8-fp8')}, {_rate(res, KB)}; two-sided p(int8 W8A8 = K-best)={p_eq:.3g}")
+    g_kb = _gap(res, "nrx-large-w8a8-int8", KB)
+    g_more = _gap(res, "nrx-large-w8a8-int8", "nrx-large-ptq-fp16") - _gap(res, "nrx-large-w8a8-fp8", "nrx-large-ptq-fp16")
     ok = abs(g_kb) <= SMALL_DB and g_more >= 0.0
     claim_check("quant/int8-roughly-kbest", {"reproduced": bool(ok)}, kind="verdict",
                 reproduced=bool(ok), note=f"gap int8 W8A8 - K-best {g_kb:+.2f} dB (want |.| <= "
                 f"{SMALL_DB}), extra loss over fp8 {g_more:+.2f} dB (want >= 0); "
-                f"{_gaps_note(res, ('int8-w8a8', 'int8-pc-w', KB))}; {note}")
+                f"{_gaps_note(res, ('nrx-large-w8a8-int8', 'nrx-large-ptq-int8-pc', KB))}; {note}")
 
 
 @pytest.mark.claim("Q7")
 def test_q7_large_fp8_beats_int8(request, claim_check, seed):
-    res, _ = _counts(request.config.getoption("--tier"), seed)
-    p = _p_less(res, "fp8-w8a8", "int8-w8a8")
+    res, _, cmd = _counts(request.config.getoption("--tier"), seed)
+    p = _p_less(res, "nrx-large-w8a8-fp8", "nrx-large-w8a8-int8")
     ok = p < ALPHA
-    g = _gap(res, "fp8-w8a8", "int8-w8a8")
+    g = _gap(res, "nrx-large-w8a8-fp8", "nrx-large-w8a8-int8")
     extra = f"; gap fp8 - int8 W8A8 @10% {g:+.2f} dB" if not math.isnan(g) else "; gap not bracketed"
     claim_check("nrx-large/fp8-vs-int8-w8a8", {"p_lt_0.01": bool(ok)}, kind="verdict", reproduced=bool(ok),
-                note=f"pooled {_rate(res, 'fp8-w8a8')} vs {_rate(res, 'int8-w8a8')}, one-sided "
+                note=f"pooled {_rate(res, 'nrx-large-w8a8-fp8')} vs {_rate(res, 'nrx-large-w8a8-int8')}, one-sided "
                      f"Fisher p={p:.3g}{extra}")
 
 
@@ -171,9 +159,9 @@ def test_quantized_large_figure_and_table(request, seed, report_dir, report_arti
     (required Eb/N0 at TBLER 10 % with interval and gap to fp32 in nightly; exact weight bytes)."""
     from effinrx.quant.summary import method_figure
 
-    res, sz = _counts(request.config.getoption("--tier"), seed)
+    res, sz, cmd = _counts(request.config.getoption("--tier"), seed)
     p, table = method_figure(res, "nrx-large", report_dir / "plots" / "quantized_large_tbler.png",
-                             f"NRX-Large quantized, link eval channel, 4 PRBs, {sz['max_blocks']} TBs/point")
+                             f"NRX-Large quantized, DoubleTDL, 4 PRBs, {sz['max_blocks']} TBs/point")
     report_artifact(p, f"NRX-Large: weight-only PTQ and W8A8 vs fp32 and LMMSE+K-best "
-                       f"({sz['max_blocks']} TBs per point)", table=table)
+                       f"({sz['max_blocks']} TBs per point, same slots); reproduce: {cmd}", table=table)
     assert p.stat().st_size > 0 and table.count("\n") == len(res) + 1

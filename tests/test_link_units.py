@@ -148,7 +148,7 @@ def test_method_figure_writes_png_and_byte_table(tmp_path):
     from effinrx.link.montecarlo import PointCounts as P
     from effinrx.quant.summary import method_figure
 
-    one = {"fp32": [P(3.0, 32, 128)], "int8-w8a8": [P(3.0, 56, 128)], "ls-lmmse": [P(3.0, 55, 128)]}
+    one = {"nrx-rt": [P(3.0, 32, 128)], "nrx-rt-w8a8-int8": [P(3.0, 56, 128)], "ls-lmmse": [P(3.0, 55, 128)]}
     p, md = method_figure(one, "nrx-rt", tmp_path / "f.png", "t")
     assert p.read_bytes()[:4] == b"\x89PNG"
-    assert "| int8-w8a8 | 56/128 | 157086 |" in md and "| ls-lmmse | 55/128 | — |" in md
+    assert "| nrx-rt-w8a8-int8 | 56/128 | 157086 |" in md and "| ls-lmmse | 55/128 | — |" in md

@@ -53,7 +53,7 @@ def test_mixed_variant_bytes_keep_one_layer_fp32():
     from effinrx.quant import receivers as R
 
     for model in ("nrx-rt", "nrx-large"):
-        assert R.variant_bytes(model, "int8-w8a8-keep-upd0") - R.variant_bytes(model, "int8-w8a8") == 45_886
+        assert R.variant_bytes(model, "w8a8-int8-keep1") - R.variant_bytes(model, "w8a8-int8") == 45_886
     R.VARIANT_KEEP_FLOAT["bad-mixed"] = ("cgnn_it9/upd0",)
     R.VARIANT_STORAGE["bad-mixed"] = ("int8", "per-channel")
     try:

@@ -65,6 +65,9 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
                 status = judged[0]["verdict"]
             elif jv.get("reproduced"):
                 status = "reproduced"
+            elif jv.get("inconclusive"):
+                why = next(r["note"] for r in judged if r["verdict"] == "inconclusive").split(";")[0]
+                status = why if why.startswith("inconclusive") else f"inconclusive ({why})"
             else:
                 status = "pass (golden only)"
             detail = ", ".join(f"{k}: {n}" for k, n in sorted(verdicts.items()))

@@ -57,8 +57,8 @@ def _models(sc: Scenario):
         return [UMi(sc.carrier_frequency, "low", ut, bs, "uplink", enable_pathloss=False,
                     enable_shadow_fading=False)]
     if sc.channel == "double-tdl":
-        profiles = ("B100", "C300")
-        return [TDL(profiles[u], sc.delay_spread_ns[u] * 1e-9, sc.carrier_frequency,
+        profiles = (("B100", 100e-9), ("C300", 300e-9))  # fixed delay spreads (Scenario validates them)
+        return [TDL(profiles[u][0], profiles[u][1], sc.carrier_frequency,
                     min_speed=0.0, max_speed=_speed(sc, sc.doppler_hz[u]),
                     num_rx_ant=sc.num_rx_ant, num_tx_ant=sc.num_ant_ports) for u in range(sc.num_tx)]
     if sc.channel.startswith("cdl"):

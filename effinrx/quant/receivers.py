@@ -45,13 +45,14 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
     return rx
 
 
-#: benchmark variant -> weight storage spec (format, granularity) of its kernels; biases stay fp32
-VARIANT_STORAGE = {"fp32": ("fp32", "per-tensor"), "fp16": ("fp16", "per-tensor"),
-                   "fp8-w": ("fp8_e4m3", "per-tensor"), "int8-pc-w": ("int8", "per-channel"),
-                   "fp8-w8a8": ("fp8_e4m3", "per-tensor"), "int8-w8a8": ("int8", "per-channel"),
-                   "int8-w8a8-keep-upd0": ("int8", "per-channel")}
-#: mixed-precision variants -> core layers (unit names, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32
-VARIANT_KEEP_FLOAT = {"int8-w8a8-keep-upd0": ("cgnn_it0/upd0",)}
+#: compression tag (:func:`effinrx.receivers.registry.compression_tags`; "fp32" = uncompressed) ->
+#: weight storage spec (format, granularity) of its kernels; biases stay fp32
+VARIANT_STORAGE = {"fp32": ("fp32", "per-tensor"), "ptq-fp16": ("fp16", "per-tensor"),
+                   "ptq-fp8": ("fp8_e4m3", "per-tensor"), "ptq-int8-pc": ("int8", "per-channel"),
+                   "w8a8-fp8": ("fp8_e4m3", "per-tensor"), "w8a8-int8": ("int8", "per-channel"),
+                   "w8a8-int8-keep1": ("int8", "per-channel")}
+#: mixed-precision tags -> core layers (unit names, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32
+VARIANT_KEEP_FLOAT = {"w8a8-int8-keep1": ("cgnn_it0/upd0",)}
 
 
 def variant_bytes(model: str, variant: str) -> int:

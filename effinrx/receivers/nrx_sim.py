@@ -1,9 +1,8 @@
-"""Training and calibration slots of the NRX: Sionna PUSCH transmitters of the reference system over
-a 3GPP UMi channel (uplink, 4 BS antennas, UE speeds uniform in 0..56 m/s), 1-2 active UEs. Path
-loss and shadow fading are off and the channel is normalised, so Eb/N0 is per UE.
-
-Used for training, W8A8/ModelOpt calibration and export sample inputs only; every evaluation (TB
-errors) runs on the evaluation scenario through :mod:`effinrx.link.montecarlo`.
+"""Training and calibration slot source of the NRX: Sionna PUSCH transmitters of the reference
+system over a 3GPP UMi channel (uplink, 4 BS antennas, UE speeds uniform in 0..56 m/s as NVIDIA's
+``max_ut_velocity = 56.``), 1-2 active UEs; path loss and shadow fading off, channel normalised, so
+Eb/N0 is per UE. Evaluation never uses it: every TB error count comes from the one engine
+(:mod:`effinrx.link.montecarlo`) on the evaluation scenario.
 """
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""Named sweeps shared by the benchmarks and the report: receivers by registry name, counts from the
+one engine, memoised per process, with the ``effinrx simulate`` command that reproduces them.
+
+``counts(names, ebno=..., batch=..., max_blocks=..., seed=...)`` runs every receiver of ``names``
+(:mod:`effinrx.receivers.registry`) on the same slots of the evaluation scenario and returns
+``(curves, command)``: ``curves`` name -> [PointCounts per Eb/N0]; ``command`` the CLI line giving
+exactly these counts (recorded in golden entries). Receivers are built once per process.
+"""
+from __future__ import annotations
+
+import functools
+
+DEFAULT_CHANNEL = "double-tdl"
+
+
+def scenario(prbs: int = 4, channel: str = DEFAULT_CHANNEL):
+    from effinrx.link.config import Scenario
+
+    return Scenario(num_prbs=int(prbs), channel=channel)
+
+
+@functools.lru_cache(maxsize=64)
+def receiver(name: str, prbs: int = 4, weights: str = "reference", channel: str = DEFAULT_CHANNEL):
+    """Registry receiver ``name`` for the evaluation scenario, built once per process."""
+    from effinrx.receivers.registry import make
+
+    return make(name, scenario(prbs, channel), weights)
+
+
+@functools.lru_cache(maxsize=64)
+def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
+         channel: str, target_errors: int):
+    from effinrx.link.montecarlo import simulate_many
+
+    rxs = {n: receiver(n, prbs, weights, channel) for n in names}
+    return simulate_many(rxs, scenario(prbs, channel), list(ebno), max_blocks=max_blocks,
+                         target_errors=target_errors, batch_size=batch, seed=seed, progress=False)
+
+
+def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4, weights: str = "reference",
+           channel: str = DEFAULT_CHANNEL, target_errors: int = 10**9):
+    """See the module docstring. Fixed-size points by default (``target_errors`` never reached), so
+    every receiver has the same blocks per point (paired tests)."""
+    from effinrx.commands.simulate import simulate_args
+
+    names = tuple(names)
+    ebno = tuple(float(e) for e in ebno)
+    curves = _run(names, int(prbs), ebno, int(batch), int(max_blocks), int(seed), str(weights), channel,
+                  int(target_errors))
+    cmd = simulate_args(names, prbs, ebno, batch=batch, max_blocks=max_blocks, seed=seed,
+                        target_errors=target_errors, channel=channel)
+    if weights != "auto":
+        cmd += f" --weights {weights}"
+    return curves, cmd
+
+
+def as_counts(p) -> dict:
+    """A golden ``counts`` value of one point: errors/blocks plus bit errors and CRC failures."""
+    return {"errors": int(p.errors), "blocks": int(p.blocks), "bit_errors": int(p.bit_errors),
+            "bits": int(p.bits), "crc_failures": int(p.crc_failures)}
+
+
+def pool(points) -> tuple[int, int]:
+    """(block errors, blocks) summed over ``points``."""
+    return sum(p.errors for p in points), sum(p.blocks for p in points)
