@@ -260,14 +260,6 @@ class NRXReceiver(Receiver):
         check_inputs(y, no, self.name)
         return self._graph(t.cast(y, t.complex64), active)
 
-    def decode(self, y, no, active=None):
-        """LLRs -> Sionna ``TBDecoder`` (20 BP iterations): (b_hat [B, U, TB], crc [B, U] bool)."""
-        if getattr(self, "_tb_dec", None) is None:
-            from sionna.phy.nr import TBDecoder
-
-            self._tb_dec = TBDecoder(self.transmitter._tb_encoder, num_bp_iter=20)
-        return self._tb_dec(self.llr(y, no, active=active))
-
     def describe(self) -> dict:
         src = getattr(self.net, "weights_source", "?")
         d = {"name": self.name, "type": "NRXReceiver", "model": self.cfg.name,
