@@ -17,7 +17,7 @@ def test_provenance_fields():
     assert p["seed"] == 7 and p["config"] == {"prbs": 4} and len(p["config_hash"]) == 12
     assert p["versions"]["python"] and "numpy" in p["versions"] and "effinrx" in p["versions"]
     assert len(p["git_commit"]) in (40, 7) and p["git_dirty"] in (True, False, None)
-    assert p["command"] == "python -m pytest 'benchmarks/test_x.py::test_y[a]' --tier smoke --seed 7 --force-regen"
+    assert p["command"] == p["regen_command"] == "python -m pytest 'benchmarks/test_x.py::test_y[a]' --tier smoke --seed 7 --force-regen"
     assert provenance(seed=7, test="t", tier="smoke", config={"a": 1, "b": 2})["config_hash"] == \
         provenance(seed=7, test="t", tier="smoke", config={"b": 2, "a": 1})["config_hash"]
 

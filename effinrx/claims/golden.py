@@ -9,7 +9,8 @@ values (counts, sizes, sparsity) and the device fingerprint for latencies. File 
 Provenance: an entry written by this version carries in ``meta`` the run's ``seed``, ``test``,
 ``device``, ``versions`` (Python and the packages that produce the numbers), ``git_commit``,
 ``config`` (the test's parameters and any configuration the check passes) with its
-``config_hash``, and ``command`` (the pytest line that regenerates it). :func:`comparability` says
+``config_hash``, ``regen_command`` (the pytest line that regenerates it) and ``command`` (the same,
+unless the benchmark names its own reproducing command, e.g. an ``effinrx simulate`` line). :func:`comparability` says
 when a golden and a run cannot be compared: a different seed (except latency, which draws no
 random numbers that matter), or a different ``config_hash``. Such a check is "not comparable
 (reason)": neither a pass nor a regression, and never a silent redraw. Older entries without
@@ -209,8 +210,11 @@ def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = 
     out = {**_static_provenance(), "config": cfg, "config_hash": config_hash(cfg)}
     if seed is not None:
         out["seed"] = int(seed)
-    out["command"] = (f"python -m pytest '{test}' --tier {tier}"
-                      + (f" --seed {int(seed)}" if seed is not None else "") + " --force-regen")
+    # "command" may be replaced by the benchmark's own (e.g. the effinrx simulate line that gives
+    # the same counts); "regen_command" always regenerates the entry
+    out["regen_command"] = out["command"] = (f"python -m pytest '{test}' --tier {tier}"
+                                             + (f" --seed {int(seed)}" if seed is not None else "")
+                                             + " --force-regen")
     return out
 
 
