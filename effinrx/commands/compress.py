@@ -43,8 +43,11 @@ def add_arguments(p) -> None:
                    help="model (default nrx-rt; pruned/distilled: taken from the checkpoint)")
     p.add_argument("--weights", default="reference",
                    help="uncompressed weights: reference | packaged | PATH (.npz or pickle)")
+    from effinrx.quant.ptq import METHODS
+
     p.add_argument("--method", required=True,
-                   help="ptq:<fp16|fp8|int8-pc|int4-pc|...> | w8a8:<int8|fp8> | qat:<bits> | pruned | distilled")
+                   help=f"ptq:<{'|'.join(METHODS)}> | w8a8:<int8|fp8> | qat:<2..8 bits> | "
+                        "pruned | distilled")
     p.add_argument("--keep-depthwise", action="store_true", help="ptq: leave depthwise kernels float")
     p.add_argument("--keep-first-last", action="store_true", help="ptq: leave first/last kernels float")
     p.add_argument("--calib", choices=("max", "percentile"), default="max", help="w8a8: calibration")
