@@ -65,7 +65,7 @@ def precision_flags(precision: str, trt_version: str, *, explicit_qdq: bool,
         if explicit_qdq or autocast_fp16:
             return ["--stronglyTyped"]  # strongly typed: the ONNX's types decide, no precision flag
         return ["--fp16"] if precision == "fp16" else []
-    if precision == "fp16" and not autocast_fp16:
+    if precision == "fp16" and not (autocast_fp16 or explicit_qdq):  # a typed ONNX carries its casts
         raise ConfigError("TensorRT 11.x has no --fp16: convert the ONNX with ModelOpt AutoCast "
                           "(effinrx.export.modelopt.autocast_fp16) and pass autocast_fp16=True")
     return []
