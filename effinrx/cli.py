@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     if mod is None:
         print(f"effinrx {args._command}: not available in this version", file=sys.stderr)
         return 2
-    if args._command in TF_COMMANDS:
-        from effinrx._tf import tf
-
-        tf()  # first import here, with the CUDA/XLA start-up noise of a CPU host filtered
     try:
+        if args._command in TF_COMMANDS:
+            from effinrx._tf import tf
+
+            tf()  # first import here, with the CUDA/XLA start-up noise of a CPU host filtered
         return int(mod.run(args) or 0)
     except EffinrxError as e:
         print(f"effinrx {args._command}: error: {e}", file=sys.stderr)
@@ -138,8 +138,12 @@ def _saved_on_interrupt(args) -> str:
         return (f"finished Eb/N0 points are cached in {cache}" if cache
                 else "nothing was saved (no --cache given)")
     if args._command == "train":
-        return f"the last checkpoint in {getattr(args, 'out', '?')} is kept (rerun resumes from it)"
-    return "nothing of this run was saved (earlier output files are untouched)"
+        out = getattr(args, "out", None)
+        where = out / args.model if out is not None and getattr(args, "model", None) else out
+        return (f"the last checkpoint in {where} (every --ckpt-every steps) is kept; the same "
+                "command resumes from it")
+    return ("files are written atomically: those printed above as written are complete, "
+            "nothing else of this run was saved")
 
 
 def input_check_line(e: BaseException) -> str | None:

@@ -76,7 +76,7 @@ def test_ctrl_c_says_what_was_saved(monkeypatch, capsys):
     monkeypatch.setattr(mod, "run", interrupted)
     assert cli.main(["kaq"]) == 130
     err = capsys.readouterr().err
-    assert "interrupted" in err and "cached" not in err and "nothing of this run was saved" in err
+    assert "interrupted" in err and "cached" not in err and "nothing else of this run was saved" in err
     ns = argparse.Namespace(_command="simulate", cache=None)
     assert "no --cache" in cli._saved_on_interrupt(ns)
     ns.cache = "c.json"
