@@ -7,7 +7,8 @@ that variable (done with ``setdefault`` in the package ``__init__``) is not enou
 the first import with file descriptor 2 redirected to a temporary file, initialises the devices
 inside that window (that is where cuInit is called), then writes back every captured line that is
 not one of the known start-up messages (:data:`NOISE`; the cuInit line only where the host has no
-NVIDIA device node). ``EFFINRX_TF_QUIET=0`` turns the filter off.
+NVIDIA device node), and drops TensorFlow's Python deprecation notices. ``EFFINRX_TF_QUIET=0``
+turns both filters off.
 """
 import contextlib
 import os
@@ -83,12 +84,29 @@ def filtered_stderr(extra=()):
         cap.close()
 
 
+class _DropDeprecations:
+    """logging filter: TensorFlow's Python deprecation notices (Sionna calls ``tf.gather`` with
+    ``validate_indices``: 3 lines "... is deprecated and will be removed in a future version")."""
+
+    def filter(self, record) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # pragma: no cover - a malformed record: keep it
+            return True
+        return "is deprecated and will be removed" not in msg
+
+
 def _quiet_import():
-    """Import tensorflow (and list its devices: cuInit) inside :func:`filtered_stderr`."""
+    """Import tensorflow (and list its devices: cuInit) inside :func:`filtered_stderr`; drop its
+    Python deprecation notices (:class:`_DropDeprecations`)."""
     with filtered_stderr():
         import tensorflow  # noqa: PLC0415
 
         tensorflow.config.list_physical_devices()  # cuInit happens here
+    try:
+        tensorflow.get_logger().addFilter(_DropDeprecations())
+    except Exception:  # pragma: no cover - logger API change
+        pass
     return tensorflow
 
 
