@@ -19,7 +19,8 @@ def add_arguments(p) -> None:
 
     from effinrx.receivers.nrx_layers import NRX_MODELS
 
-    p.add_argument("--model", default="nrx-rt", choices=NRX_MODELS, help="model to sweep")
+    # no argparse choices: a bad name ends in effinrx's own one-line ConfigError (exit 1)
+    p.add_argument("--model", default="nrx-rt", help=f"model to sweep: {' | '.join(NRX_MODELS)}")
     p.add_argument("--method", default="int4",
                    help=f"weight-only PTQ method ({', '.join(METHODS)}) or weights + input activations "
                         f"of the layer ({', '.join(ACT_METHODS)})")
