@@ -89,18 +89,24 @@ import pytest
 def test_m(claim_check):
     claim_check.set_config(prbs=4)
     claim_check("k", 1.0, kind="rel")
+
+@pytest.mark.claim("M1")
+def test_recipe(claim_check):
+    claim_check("r", 2.0, kind="rel", meta={"recipe": {"steps": 12}, "train_seconds": 3.1})
 ''')
     gold = pytester.path / "golden"
     common = ["-p", "no:cacheprovider", "--tier", "smoke", "--golden-dir", str(gold)]
     pytester.runpytest_subprocess(*common, "--regen-all", "--report-dir", str(pytester.path / "r0")
-                                  ).assert_outcomes(passed=1)
-    meta = json.loads((gold / "smoke/any/M1.json").read_text())["entries"]["k"]["meta"]
+                                  ).assert_outcomes(passed=2)
+    entries = json.loads((gold / "smoke/any/M1.json").read_text())["entries"]
+    assert entries["r"]["meta"]["config"] == {"params": "", "recipe": {"steps": 12}}
+    meta = entries["k"]["meta"]
     assert meta["config"] == {"params": "", "prbs": 4} and meta["seed"] == 42 and meta["versions"]
     assert meta["command"].endswith("test_claims.py::test_m' --tier smoke --seed 42 --force-regen")
-    pytester.runpytest_subprocess(*common, "--report-dir", str(pytester.path / "r1")).assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*common, "--report-dir", str(pytester.path / "r1")).assert_outcomes(passed=2)
     rep = pytester.path / "r2"
     res = pytester.runpytest_subprocess(*common, "--seed", "5", "--report-dir", str(rep), "-rx")
-    res.assert_outcomes(xfailed=1)
+    res.assert_outcomes(xfailed=2)
     res.stdout.fnmatch_lines(["*not comparable*seed 5 of this run, golden taken with seed 42*"])
     data = json.loads((rep / "tolerance.json").read_text())
     m1 = next(c for c in data["claims"] if c["claim"] == "M1")

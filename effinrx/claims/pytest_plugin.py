@@ -149,7 +149,9 @@ def claim_check(request):
     golden regression. ``config``: what the measurement depends on besides the seed (PRBs, Eb/N0,
     slots, batch...); it is hashed into the entry's ``config_hash`` and a golden taken with another
     configuration is "not comparable". ``claim_check.set_config(**cfg)`` sets it for every later
-    check of the test."""
+    check of the test. Always part of it: the test's parameter id and a ``meta["recipe"]`` dict.
+    Never put run-specific values (temporary paths, timings) in it: the hash would differ on every
+    run and no check would compare."""
     st = request.config.stash[_KEY]
     ids = _claim_ids(request.node)
     regenerated: list[str] = []
@@ -165,7 +167,10 @@ def claim_check(request):
         c = load_claims()[cid]
         dev = _device.fingerprint() if kind == "latency" else "any"
         seed = request.config.getoption("--seed")
-        cfg = {**_test_config(request.node), **test_config, **(config or {})}
+        # a recipe the benchmark records in meta (pruning, training) is configuration too
+        recipe = (meta or {}).get("recipe")
+        cfg = {**_test_config(request.node), **({"recipe": recipe} if isinstance(recipe, dict) else {}),
+               **test_config, **(config or {})}
         full_meta = {**provenance(seed=seed, test=request.node.nodeid, tier=st["tier"], config=cfg),
                      "test": request.node.nodeid, "device": _device.fingerprint(), **(meta or {})}
         try:
