@@ -201,20 +201,32 @@ class GateResult:
     ratio: float | None
 
 
+def round_ratios(stats: dict) -> np.ndarray | None:
+    """Per-round latency / probe ratios of :func:`time_interleaved` output (None without samples).
+    Each model run is divided by the probe run beside it, so both halves of a ratio saw the same
+    machine state."""
+    m, p = stats.get("samples_ms"), stats.get("probe_samples_ms")
+    if not m or not p or len(m) != len(p):
+        return None
+    m, p = np.asarray(m, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    return m / np.where(p > 0, p, np.nan)
+
+
 def latency_gate(golden: dict, measured: dict, tol: float, *, hard: bool | None = None,
                  alpha: float = GATE_ALPHA) -> GateResult:
     """Is ``measured`` slower than ``(1 + tol) x golden``, after the speed probe timed beside both?
 
-    With the per-round samples (:func:`time_interleaved`): the golden's latency/probe ratio ``r`` (its
-    best-of-n times) scales this run's probe samples to what the model should take on this machine
-    right now, ``(1 + tol) * r * probe_i``; a one-sided Mann-Whitney test asks whether the model's
-    samples are larger (regression at p < ``alpha``). A rank test on interleaved samples does not care
-    about a few preempted rounds or a skewed tail. Without samples (older goldens/callers) it falls
-    back to the best-of-n ratio after probe normalisation.
+    With per-round samples on both sides (:func:`time_interleaved`): the per-round latency/probe
+    ratios of this run against the golden's, scaled by ``1 + tol``, in a one-sided Mann-Whitney test
+    (regression at p < ``alpha``). A rank test on paired, interleaved rounds does not care about a few
+    preempted rounds or a skewed tail. Without them (goldens written before the samples were kept) it
+    falls back to the best-of-n ratio after probe normalisation, the rule these goldens were made for.
 
     ``hard`` (default: :func:`benchmark_runner`): on a declared benchmark runner a regression fails;
-    elsewhere the result is ``advisory (shared runner)`` with the ratio and ``ok`` stays True, because
-    on a shared runner the load the model and the probe see differs by enough to flip it."""
+    elsewhere the result is ``advisory (shared runner)`` with the ratio and ``ok`` stays True: on a
+    shared runner the model (many small ops, all threads) and the short probe feel other jobs'
+    load differently (measured on a 2-core VM with one core busy: RT fp32 latency/probe x0.98-x3.3
+    of its quiet value in three runs), so no threshold separates load from a regression there."""
     hard = benchmark_runner() if hard is None else hard
     for name, d in (("golden", golden), ("measured", measured)):
         if not isinstance(d, dict) or "median_ms" not in d:
@@ -233,17 +245,16 @@ def latency_gate(golden: dict, measured: dict, tol: float, *, hard: bool | None 
         ratio /= mp / gp
         text = f"latency/probe x{ratio:.2f} of golden (machine x{mp / gp:.2f} vs golden)"
     p = None
-    samples, probes = measured.get("samples_ms"), measured.get("probe_samples_ms")
-    if probed and samples and probes:
+    gr, mr = round_ratios(golden), round_ratios(measured)
+    if gr is not None and mr is not None and np.isfinite(gr).all() and np.isfinite(mr).all():
         from scipy.stats import mannwhitneyu
 
-        expected = (1 + tol) * (g / float(golden["probe_ms"])) * np.asarray(probes, dtype=np.float64)
-        p = float(mannwhitneyu(np.asarray(samples, dtype=np.float64), expected,
-                               alternative="greater").pvalue)
-        slower = p < alpha
-        margin = p - alpha
-        text += (f"; Mann-Whitney one-sided vs (1+{tol:g}) x golden ratio on {len(samples)} interleaved "
-                 f"rounds: p={p:.3g} (regression if < {alpha:g})")
+        ratio = float(np.median(mr) / np.median(gr))
+        p = float(mannwhitneyu(mr, (1 + tol) * gr, alternative="greater").pvalue)
+        slower, margin = p < alpha, p - alpha
+        text = (f"per-round latency/probe median x{ratio:.2f} of golden; Mann-Whitney one-sided vs "
+                f"(1+{tol:g}) x golden on {mr.size} vs {gr.size} interleaved rounds: p={p:.3g} "
+                f"(regression if < {alpha:g})")
     else:
         margin = float(np.log1p(tol) - np.log(ratio))
         slower = margin < 0

@@ -31,7 +31,8 @@ def _run(rng, golden_ratio, slowdown, load, rounds=60):
             "samples_ms": model.tolist(), "probe_samples_ms": probe.tolist()}
 
 
-GOLDEN = {"median_ms": 5.2, "min_ms": 5.0, "probe_ms": 2.0}  # latency/probe 2.5
+GOLDEN = _run(np.random.default_rng(99), 2.5, 1.0, 1.0)  # latency/probe 2.5, quiet
+OLD_GOLDEN = {"median_ms": 5.2, "min_ms": 5.0, "probe_ms": 2.0}  # written before samples were kept
 
 
 @pytest.mark.parametrize("load", [1.0, 3.0])
@@ -53,13 +54,15 @@ def test_false_alarm_rate_of_the_hard_gate_is_at_most_alpha():
 def test_shared_runner_reports_the_ratio_and_does_not_fail(monkeypatch):
     monkeypatch.delenv(L.BENCHMARK_RUNNER_ENV, raising=False)
     slow = L.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5)
-    assert slow.ok and slow.advisory and slow.text.startswith("advisory (shared runner): latency/probe x2.")
+    assert slow.ok and slow.advisory and slow.text.startswith("advisory (shared runner): per-round latency/probe median x")
+    assert slow.ratio == pytest.approx(2.0, rel=0.1)
     assert "slower than golden, not failed" in slow.text
     monkeypatch.setenv(L.BENCHMARK_RUNNER_ENV, "1")
     assert L.benchmark_runner() and not L.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5).ok
 
 
 def test_without_samples_falls_back_to_the_best_of_n_ratio():
+    GOLDEN = OLD_GOLDEN
     ok = L.latency_gate(GOLDEN, {"median_ms": 6.0, "min_ms": 5.5, "probe_ms": 2.0}, 0.5, hard=True)
     assert ok.ok and ok.p_value is None and "best-of-n" in ok.text
     bad = L.latency_gate(GOLDEN, {"median_ms": 9.0, "min_ms": 8.0, "probe_ms": 2.0}, 0.5, hard=True)
