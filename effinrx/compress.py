@@ -128,7 +128,7 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
                   seed: Optional[int] = 0, keep_float=()):
     """W8A8 fake-quant via :func:`effinrx.quant.receivers.w8a8_receiver`, calibrated on ``slots`` slots
     per Eb/N0 of ``ebno_db`` from ``source`` (default ``UMiSlotSource(num_prbs, 2)``, the training
-    channel; TF's global seed is set to ``seed`` first unless None). Returns (net, Recipe) with
+    channel; TF's, numpy's and Sionna's seeds are set to ``seed`` first unless None). Returns (net, Recipe) with
     the scales in core-layer order."""
     from effinrx.quant.receivers import w8a8_receiver
     from effinrx.quant.w8a8 import FORMATS
@@ -138,9 +138,12 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
     if calib not in ("max", "percentile"):
         raise ConfigError(f"calibration method {calib!r} not one of max, percentile")
     if seed is not None:
-        from effinrx._tf import tf
+        from effinrx._tf import set_seeds, tf
 
-        tf().random.set_seed(int(seed))
+        tf()
+        # TF and Sionna generators both: the calibration slots (and so the scales) must not depend
+        # on what ran before in the process
+        set_seeds(int(seed))
     if source is None:
         from effinrx.receivers.nrx_sim import UMiSlotSource
 

@@ -89,3 +89,46 @@ def one_sided_less(errors_a: int, trials_a: int, errors_b: int, trials_b: int) -
     _check_counts(errors_b, trials_b)
     table = [[errors_a, trials_a - errors_a], [errors_b, trials_b - errors_b]]
     return float(fisher_exact(table, alternative="less").pvalue)
+
+
+def paired_less_p(a_only: int, b_only: int) -> float:
+    """Exact one-sided McNemar p-value of H0 'a no better than b' on shared slots: ``a_only`` TBs
+    only receiver a got wrong, ``b_only`` only b got wrong (concordant TBs carry no information)."""
+    from scipy.stats import binom
+
+    _check_counts(a_only, a_only + b_only)
+    n = a_only + b_only
+    return 1.0 if n == 0 else float(binom.cdf(a_only, n, 0.5))
+
+
+def paired_difference(a_only: int, b_only: int, n: int, confidence: float = 0.98) -> tuple[float, float, float]:
+    """TBLER difference a - b on ``n`` shared TBs with an exact conditional interval: the share of
+    discordant TBs that a got wrong has a Clopper-Pearson interval, mapped to
+    ``(2 pi - 1) * discordant / n``. Returns (difference, low, high)."""
+    if n <= 0 or a_only < 0 or b_only < 0 or a_only + b_only > n:
+        raise ValueError(f"paired counts must satisfy 0 <= a_only + b_only <= n, got {a_only}, {b_only}, {n}")
+    k = a_only + b_only
+    if k == 0:
+        return 0.0, 0.0, 0.0
+    lo, hi = clopper_pearson(a_only, k, confidence)
+    return (a_only - b_only) / n, (2 * lo - 1) * k / n, (2 * hi - 1) * k / n
+
+
+def beats_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: float = 0.01,
+                  margin: float = 0.1) -> tuple[bool | None, str]:
+    """'a beats b' on shared slots. Reproduced: one-sided exact McNemar p < ``alpha``. Not
+    reproduced: the (1 - 2 alpha) interval of TBLER_a - TBLER_b lies above ``-margin * rate_b``
+    (a is, with that confidence, not better by the smallest effect of interest: ``margin`` of b's
+    TBLER). Otherwise inconclusive (underpowered). Returns (verdict or None, reason)."""
+    p = paired_less_p(a_only, b_only)
+    d, lo, hi = paired_difference(a_only, b_only, n, 1 - 2 * alpha)
+    delta = margin * rate_b
+    facts = (f"paired: {a_only} TBs only a wrong, {b_only} only b wrong of {n}; TBLER diff {d:+.4f} "
+             f"[{lo:+.4f}, {hi:+.4f}] ({100 * (1 - 2 * alpha):g} %), McNemar p={p:.3g}, smallest effect "
+             f"{delta:.4f} ({margin:g} x TBLER_b)")
+    if p < alpha:
+        return True, f"reproduced ({facts})"
+    if lo > -delta:
+        return False, f"not reproduced (a is not better by {margin:g} x TBLER_b at this confidence; {facts})"
+    return None, (f"inconclusive (underpowered: the interval still admits a win of {margin:g} x TBLER_b; "
+                  f"more TBs per point would decide; {facts})")

@@ -143,11 +143,13 @@ def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
 @dataclass
 class Batch:
     """What ``on_batch`` sees: ``ebno_db``, batch ``index``, ``counts`` name -> :class:`BatchCounts`,
-    and with ``with_llr``: ``llr`` name -> float32 [B, U, N], ``coded`` float32 [B, U, N]."""
+    ``tb_error`` name -> bool [B, U] (per-TB outcome, for paired tests), and with ``with_llr``:
+    ``llr`` name -> float32 [B, U, N], ``coded`` float32 [B, U, N]."""
 
     ebno_db: float
     index: int
     counts: dict
+    tb_error: dict = field(default_factory=dict)
     llr: Optional[dict] = None
     coded: object = None
 
@@ -167,7 +169,8 @@ def run_batch(receivers: dict, source, ebno_db: float, batch: int, seed: int, i:
     names = list(receivers)
     out = _step(tuple(receivers[n] for n in names), sc, batch, with_llr, compiled)(h, no)
     wrong, crc, nb = np.asarray(out[0]), np.asarray(out[1]), int(out[2])
-    res = Batch(float(ebno_db), int(i), {n: count(wrong[k], crc[k], nb) for k, n in enumerate(names)})
+    res = Batch(float(ebno_db), int(i), {n: count(wrong[k], crc[k], nb) for k, n in enumerate(names)},
+                {n: wrong[k] > 0 for k, n in enumerate(names)})
     if with_llr:
         llr = np.asarray(out[3])
         res.llr = {n: llr[k] for k, n in enumerate(names)}

@@ -30,11 +30,22 @@ def receiver(name: str, prbs: int = 4, weights: str = "reference", channel: str 
 @functools.lru_cache(maxsize=64)
 def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
          channel: str, target_errors: int):
+    """(curves, outcomes): outcomes name -> ebno -> bool [TBs] per-TB errors in slot order."""
+    import numpy as np
+
     from effinrx.link.montecarlo import simulate_many
 
     rxs = {n: receiver(n, prbs, weights, channel) for n in names}
-    return simulate_many(rxs, scenario(prbs, channel), list(ebno), max_blocks=max_blocks,
-                         target_errors=target_errors, batch_size=batch, seed=seed, progress=False)
+    seen: dict = {n: {} for n in names}
+
+    def keep(b):
+        for n, err in b.tb_error.items():
+            seen[n].setdefault(b.ebno_db, {})[b.index] = err.reshape(-1)
+
+    curves = simulate_many(rxs, scenario(prbs, channel), list(ebno), max_blocks=max_blocks,
+                           target_errors=target_errors, batch_size=batch, seed=seed, progress=False, on_batch=keep)
+    outcomes = {n: {e: np.concatenate([v[i] for i in sorted(v)]) for e, v in per.items()} for n, per in seen.items()}
+    return curves, outcomes
 
 
 def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4, weights: str = "reference",
@@ -45,13 +56,32 @@ def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4
 
     names = tuple(names)
     ebno = tuple(float(e) for e in ebno)
-    curves = _run(names, int(prbs), ebno, int(batch), int(max_blocks), int(seed), str(weights), channel,
-                  int(target_errors))
+    curves, _ = _run(names, int(prbs), ebno, int(batch), int(max_blocks), int(seed), str(weights), channel,
+                     int(target_errors))
     cmd = simulate_args(names, prbs, ebno, batch=batch, max_blocks=max_blocks, seed=seed,
                         target_errors=target_errors, channel=channel)
     if weights != "auto":
         cmd += f" --weights {weights}"
     return curves, cmd
+
+
+def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4,
+           weights: str = "reference", channel: str = DEFAULT_CHANNEL, target_errors: int = 10**9):
+    """Discordant TB counts of receivers ``a`` and ``b`` of the same :func:`counts` sweep, pooled over
+    its Eb/N0 points: ``(a_only, b_only, n)`` = TBs only ``a`` got wrong, only ``b`` got wrong, TBs
+    compared (same slots: the input of a paired test, :func:`effinrx.stats.paired_difference`)."""
+    names = tuple(names)
+    _, out = _run(names, int(prbs), tuple(float(e) for e in ebno), int(batch), int(max_blocks), int(seed),
+                  str(weights), channel, int(target_errors))
+    a_only = b_only = n = 0
+    for e, ea in out[a].items():
+        eb = out[b][e]
+        m = min(len(ea), len(eb))  # per-receiver stop rules may leave one longer
+        ea, eb = ea[:m], eb[:m]
+        a_only += int((ea & ~eb).sum())
+        b_only += int((eb & ~ea).sum())
+        n += m
+    return a_only, b_only, n
 
 
 def as_counts(p) -> dict:

@@ -85,14 +85,13 @@ def make(spec: str, scenario, weights="auto"):
         from effinrx.quant.receivers import ptq_receiver
 
         return ptq_receiver(model, tag[4:], weights, num_prbs=scenario.num_prbs)
-    from effinrx.quant.receivers import w8a8_receiver
-    from effinrx.receivers.nrx_sim import UMiSlotSource
+    from effinrx.compress import compress_w8a8
+    from effinrx.receivers.nrx import NRXReceiver
 
+    # the same calibration as 'effinrx compress --method w8a8:<fmt>' (UMi training slots, seed 0)
     fmt, keep = W8A8_TAGS[tag]
-    rx = w8a8_receiver(model, fmt, UMiSlotSource(scenario.num_prbs, 2), weights, num_prbs=scenario.num_prbs,
-                       keep_float=keep)
-    rx.name = spec
-    return rx
+    net, _ = compress_w8a8(model, weights, fmt, num_prbs=scenario.num_prbs, keep_float=keep)
+    return NRXReceiver(model, net=net, num_prbs=scenario.num_prbs, name=spec)
 
 
 def _need_two_ues(spec, scenario) -> None:

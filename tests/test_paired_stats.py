@@ -1,0 +1,37 @@
+"""Paired (shared-slot) statistics: exact McNemar p, the TBLER-difference interval, and the 'beats'
+verdict that says inconclusive when underpowered and not reproduced only with evidence."""
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from effinrx.stats import beats_verdict, paired_difference, paired_less_p
+
+
+def test_mcnemar_known_values():
+    assert paired_less_p(0, 0) == 1.0
+    assert paired_less_p(0, 10) == pytest.approx(0.5 ** 10)
+    assert paired_less_p(5, 5) > 0.5
+
+
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(0, 300))
+def test_difference_interval_contains_estimate(a, b, extra):
+    n = a + b + extra
+    if n == 0:
+        return
+    d, lo, hi = paired_difference(a, b, n)
+    assert lo - 1e-12 <= d <= hi + 1e-12 and -1 <= lo <= hi <= 1
+
+
+def test_beats_verdict_three_ways():
+    assert beats_verdict(5, 30, 256, 0.3)[0] is True
+    v, why = beats_verdict(20, 22, 256, 0.3)
+    assert v is None and why.startswith("inconclusive (underpowered")
+    v, why = beats_verdict(200, 210, 10000, 0.3)
+    assert v is False and why.startswith("not reproduced")
+    # a significantly *worse* a is evidence against the claim too
+    assert beats_verdict(60, 10, 512, 0.2)[0] is False
+
+
+def test_bad_paired_counts():
+    with pytest.raises(ValueError):
+        paired_difference(5, 6, 10)
