@@ -17,11 +17,6 @@ Verdicts (D1 says "beats", our reading fixed before measuring):
 "At RT latency": the student has RT's architecture, hence RT's parameter count and FLOPs; asserted.
 The training budgets are tiny next to the reference recipe (nightly: a few hundred steps; the
 module is nightly-only), so "not reproduced" here says the gain does not show at these budgets, nothing more.
-One-off measurement outside the suite, on the OLD held-out UMi slots (0..56 km/h, normalised
-channel, CRC-or-bit error rule; not re-measured on DoubleTDL) (seed 42, 1000 steps x batch 16 per
-student, 2-core CPU, ~6 + 9.5 min): held-out 512 TBs at 4 dB alone 444 vs distilled 441 TB errors (Fisher p=0.43),
-mean BCE 0.3915 vs 0.3898 (-0.4 %, Wilcoxon p=2e-4); at 7 dB 399 vs 395, BCE 0.3647 vs 0.3629:
-a consistent but tiny BCE gain, no TBLER gain yet (teacher: 49 and 6 errors).
 Goldens: counts, mean BCE (abs tolerance 0.02: CPU training is not bit-reproducible across
 machines), the same-first-batch check and the parameter counts.
 """

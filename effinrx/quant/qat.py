@@ -20,18 +20,8 @@ fine-tune (:func:`effinrx.train.train`, the NRX training loop and loss) is what 
 :func:`bake` turns a trained QAT model into plain float32 weights (kernels on their integer grid
 times the learned scales) that any NRX receiver / exporter loads like PTQ weights.
 
-One-off measurement (not a golden; 2 shared CPU cores) on the OLD evaluation slots, before the
-Monte-Carlo engine: NRX-RT from the reference weights, ``finetune(bits, steps, batch_size=16,
-learning_rate=2e-4, seed=0)``, then the former ``nrx_sim.run_tbler`` (CRC-fail-or-wrong-bit rule) at
-2 and 4 dB, 2 x 32 UMi slots (128 TBs per point; 0..56 km/h, normalised channel), seed 42; not
-re-measured on the DoubleTDL evaluation scenario (evaluate a baked model with
-:func:`effinrx.link.montecarlo.simulate_many`). TB errors at 2 / 4 dB:
-fp32 57 / 17; PTQ int4-pc 128 / 128; QAT-4 200 steps (298 s) 89 / 58; QAT-4 600 steps (823 s)
-77 / 32 (pooled vs fp32: one-sided Fisher p = 0.0008, still worse; vs 200 steps p = 0.0005, still
-improving: training BCE on 2-UE batches ~0.24 vs fp32-ft ~0.20); PTQ int8-pc 57 / 18; QAT-8 200
-steps (314 s) 57 / 18; fp32 fine-tuned with the same recipe (control, 297 s) 56 / 18. So int8
-per-channel weights need no QAT; int4 QAT recovers most of what int4 PTQ loses (1.0 -> 0.25 TBLER
-at 4 dB after 600 steps) but not all of it at these budgets.
+Evaluate a baked model on the evaluation slots with ``effinrx simulate --receiver ART.npz`` (the
+one engine); the T1/T2 benchmarks record its counts.
 """
 from __future__ import annotations
 

@@ -23,19 +23,9 @@ small CGNN with random inputs; :func:`nrx_sweep` evaluates the NRX on the engine
 evaluation scenario (``Scenario(num_prbs=...)``: NVIDIA's DoubleTDL), seeded like every other
 TBLER of the suite, so one seed gives the slots ``effinrx simulate`` uses at that Eb/N0.
 
-Measured on the OLD evaluation slots (nrx_sim's UMi, 0..56 km/h, normalised channel, CRC-or-bit
-error rule; not re-measured on the DoubleTDL evaluation scenario): NRX-RT reference weights, 64
-slots = 128 TBs at 3 dB, seed 42; fp32 32/128 TB errors. int8 per-tensor was dominated by
-``cgnn_it0/upd1`` (LLR SQNR 13.8 dB, 44/128; its pointwise kernel alone 13.9 dB: max|w| 58.7, scale
-0.46 vs <= 0.19 elsewhere), then ``state_init/conv1`` 20.0 dB; all layers 11.1 dB, 55/128. int4
-per-tensor: every layer hurt on its own (LLR SQNR -2.1..10.7 dB for all but ``readout_llrs/dense1``);
-all layers -15.4 dB, 128/128. LLR SQNR also counts a change of LLR magnitude that decoding
-tolerates, so its order differed from the TB-error order at int4 (``cgnn_it1/upd2``: -2.1 dB but
-83/128; ``--rank-by tb`` sorts by TB errors). W8A8 int8: one layer carried the loss --
-``cgnn_it0/upd0`` (the first state update; its input concatenates state and messages, activation
-|x| max 146) alone gave LLR SQNR 9.5 dB and 51/128 TB errors, all layers 9.3 dB and 54/128; every
-other layer alone >= 24.9 dB and <= 34/128; all layers but that one 20.0 dB, 36/128. Timing then:
-~85 s per weight-only sweep, ~100 s W8A8, on 2 CPU cores.
+W8A8 int8 on NRX-RT: one layer (``cgnn_it0/upd0``, the first state update, whose input concatenates
+state and messages) carries most of the loss; ``effinrx sensitivity --method w8a8-int8`` measures it
+on the evaluation slots.
 """
 from __future__ import annotations
 
