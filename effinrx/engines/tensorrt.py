@@ -241,7 +241,7 @@ class TensorRTEngine(Engine):
                 for k, a in self.check_inputs(inputs).items()}
 
     def _enqueue(self):
-        if not self.context.execute_async_v3(self.stream):
+        if not self.context.execute_async_v3(stream_handle(self.stream)):
             raise NotAvailableError("TensorRT execute_async_v3 returned False (see the TensorRT log)")
 
     def run(self, inputs):
@@ -340,6 +340,15 @@ def cuda_check(ret):
     return ret[1] if isinstance(ret, tuple) and len(ret) == 2 else ret
 
 
+def stream_handle(stream):
+    """The integer handle TensorRT's ``execute_async_v3(stream_handle: int)`` takes, from a
+    cuda-python ``cudaStream_t`` (anything without ``int()`` is passed through, e.g. test fakes)."""
+    try:
+        return int(stream)
+    except (TypeError, ValueError):
+        return stream
+
+
 class CudaGraph:
     """A captured, instantiated CUDA graph: ``graph()`` replays it on ``stream``; ``close()``
     destroys the executable graph and the graph."""
@@ -366,15 +375,15 @@ def cuda_graph_launcher(cr, context, stream, check):
     capture mode is thread-local so other threads' CUDA calls do not invalidate it. An enqueue that
     raises or returns False during capture is the reported cause, not the failing end of the
     capture it leaves behind (an empty graph would replay in ~0 ms)."""
-    graph = None
+    graph, handle = None, stream_handle(stream)
     try:
-        if not context.execute_async_v3(stream):
+        if not context.execute_async_v3(handle):
             raise NotAvailableError("execute_async_v3 returned False before capture")
         check(cr.cudaStreamSynchronize(stream))
         check(cr.cudaStreamBeginCapture(stream, cr.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
         cause = None
         try:
-            if not context.execute_async_v3(stream):
+            if not context.execute_async_v3(handle):
                 cause = NotAvailableError("execute_async_v3 returned False during capture")
         except Exception as e:  # noqa: BLE001 - reported below, after the capture is ended
             cause = e
