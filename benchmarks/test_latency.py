@@ -60,7 +60,7 @@ def test_l2_bits_per_slot_and_mbps_from_measured_throughput(claim_check, tmp_pat
     llr = eng.run(x)["llr"]
     assert np.all(np.isfinite(llr))
     delivered = int(llr.size)  # LLRs (bits) the receiver hands on per slot, batch 1
-    stats = eng.time_with_probe(n=30, warmup=3, inputs=x)
+    stats = eng.time(n=30, warmup=3, inputs=x)
     fps = 1000.0 / stats["mean_ms"]
     measured_mbps = delivered * fps / 1e6  # bits delivered per second over the timed runs
     formula_mbps = fps * L.raw_bits_per_slot(prbs) / 1e6

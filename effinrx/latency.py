@@ -369,7 +369,7 @@ def measure_ort(model: str, precision: str, prbs: int, folder: str | Path, runs:
     from effinrx.engines.ort import OrtEngine
 
     eng = OrtEngine(ort_model_path(model, precision, prbs, folder), threads=threads)
-    return eng.time_with_probe(n=runs, warmup=5)
+    return eng.time(n=runs, warmup=5)
 
 
 def latency_table(engine: str, models, precisions, prbs: int, folder: str | Path, runs: int,

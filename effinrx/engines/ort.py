@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -67,18 +66,10 @@ class OrtEngine(Engine):
         return dict(zip(names, self.session.run(names, feed)))
 
     def time(self, n: int = 50, warmup: int = 5, inputs: dict | None = None) -> dict:
-        feed = self.check_inputs(inputs or self.random_inputs())
-        for _ in range(warmup):
-            self.session.run(None, feed)
-        samples = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            self.session.run(None, feed)
-            samples.append((time.perf_counter() - t0) * 1e3)
-        return summarize_ms(samples)
-
-    def time_with_probe(self, n: int = 30, warmup: int = 3, inputs: dict | None = None) -> dict:
-        """:func:`time_beside_probe` of one session run (inputs checked once, outside the timing)."""
+        """Latency of ``n`` session runs, each timed in turn with the speed probe
+        (:func:`time_beside_probe`, the one timing path of the CLI and the benchmarks); inputs are
+        checked once, outside the timing. Stats of :func:`summarize_ms` plus ``probe_ms`` and the
+        per-round samples."""
         feed = self.check_inputs(inputs or self.random_inputs())
         return time_beside_probe(lambda: self.session.run(None, feed), threads=self.threads, n=n,
                                  warmup=warmup)
