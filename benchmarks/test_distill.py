@@ -26,13 +26,11 @@ import numpy as np
 import pytest
 
 from effinrx.stats import one_sided_less
-from effinrx.weights import reference_dir
 
 # nightly-only (~60 s of smoke budget): smoke covers distillation with tests/test_distill_units.py
 # (frozen teacher, total loss, one CLI step); a 10-step distillation decides nothing about D1
 pytestmark = [pytest.mark.claim("D1"), pytest.mark.nightly,
-              pytest.mark.skipif(reference_dir() is None, reason="teacher NRX-Large needs the "
-                                 "reference weights ../shared/reference/neural_rx (set EFFINRX_NRX_WEIGHTS)")]
+              pytest.mark.reference_weights]
 
 SIZES = {"nightly": {"steps": 300, "batch": 16, "ebno": 4.0, "eval_batches": 8, "eval_batch": 32},
          "paper": {"steps": 3000, "batch": 16, "ebno": 4.0, "eval_batches": 32, "eval_batch": 32}}

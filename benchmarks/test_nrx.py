@@ -20,10 +20,8 @@ import pytest
 
 from effinrx.link import sweep
 from effinrx.stats import one_sided_less
-from effinrx.weights import reference_dir
 
-pytestmark = pytest.mark.skipif(reference_dir() is None, reason="reference NRX weights "
-                                "../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")
+pytestmark = pytest.mark.reference_weights
 
 MODELS = {"nrx-rt": "Q1", "nrx-large": "Q4"}
 LINK_SIZES = {"smoke": {"ebno": [2.0, 4.0], "max_blocks": 192, "batch": 32},

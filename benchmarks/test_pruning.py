@@ -18,10 +18,8 @@ import pytest
 
 from effinrx.claims.registry import load_claims
 from effinrx.stats import compare_counts, one_sided_less
-from effinrx.weights import reference_dir
 
-pytestmark = pytest.mark.skipif(reference_dir() is None, reason="reference NRX weights "
-                                "../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")
+pytestmark = pytest.mark.reference_weights
 
 # steps: fine-tuning steps per model (batch ``batch``, Adam 1e-3 as the reference training);
 # end: step where the unstructured schedule reaches the target (None: 3/4 of steps; the paper's

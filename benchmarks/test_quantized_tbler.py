@@ -17,10 +17,8 @@ import pytest
 from effinrx.link import sweep
 from effinrx.quant.receivers import VARIANT_KEEP_FLOAT
 from effinrx.stats import beats_verdict, clopper_pearson, one_sided_less
-from effinrx.weights import reference_dir
 
-pytestmark = pytest.mark.skipif(reference_dir() is None, reason="reference NRX weights "
-                                "../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")
+pytestmark = pytest.mark.reference_weights
 
 SIZES = {"smoke": {"ebno": [3.0], "max_blocks": 128, "batch": 32},
          "nightly": {"ebno": [float(e) for e in range(-2, 8)], "max_blocks": 1024, "batch": 32},

@@ -28,13 +28,11 @@ import pytest
 
 from effinrx.link import sweep
 from effinrx.stats import compare_counts, one_sided_less
-from effinrx.weights import reference_dir
 
 # nightly-only: seven NRX-Large graphs cost ~90 s of the 15-min smoke budget, and one smoke Eb/N0
 # point decides none of Q4-Q7 (the same quantizers run on NRX-RT in smoke, benchmarks/test_quantized_tbler.py)
 pytestmark = [pytest.mark.nightly,
-              pytest.mark.skipif(reference_dir() is None, reason="reference NRX weights "
-                                 "../shared/reference/neural_rx absent (set EFFINRX_NRX_WEIGHTS)")]
+              pytest.mark.reference_weights]
 
 SIZES = {"nightly": {"ebno": [float(e) for e in range(-2, 8)], "max_blocks": 512, "batch": 32},
          "paper": {"ebno": [float(e) for e in range(-2, 8)], "max_blocks": 2048, "batch": 32}}
