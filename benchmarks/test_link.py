@@ -3,7 +3,6 @@ scenario (DoubleTDL, 2 UEs, 4 BS antennas, MCS 14), all three on the same slots 
 TB error-count goldens (the comparison baseline of Q1/Q4, stored under Q1 with keys
 ``baseline/...`` and the reproducing ``effinrx simulate`` command), statistical ordering,
 simulation throughput and the Monte-Carlo engine's time beside a bare Sionna loop."""
-import functools
 import time
 
 import pytest

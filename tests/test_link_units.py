@@ -152,3 +152,18 @@ def test_method_figure_writes_png_and_byte_table(tmp_path):
     p, md = method_figure(one, "nrx-rt", tmp_path / "f.png", "t")
     assert p.read_bytes()[:4] == b"\x89PNG"
     assert "| nrx-rt-w8a8-int8 | 56/128 | 157086 |" in md and "| ls-lmmse | 55/128 | — |" in md
+
+
+def test_gap_interval_and_interval_rules():
+    import math
+
+    from effinrx.link.metrics import all_of, gap_interval, within
+    from effinrx.link.montecarlo import PointCounts as P
+
+    a = [P(0.0, 90, 100), P(2.0, 40, 100), P(4.0, 1, 100)]
+    b = [P(0.0, 80, 100), P(2.0, 20, 100), P(4.0, 2, 100)]
+    g, lo, hi = gap_interval(a, b)
+    assert lo < g < hi and g > 0
+    assert within(0.1, 0.4, 0.0, 0.5) is True and within(0.6, 0.9, 0.0, 0.5) is False
+    assert within(-0.1, 0.3, 0.0, 0.5) is None and within(math.nan, 1.0) is None
+    assert all_of(True, None) is None and all_of(True, False) is False and all_of(True, True) is True

@@ -92,3 +92,29 @@ def format_required(rows: list[dict], reference: str | None = None) -> str:
         cells = [r["receiver"], f(r["req_db"]), f"[{f(r['low_db'])}, {f(r['high_db'])}]", gap]
         lines.append("| " + " | ".join(cells + [str(r[k]) for k in keys]) + " |")
     return "\n".join(lines)
+
+
+def gap_interval(a, b, target: float = 0.1) -> tuple[float, float, float]:
+    """Required-Eb/N0 gap a - b (dB, positive: a worse) with a conservative interval from the two
+    curves' 95 % intervals (``a.low - b.high``, ``a.high - b.low``); NaN where not bracketed."""
+    ra, rb = required_ebno(a, target), required_ebno(b, target)
+    return ra.value - rb.value, ra.low - rb.high, ra.high - rb.low
+
+
+def within(lo: float, hi: float, low: float = -math.inf, high: float = math.inf):
+    """Interval rule: True when [lo, hi] lies inside [low, high], False when it lies outside it,
+    None (undecided) when it straddles a bound or is NaN."""
+    if math.isnan(lo) or math.isnan(hi):
+        return None
+    if low <= lo and hi <= high:
+        return True
+    if hi < low or lo > high:
+        return False
+    return None
+
+
+def all_of(*verdicts):
+    """Combine interval rules: False if any is False, True if all are True, else None."""
+    if any(v is False for v in verdicts):
+        return False
+    return True if all(v is True for v in verdicts) else None
