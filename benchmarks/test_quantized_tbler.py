@@ -10,11 +10,11 @@ UMi training slots: what TensorRT would run), LS/lin+LMMSE and LMMSE+K-best; nig
 comes from one-sided Fisher tests (Q2, Q7) or required-Eb/N0 intervals (Q1).
 """
 import functools
-import math
 
 import pytest
 
 from effinrx.link import sweep
+from effinrx.link.metrics import gap_interval, within
 from effinrx.quant.receivers import VARIANT_KEEP_FLOAT
 from effinrx.stats import beats_verdict, clopper_pearson, one_sided_less
 
@@ -74,8 +74,6 @@ def test_q1_rt_fp16_a_little_worse_than_kbest(request, claim_check, seed):
     """'RT fp16 is a little worse than LMMSE+K-best': the required-Eb/N0 gap fp16 - K-best at TBLER
     10 % must lie in (0, SMALL_DB] dB. Decided on the gap's interval (from the two curves' 95 %
     intervals): inside -> reproduced, disjoint -> not reproduced, else inconclusive."""
-    from effinrx.link.metrics import required_ebno
-
     res, sz, cmd = _counts(request.config.getoption("--tier"), seed)
     _record(claim_check, res, cmd, (FP16, KB))
     (ef, nf), (ek, nk) = _pool(res, FP16), _pool(res, KB)
@@ -84,16 +82,11 @@ def test_q1_rt_fp16_a_little_worse_than_kbest(request, claim_check, seed):
         claim_check("nrx-rt-ptq-fp16/vs-kbest", {"decided": False}, kind="verdict", reproduced=None,
                     note=f"inconclusive (one Eb/N0 point: no required Eb/N0; the nightly sweep decides); {counts}")
         return
-    a, b = required_ebno(res[FP16]), required_ebno(res[KB])
-    gap, lo, hi = a.value - b.value, a.low - b.high, a.high - b.low
-    if any(math.isnan(x) for x in (gap, lo, hi)):
-        verdict, why = None, "inconclusive (a curve does not bracket TBLER 10 %)"
-    elif 0 < lo and hi <= SMALL_DB:
-        verdict, why = True, "gap interval inside (0, margin]"
-    elif hi <= 0 or lo > SMALL_DB:
-        verdict, why = False, "gap interval outside (0, margin]"
-    else:
-        verdict, why = None, "inconclusive (interval straddles the margin; more TBs per point would decide)"
+    gap, lo, hi = gap_interval(res[FP16], res[KB])
+    verdict = within(lo, hi, 1e-9, SMALL_DB)
+    why = {True: "gap interval inside (0, margin]", False: "gap interval outside (0, margin]",
+           None: "inconclusive (interval straddles a bound or a curve does not bracket TBLER 10 %; "
+                 "more TBs per point would decide)"}[verdict]
     claim_check("nrx-rt-ptq-fp16/vs-kbest", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
                 note=f"{why}: gap fp16 - K-best @10% {gap:+.2f} dB [{lo:+.2f}, {hi:+.2f}], margin {SMALL_DB} dB; {counts}")
 
