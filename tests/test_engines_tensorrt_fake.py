@@ -1,0 +1,215 @@
+"""TensorRTEngine end to end against stand-in TensorRT and CUDA runtimes (CPU, no GPU).
+
+The stand-in cuda runtime keeps "device" buffers in host memory (ctypes), so the engine's own code
+(build per plan, buffers in each tensor's dtype, copies, enqueue, CUDA-graph capture and replay,
+event timing, close) runs here as written; the stand-in context computes relu(x) into a float16
+output. What this cannot check, a real GPU run must: the real TensorRT build and kernels."""
+import ctypes
+import types
+
+import numpy as np
+import pytest
+
+from effinrx.engines import tensorrt as T
+from effinrx.errors import ShapeError
+
+NS = types.SimpleNamespace
+
+
+class FakeCudart:
+    cudaMemcpyKind = NS(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3)
+    cudaStreamCaptureMode = NS(cudaStreamCaptureModeThreadLocal=1)
+
+    def __init__(self):
+        self.mem, self.calls, self.launches = {}, [], 0
+
+    def __getattr__(self, name):  # every other call succeeds and is recorded
+        def call(*a):
+            self.calls.append(name)
+            return (0, f"{name}-handle")
+        return call
+
+    def cudaMalloc(self, n):
+        buf = ctypes.create_string_buffer(n)
+        self.mem[ctypes.addressof(buf)] = buf
+        return (0, ctypes.addressof(buf))
+
+    def cudaFree(self, ptr):
+        self.calls.append("cudaFree")
+        del self.mem[ptr]
+        return (0,)
+
+    def cudaMemcpy(self, dst, src, n, kind):
+        ctypes.memmove(dst, src, n)
+        return (0,)
+
+    def cudaMemcpyAsync(self, dst, src, n, kind, stream):
+        return self.cudaMemcpy(dst, src, n, kind)
+
+    def cudaStreamCreate(self):
+        return (0, 7)
+
+    def cudaEventElapsedTime(self, a, b):
+        return (0, 0.25)
+
+    def cudaGraphLaunch(self, exe, stream):
+        self.launches += 1
+        return (0,)
+
+
+def fake_trt(version):
+    dt = NS(FLOAT="FLOAT", HALF="HALF", INT8="INT8", INT32="INT32", BOOL="BOOL")
+    mode = NS(INPUT="in", OUTPUT="out")
+    rec = NS(flags=[], net_flags=None, parsed=None)
+
+    class Context:
+        def __init__(self):
+            self.addr, self.enqueues, self.streams = {}, 0, []
+
+        def get_tensor_shape(self, name):
+            return (2, 3)
+
+        def set_tensor_address(self, name, addr):
+            self.addr[name] = addr
+
+        def execute_async_v3(self, stream):
+            self.enqueues += 1
+            self.streams.append(stream)
+            x = np.frombuffer((ctypes.c_char * 24).from_address(self.addr["x"]), np.float32)
+            y = np.maximum(x, 0).astype(np.float16).tobytes()
+            ctypes.memmove(self.addr["y"], y, len(y))
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+
+        def get_tensor_name(self, i):
+            return ("x", "y")[i]
+
+        def get_tensor_dtype(self, name):
+            return dt.FLOAT if name == "x" else dt.HALF
+
+        def get_tensor_mode(self, name):
+            return mode.INPUT if name == "x" else mode.OUTPUT
+
+        def create_execution_context(self):
+            self.ctx = Context()
+            return self.ctx
+
+    class Config:
+        def set_memory_pool_limit(self, pool, n):
+            pass
+
+        def set_flag(self, f):
+            rec.flags.append(f)
+
+        def add_optimization_profile(self, p):
+            raise AssertionError("static ONNX: no optimization profile")
+
+    class Network:
+        pass
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            rec.net_flags = flags
+            return Network()
+
+        def create_builder_config(self):
+            return Config()
+
+        def build_serialized_network(self, net, cfg):
+            return b"plan"
+
+    class Parser:
+        num_errors = 0
+
+        def __init__(self, net, logger):
+            pass
+
+        def parse(self, data):
+            rec.parsed = data
+            return True
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, blob):
+            assert blob == b"plan"
+            rec.engine = Engine()
+            return rec.engine
+
+    logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, sev: None})
+    trt = NS(__version__=version, Logger=logger, Builder=Builder, OnnxParser=Parser, Runtime=Runtime,
+             BuilderFlag=NS(FP16="FP16", SPARSE_WEIGHTS="SPARSE_WEIGHTS"), MemoryPoolType=NS(WORKSPACE=0),
+             NetworkDefinitionCreationFlag=NS(STRONGLY_TYPED=1), TensorIOMode=mode, DataType=dt,
+             nptype=lambda t: {"FLOAT": np.float32, "HALF": np.float16}[t])
+    return trt, rec
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    cr = FakeCudart()
+    monkeypatch.setattr(T, "import_cudart", lambda: cr)
+    monkeypatch.setattr(T, "cuda_device_reason", lambda: None)
+    return cr
+
+
+def test_engine_builds_runs_times_and_closes(tmp_path, monkeypatch, runtime):
+    trt, rec = fake_trt("10.16.1.11")
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"onnx-bytes")
+    eng = T.TensorRTEngine(onnx, "fp16", sparse=True)
+    assert rec.flags == ["FP16", "SPARSE_WEIGHTS"] and rec.net_flags == 0 and rec.parsed == b"onnx-bytes"
+    assert eng.input_shapes == {"x": (2, 3)} and eng.host["y"].dtype == np.float16
+    x = np.array([[-1, 2, -3], [4, -5, 6]], np.float32)
+    y = eng.run({"x": x})["y"]
+    assert y.dtype == np.float16 and np.array_equal(y, np.maximum(x, 0).astype(np.float16))
+    assert set(rec.engine.ctx.streams) == {7}  # the stream's integer handle, as TensorRT takes it
+    stats = eng.time(n=5, warmup=2, inputs={"x": x})
+    assert eng.timing_mode == "cuda-graph" and stats["n"] == 5 and stats["median_ms"] == 0.25
+    assert runtime.launches == 7  # warm-up + timed replays of the captured graph
+    assert eng.copy_times(n=3, inputs={"x": x}) == {"h2d_ms": 0.25, "d2h_ms": 0.25}
+    d = eng.describe()
+    assert d["plan"]["builder_flags"] == ("FP16", "SPARSE_WEIGHTS") and d["timing"] == "cuda-graph"
+    eng.close()
+    assert runtime.mem == {} and "cudaGraphDestroy" in runtime.calls and "cudaStreamDestroy" in runtime.calls
+    with pytest.raises(ShapeError, match="NaN/Inf"):
+        T.TensorRTEngine(onnx, "fp32").run({"x": np.full((2, 3), np.nan, np.float32)})
+
+
+def test_trt11_fp16_builds_from_an_autocast_onnx(tmp_path, monkeypatch, runtime):
+    trt, rec = fake_trt("11.4.0.106")
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    converted = []
+
+    def autocast(src, dst):
+        converted.append(src)
+        dst.write_bytes(b"autocast-fp16")
+        return dst
+
+    import effinrx.export.modelopt as mo
+
+    monkeypatch.setattr(mo, "autocast_fp16", autocast)
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"fp32")
+    eng = T.TensorRTEngine(onnx, "fp16", workdir=tmp_path)
+    assert converted == [onnx] and rec.parsed == b"autocast-fp16" and rec.flags == [] and rec.net_flags == 0
+    assert eng.built_from.endswith("m_autocast_fp16.onnx")
+    T.TensorRTEngine(onnx, "fp16", workdir=tmp_path)  # the converted ONNX is reused
+    assert len(converted) == 1
+    q = T.TensorRTEngine(onnx, "int8", explicit_qdq=True)
+    assert q.plan.strongly_typed and rec.flags == [] and rec.parsed == b"fp32"
+
+
+def test_trt10_qdq_is_strongly_typed(tmp_path, monkeypatch, runtime):
+    trt, rec = fake_trt("10.16.1.11")
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    onnx = tmp_path / "q.onnx"
+    onnx.write_bytes(b"qdq")
+    T.TensorRTEngine(onnx, "fp8", explicit_qdq=True)
+    assert rec.net_flags == 1 << 1 and rec.flags == []  # STRONGLY_TYPED, no precision flag
