@@ -213,3 +213,34 @@ def test_trt10_qdq_is_strongly_typed(tmp_path, monkeypatch, runtime):
     onnx.write_bytes(b"qdq")
     T.TensorRTEngine(onnx, "fp8", explicit_qdq=True)
     assert rec.net_flags == 1 << 1 and rec.flags == []  # STRONGLY_TYPED, no precision flag
+
+
+def test_measure_tensorrt_and_the_cli_table(tmp_path, monkeypatch, runtime):
+    """latency.measure_tensorrt (what the paper-tier benchmarks and `effinrx latency --engine
+    tensorrt` run) builds each variant from the right ONNX with the right options."""
+    from effinrx import latency as L
+
+    trt, rec = fake_trt("10.16.1.11")
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    made = []
+
+    def path(kind):
+        p = tmp_path / f"{kind}.onnx"
+        p.write_bytes(kind.encode())
+        made.append(kind)
+        return p
+
+    monkeypatch.setattr(L, "ort_model_path", lambda m, p, prbs, folder: path(f"{m}-{p}"))
+    monkeypatch.setattr(L, "pruned_2to4_onnx", lambda m, prbs, folder: path(f"{m}-2to4"))
+    monkeypatch.setattr(L, "info_bits_per_slot", lambda prbs: 81952)
+    s = L.measure_tensorrt("nrx-rt", "int8", 132, tmp_path, runs=4, warmup=1)
+    assert made == ["nrx-rt-int8"] and rec.net_flags == 2 and rec.flags == []  # Q/DQ: strongly typed
+    assert {"median_ms", "p99_ms", "min_ms", "h2d_ms", "d2h_ms", "timing", "tensorrt"} <= set(s)
+    L.measure_tensorrt("nrx-rt", "fp16-2:4", 132, tmp_path, runs=2, warmup=0)
+    assert made[-1] == "nrx-rt-2to4" and rec.flags == ["FP16", "SPARSE_WEIGHTS"]
+    with pytest.raises(L.ConfigError, match="TensorRT variants are"):
+        L.trt_variant("nrx-rt", "int8-fused", 132, tmp_path)
+    rows = L.latency_table("tensorrt", ["nrx-rt"], ["fp16", "fp8"], 132, tmp_path, runs=2)
+    assert made[-2:] == ["nrx-rt-fp32", "nrx-rt-fp8"]  # fp16 from the plain ONNX (FP16 flag), fp8 Q/DQ
+    assert [r.engine for r in rows] == ["tensorrt", "tensorrt"] and rows[0].speedup == 1.0
+    assert rows[0].paper_ms == L.PAPER_ADA_MS[("nrx-rt", "fp16")] and "H2D 0.250 ms" in L.format_table(rows)

@@ -18,7 +18,8 @@ What ran where: the CUDA side (copies, CUDA-graph capture / replay / fallback, e
 ``tests/gpu/test_cuda_timing.py``, with a stand-in context in place of TensorRT's. Every TensorRT
 class, method, enum member and builder flag used here is checked against the real 10.16.1.11 and
 11.4.0.106 Python bindings on CPU (``.ci/trt-api``, stand-in native libraries: nothing is built or
-run there). A TensorRT build and execution on a GPU (``tests/gpu/test_tensorrt_engine.py``,
+run there). ``tests/test_engines_tensorrt_fake.py`` runs this module's engine code end to end against
+stand-in TensorRT and CUDA runtimes on CPU. A TensorRT build and execution on a GPU (``tests/gpu/test_tensorrt_engine.py``,
 ``benchmarks/test_latency.py`` in the paper tier) has not run yet: no machine here has had both.
 """
 from __future__ import annotations
