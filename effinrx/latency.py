@@ -322,16 +322,27 @@ def pruned_2to4_onnx(model: str, prbs: int, folder: str | Path) -> Path:
     if out.exists():
         return out
     from effinrx.export.onnx import export_nrx_onnx
-    from effinrx.prune.masks import m_by_n_mask
-    from effinrx.prune.recipe import prunable, variable_names
     from effinrx.receivers.nrx import load_model
 
     net = load_model(model, "auto")
+    prune_2to4(net)
+    return export_nrx_onnx(model, net, prbs, out)
+
+
+def prune_2to4(net) -> list[str]:
+    """Zero the 2 smallest |w| of every 4 along the input channels (axis -2: pointwise
+    [1, 1, Cin, Cout], Dense [Cin, Cout]) of every prunable kernel of ``net``, in place; returns the
+    names of the kernels pruned."""
+    from effinrx.prune.masks import m_by_n_mask
+    from effinrx.prune.recipe import prunable, variable_names
+
+    done = []
     for name, v in zip(variable_names(net), net.core_variables()):
         if prunable(name):
             w = v.numpy()
             v.assign(w * m_by_n_mask(w, 2, 4, axis=-2))
-    return export_nrx_onnx(model, net, prbs, out)
+            done.append(name)
+    return done
 
 
 def trt_variant(model: str, precision: str, prbs: int, folder: str | Path) -> dict:

@@ -244,3 +244,26 @@ def test_measure_tensorrt_and_the_cli_table(tmp_path, monkeypatch, runtime):
     assert made[-2:] == ["nrx-rt-fp32", "nrx-rt-fp8"]  # fp16 from the plain ONNX (FP16 flag), fp8 Q/DQ
     assert [r.engine for r in rows] == ["tensorrt", "tensorrt"] and rows[0].speedup == 1.0
     assert rows[0].paper_ms == L.PAPER_ADA_MS[("nrx-rt", "fp16")] and "H2D 0.250 ms" in L.format_table(rows)
+
+
+def test_prune_2to4_makes_every_kernel_2_of_4_sparse_along_input_channels():
+    """The fp16-2:4 variant's weights: every pointwise/Dense kernel 2:4 along its input channels
+    (the layout TensorRT's sparse kernels need); depthwise kernels and biases untouched."""
+    from effinrx import latency as L
+    from effinrx.prune.masks import m_by_n_report
+    from effinrx.prune.recipe import variable_names
+    from effinrx.receivers.nrx import load_model
+
+    net = load_model("nrx-rt", "auto")
+    before = {n: v.numpy().copy() for n, v in zip(variable_names(net), net.core_variables())}
+    done = L.prune_2to4(net)
+    assert done and all(n.endswith(("pointwise_kernel", "/kernel")) for n in done)
+    for n, v in zip(variable_names(net), net.core_variables()):
+        w = v.numpy()
+        if n in done:
+            rep = m_by_n_report(w, 2, 4, axis=-2)
+            assert rep.violations == 0 and rep.groups > 0, (n, rep)
+            kept = w != 0
+            assert np.array_equal(w[kept], before[n][kept])  # survivors keep their values
+        else:
+            assert np.array_equal(w, before[n]), n
