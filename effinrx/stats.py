@@ -132,3 +132,28 @@ def beats_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: flo
         return False, f"not reproduced (a is not better by {margin:g} x TBLER_b at this confidence; {facts})"
     return None, (f"inconclusive (underpowered: the interval still admits a win of {margin:g} x TBLER_b; "
                   f"more TBs per point would decide; {facts})")
+
+
+SATURATED = 0.95  # TBLER above which a comparison says nothing (both receivers fail almost every TB)
+
+
+def saturated(*rates: float, level: float = SATURATED) -> bool:
+    """True when every TBLER in ``rates`` is above ``level`` (or a curve is all errors)."""
+    return all(r >= level for r in rates)
+
+
+def equivalent_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: float = 0.01,
+                       margin: float = 0.2) -> tuple[bool | None, str]:
+    """'a is about as good as b' (TOST style) on shared slots: reproduced when the (1 - 2 alpha)
+    interval of TBLER_a - TBLER_b lies inside +-``margin`` x TBLER_b, not reproduced when it lies
+    outside, else inconclusive. A smaller sample widens the interval: it can never make a pass
+    more likely."""
+    d, lo, hi = paired_difference(a_only, b_only, n, 1 - 2 * alpha)
+    delta = margin * rate_b
+    facts = (f"paired: {a_only} TBs only a wrong, {b_only} only b wrong of {n}; TBLER diff {d:+.4f} "
+             f"[{lo:+.4f}, {hi:+.4f}] ({100 * (1 - 2 * alpha):g} %), margin +-{delta:.4f} ({margin:g} x TBLER_b)")
+    if -delta <= lo and hi <= delta:
+        return True, f"reproduced ({facts})"
+    if hi < -delta or lo > delta:
+        return False, f"not reproduced ({facts})"
+    return None, f"inconclusive (interval straddles the margin; more TBs would decide; {facts})"

@@ -35,3 +35,12 @@ def test_beats_verdict_three_ways():
 def test_bad_paired_counts():
     with pytest.raises(ValueError):
         paired_difference(5, 6, 10)
+
+
+def test_equivalence_needs_a_narrow_interval():
+    from effinrx.stats import equivalent_verdict, saturated
+
+    assert equivalent_verdict(100, 104, 20000, 0.2)[0] is True
+    assert equivalent_verdict(3, 4, 40, 0.2)[0] is None  # few TBs: no pass by default
+    assert equivalent_verdict(400, 20, 2000, 0.2)[0] is False
+    assert saturated(0.99, 0.97) and not saturated(0.99, 0.5)

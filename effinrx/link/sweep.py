@@ -27,25 +27,45 @@ def receiver(name: str, prbs: int = 4, weights: str = "reference", channel: str 
     return make(name, scenario(prbs, channel), weights)
 
 
-@functools.lru_cache(maxsize=64)
-def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
-         channel: str, target_errors: int):
-    """(curves, outcomes): outcomes name -> ebno -> bool [TBs] per-TB errors in slot order."""
+def collect(rxs: dict, sc, ebno, **engine_kw):
+    """Run ``rxs`` (name -> Receiver) on the same slots of ``sc``; returns ``(curves, outcomes)``:
+    curves name -> [PointCounts], outcomes name -> ebno -> bool [TBs] per-TB errors in slot order
+    (the input of :func:`discordant`)."""
     import numpy as np
 
     from effinrx.link.montecarlo import simulate_many
 
-    rxs = {n: receiver(n, prbs, weights, channel) for n in names}
-    seen: dict = {n: {} for n in names}
+    seen: dict = {n: {} for n in rxs}
 
     def keep(b):
         for n, err in b.tb_error.items():
             seen[n].setdefault(b.ebno_db, {})[b.index] = err.reshape(-1)
 
-    curves = simulate_many(rxs, scenario(prbs, channel), list(ebno), max_blocks=max_blocks,
-                           target_errors=target_errors, batch_size=batch, seed=seed, progress=False, on_batch=keep)
+    curves = simulate_many(rxs, sc, list(ebno), progress=False, on_batch=keep, **engine_kw)
     outcomes = {n: {e: np.concatenate([v[i] for i in sorted(v)]) for e, v in per.items()} for n, per in seen.items()}
     return curves, outcomes
+
+
+def discordant(outcomes: dict, a: str, b: str) -> tuple[int, int, int]:
+    """``(a_only, b_only, n)`` pooled over the Eb/N0 points of :func:`collect` outcomes: TBs only
+    ``a`` got wrong, only ``b`` got wrong, TBs compared."""
+    a_only = b_only = n = 0
+    for e, ea in outcomes[a].items():
+        eb = outcomes[b][e]
+        m = min(len(ea), len(eb))  # per-receiver stop rules may leave one longer
+        ea, eb = ea[:m], eb[:m]
+        a_only += int((ea & ~eb).sum())
+        b_only += int((eb & ~ea).sum())
+        n += m
+    return a_only, b_only, n
+
+
+@functools.lru_cache(maxsize=64)
+def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
+         channel: str, target_errors: int):
+    rxs = {n: receiver(n, prbs, weights, channel) for n in names}
+    return collect(rxs, scenario(prbs, channel), ebno, max_blocks=max_blocks, target_errors=target_errors,
+                   batch_size=batch, seed=seed)
 
 
 def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4, weights: str = "reference",
@@ -70,18 +90,9 @@ def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: in
     """Discordant TB counts of receivers ``a`` and ``b`` of the same :func:`counts` sweep, pooled over
     its Eb/N0 points: ``(a_only, b_only, n)`` = TBs only ``a`` got wrong, only ``b`` got wrong, TBs
     compared (same slots: the input of a paired test, :func:`effinrx.stats.paired_difference`)."""
-    names = tuple(names)
-    _, out = _run(names, int(prbs), tuple(float(e) for e in ebno), int(batch), int(max_blocks), int(seed),
+    _, out = _run(tuple(names), int(prbs), tuple(float(e) for e in ebno), int(batch), int(max_blocks), int(seed),
                   str(weights), channel, int(target_errors))
-    a_only = b_only = n = 0
-    for e, ea in out[a].items():
-        eb = out[b][e]
-        m = min(len(ea), len(eb))  # per-receiver stop rules may leave one longer
-        ea, eb = ea[:m], eb[:m]
-        a_only += int((ea & ~eb).sum())
-        b_only += int((eb & ~ea).sum())
-        n += m
-    return a_only, b_only, n
+    return discordant(out, a, b)
 
 
 def as_counts(p) -> dict:
