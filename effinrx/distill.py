@@ -208,8 +208,8 @@ def evaluate(receivers: dict, ebno_db: float, batches: int, batch_size: int, see
     ``receivers``: name -> :class:`~effinrx.receivers.nrx.NRXReceiver`. Returns ``{name: {"errors",
     "blocks", "bit_errors", "bits", "crc_failures": int, "bce": float64 ndarray [blocks]}}``: TB
     counts (a TB is in error when any information bit is wrong) and the BCE of each transport block
-    (mean over its coded bits, batch-major then UE), in the same order for every receiver so the
-    BCE values can be compared pairwise.
+    (mean over its coded bits, batch-major then UE) and ``"tb_error"`` bool ndarray [blocks] (per-TB
+    outcome), in the same order for every receiver so BCE and errors can be compared pairwise.
     """
     import numpy as np
 
@@ -223,18 +223,21 @@ def evaluate(receivers: dict, ebno_db: float, batches: int, batch_size: int, see
     sc = Scenario(num_prbs=int(num_prbs))
     blocks = batches * batch_size * sc.num_tx
     bces: dict = {n: [] for n in receivers}
+    errs: dict = {n: [] for n in receivers}
 
     def on_batch(b):
         # every receiver runs every batch (target_errors > blocks), so the lists stay aligned
         for n, llr in b.llr.items():
             bces[n].append(_bce_per_tb(llr, b.coded).reshape(-1))
+            errs[n].append(b.tb_error[n].reshape(-1))
 
     res = simulate_many(receivers, sc, [float(ebno_db)], max_blocks=blocks, target_errors=blocks + 1,
                         batch_size=batch_size, seed=seed, progress=False, on_batch=on_batch, with_llr=True)
     out = {}
     for n, (pc,) in res.items():
         out[n] = {"errors": pc.errors, "blocks": pc.blocks, "bit_errors": pc.bit_errors, "bits": pc.bits,
-                  "crc_failures": pc.crc_failures, "bce": np.concatenate(bces[n])}
+                  "crc_failures": pc.crc_failures, "bce": np.concatenate(bces[n]),
+                  "tb_error": np.concatenate(errs[n])}
     return out
 
 
