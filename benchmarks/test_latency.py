@@ -34,8 +34,12 @@ def trt(tmp_path_factory, request):
     cache = {}
 
     def get(model, precision):
+        """Stats, or ``{"unsupported": why}`` where this GPU lacks the hardware (fp8 before Ada,
+        2:4 sparsity before Ampere); a build error is an error, never 'not measurable'."""
         if (model, precision) not in cache:
-            cache[(model, precision)] = L.measure_tensorrt(model, precision, 132, folder)
+            why = L.trt_unsupported(precision)
+            cache[(model, precision)] = ({"unsupported": why} if why else
+                                         L.measure_tensorrt(model, precision, 132, folder))
         return cache[(model, precision)]
 
     return get
@@ -96,6 +100,10 @@ def test_l3_speedup_over_fp16(claim_check, request, model, precision):
         return
     trt = request.getfixturevalue("trt")
     fp16, q = trt(model, "fp16"), trt(model, precision)
+    if "unsupported" in q:
+        claim_check(f"{model}/{precision}/132prb_speedup", None, kind="latency", not_measurable=q["unsupported"],
+                    paper=f"x{stated}")
+        return
     speedup = fp16["median_ms"] / q["median_ms"]
     margin = load_claims()["L3"].allowed_fraction
     claim_check(f"{model}/{precision}/132prb_speedup", None, kind="verdict",
@@ -114,6 +122,10 @@ def test_l1_tensorrt_latency_132prb(claim_check, request, model, precision):
         claim_check(f"{model}/{precision}/132prb", None, kind="latency", not_measurable=TRT_WHY, paper=paper)
         return
     s = request.getfixturevalue("trt")(model, precision)
+    if "unsupported" in s:
+        claim_check(f"{model}/{precision}/132prb", None, kind="latency", not_measurable=s["unsupported"],
+                    paper=paper)
+        return
     claim_check(f"{model}/{precision}/132prb", _latency_value(s), kind="latency", paper=paper,
                 note=f"TensorRT {s['tensorrt']}, {s['timing']}, CUDA events; copies H2D {s['h2d_ms']:.3f} + "
                      f"D2H {s['d2h_ms']:.3f} ms timed apart")
@@ -129,7 +141,13 @@ def test_l4_urllc_budget(claim_check, request):
         claim_check("nrx-rt/132prb", None, kind="latency", not_measurable=TRT_WHY, note=note)
         return
     trt = request.getfixturevalue("trt")
-    ms = {p: trt("nrx-rt", p)["median_ms"] for p in paper_ok}
+    got_all = {p: trt("nrx-rt", p) for p in paper_ok}
+    missing = {p: s["unsupported"] for p, s in got_all.items() if "unsupported" in s}
+    if missing:
+        claim_check("nrx-rt/132prb/urllc_1ms", None, kind="latency", note=note,
+                    not_measurable="; ".join(f"{p}: {w}" for p, w in missing.items()))
+        return
+    ms = {p: s["median_ms"] for p, s in got_all.items()}
     want = {"fp32": False, "fp16": True, "fp8": True, "int8": True}  # the claim: only fp32 misses 1 ms
     got = {p: v < L.URLLC_BUDGET_MS for p, v in ms.items()}
     claim_check("nrx-rt/132prb/urllc_1ms", None, kind="verdict", reproduced=got == want,
@@ -151,13 +169,13 @@ def test_l5_fp8_faster_than_int8_on_ada(claim_check, request, model):
         claim_check(f"{model}/fp8_vs_int8", None, kind="latency", not_measurable=TRT_WHY)
         return
     trt = request.getfixturevalue("trt")
-    fp8, int8 = trt(model, "fp8")["median_ms"], trt(model, "int8")["median_ms"]
     gpu = device.gpu_info()
-    measured = f"measured on {(gpu or {}).get('name', '?')}: fp8 {fp8:.4f} ms, int8 {int8:.4f} ms"
-    if not _is_ada(gpu):
+    if not _is_ada(gpu):  # nothing to build: the claim is about another GPU class
         claim_check(f"{model}/fp8_vs_int8", None, kind="latency",
-                    not_measurable=f"the claim is about Ada-class GPUs; {measured}")
+                    not_measurable=f"the claim is about Ada-class GPUs; this is {(gpu or {}).get('name', '?')}")
         return
+    fp8, int8 = trt(model, "fp8")["median_ms"], trt(model, "int8")["median_ms"]
+    measured = f"measured on {(gpu or {}).get('name', '?')}: fp8 {fp8:.4f} ms, int8 {int8:.4f} ms"
     claim_check(f"{model}/fp8_vs_int8", None, kind="verdict", reproduced=fp8 < int8, note=measured)
 
 
@@ -179,6 +197,9 @@ def test_l7_pruning_latency(claim_check, request, model):
         return
     trt = request.getfixturevalue("trt")
     dense, sparse = trt(model, "fp16"), trt(model, "fp16-2:4")
+    if "unsupported" in sparse:
+        claim_check(f"{model}/fp16/2:4_vs_dense", None, kind="latency", not_measurable=sparse["unsupported"])
+        return
     claim_check(f"{model}/fp16-2:4/132prb", _latency_value(sparse), kind="latency",
                 note=f"TensorRT {sparse['tensorrt']}, SPARSE_WEIGHTS, 2:4 magnitude-pruned (not fine-tuned)")
     gain = dense["median_ms"] / sparse["median_ms"]

@@ -357,6 +357,14 @@ def trt_variant(model: str, precision: str, prbs: int, folder: str | Path) -> di
             "explicit_qdq": qdq, "sparse": False}
 
 
+def trt_unsupported(precision: str) -> str | None:
+    """Why this GPU's hardware cannot run the TensorRT variant ``precision``, or None."""
+    from effinrx.engines.tensorrt import unsupported_here
+
+    base = "fp16" if precision == "fp16-2:4" else precision
+    return unsupported_here(base, sparse=precision == "fp16-2:4")
+
+
 def measure_tensorrt(model: str, precision: str, prbs: int, folder: str | Path, runs: int = 200,
                      warmup: int = 20) -> dict:
     """Build the variant, time ``runs`` CUDA-graph replays with CUDA events (inputs already on the

@@ -267,3 +267,17 @@ def test_prune_2to4_makes_every_kernel_2_of_4_sparse_along_input_channels():
             assert np.array_equal(w[kept], before[n][kept])  # survivors keep their values
         else:
             assert np.array_equal(w, before[n]), n
+
+
+def test_hardware_capability_decides_unsupported_variants(monkeypatch):
+    attr = NS(cudaDevAttrComputeCapabilityMajor="maj", cudaDevAttrComputeCapabilityMinor="min")
+    cc = {"maj": 8, "min": 0}
+    fake = NS(cudaDeviceAttr=attr, cudaDeviceGetAttribute=lambda a, dev: (0, cc[a]))
+    monkeypatch.setattr(T, "import_cudart", lambda: fake)
+    assert T.compute_capability() == (8, 0)
+    assert T.unsupported_here("fp8") == "fp8 needs compute capability >= 8.9; this GPU has 8.0"
+    assert T.unsupported_here("int8") is None and T.unsupported_here("fp16", sparse=True) is None
+    cc.update(maj=7, min=5)
+    assert "sparse needs compute capability >= 8.0; this GPU has 7.5" == T.unsupported_here("fp16", sparse=True)
+    cc.update(maj=9, min=0)
+    assert T.unsupported_here("fp8") is None

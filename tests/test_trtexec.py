@@ -133,6 +133,14 @@ def test_api_list_names_what_the_engine_calls():
         assert call in methods, call
 
 
+def test_cudart_list_names_what_the_engine_calls():
+    import re
+
+    src = Path(trt_engine.__file__).read_text()
+    used = set(re.findall(r"\bcr\.(cuda\w+)", src))
+    assert used == set(trt_engine.CUDART_API), used ^ set(trt_engine.CUDART_API)
+
+
 def test_no_cuda_device_is_the_reason_everywhere():
     """Without cuda-python or a device, the reason names the missing CUDA device, and the engine
     refuses before touching TensorRT."""

@@ -50,6 +50,14 @@ TRT_API = {
     "TensorIOMode": ("INPUT", "OUTPUT"),
     "DataType": ("FLOAT", "HALF", "INT8", "INT32", "BOOL"),
 }
+#: what this module uses of cuda-python's runtime (checked against real cuda-bindings by .ci/trt-api)
+CUDART_API = ("cudaDeviceAttr", "cudaDeviceGetAttribute", "cudaEventCreate", "cudaEventDestroy",
+              "cudaEventElapsedTime", "cudaEventRecord", "cudaEventSynchronize", "cudaFree",
+              "cudaGetDeviceCount", "cudaGraphDestroy", "cudaGraphExecDestroy",
+              "cudaGraphInstantiate", "cudaGraphLaunch", "cudaMalloc", "cudaMemcpy",
+              "cudaMemcpyAsync", "cudaMemcpyKind", "cudaStreamBeginCapture",
+              "cudaStreamCaptureMode", "cudaStreamCreate", "cudaStreamDestroy",
+              "cudaStreamEndCapture", "cudaStreamSynchronize")
 
 
 def import_tensorrt():
@@ -94,6 +102,32 @@ def cuda_device_reason() -> str | None:
     except Exception as e:  # noqa: BLE001 - a broken driver install raises its own types
         return f"no CUDA device: cudaGetDeviceCount: {type(e).__name__}: {e}"
     return None if int(n) >= 1 else "no CUDA device: cudaGetDeviceCount() = 0"
+
+
+def compute_capability(device: int = 0) -> tuple[int, int]:
+    """(major, minor) compute capability of CUDA device ``device`` (cuda-python)."""
+    cr = import_cudart()
+    attr = cr.cudaDeviceAttr
+    return (int(cuda_check(cr.cudaDeviceGetAttribute(attr.cudaDevAttrComputeCapabilityMajor, device))),
+            int(cuda_check(cr.cudaDeviceGetAttribute(attr.cudaDevAttrComputeCapabilityMinor, device))))
+
+
+#: the lowest compute capability whose tensor cores run a precision (TensorRT support matrix)
+MIN_CAPABILITY = {"fp8": (8, 9), "sparse": (8, 0)}
+
+
+def unsupported_here(precision: str, sparse: bool = False) -> str | None:
+    """Why this GPU cannot run ``precision`` (fp8 needs Ada/Hopper, 2:4 sparsity Ampere or newer),
+    or None. Only the hardware's capability, never a build error, makes a variant unmeasurable."""
+    need = [(k, MIN_CAPABILITY[k]) for k in (("fp8",) if precision == "fp8" else ()) + (("sparse",) if sparse else ())]
+    if not need:
+        return None
+    cc = compute_capability()
+    for what, want in need:
+        if cc < want:
+            return (f"{what} needs compute capability >= {want[0]}.{want[1]}; this GPU has "
+                    f"{cc[0]}.{cc[1]}")
+    return None
 
 
 def tensorrt_reason() -> str | None:
