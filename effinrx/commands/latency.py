@@ -44,6 +44,9 @@ def run(args) -> int:
         why = tensorrt_reason()
         if why:  # one line from the CLI: no CUDA device (or no TensorRT), nothing exported
             raise NotAvailableError(f"--engine tensorrt: {why}")
+        hw = {p: L.trt_unsupported(p) for p in precisions}
+        if any(hw.values()):  # before any export or build: this GPU lacks the tensor cores
+            raise NotAvailableError("; ".join(f"--precision {p}: {w}" for p, w in hw.items() if w))
     else:
         bad = [p for p in precisions if p not in L.ORT_PRECISIONS or p == "fp8"]
         if bad:
