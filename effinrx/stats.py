@@ -157,3 +157,32 @@ def equivalent_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha
     if hi < -delta or lo > delta:
         return False, f"not reproduced ({facts})"
     return None, f"inconclusive (interval straddles the margin; more TBs would decide; {facts})"
+
+
+def rate_difference(errors_a: int, trials_a: int, errors_b: int, trials_b: int,
+                    confidence: float = 0.98) -> tuple[float, float, float]:
+    """Difference of two independent error rates a - b with Newcombe's hybrid score interval
+    (Wilson intervals of each rate combined). Returns (difference, low, high)."""
+    _check_counts(errors_a, trials_a)
+    _check_counts(errors_b, trials_b)
+    if trials_a == 0 or trials_b == 0:
+        raise ValueError("rate_difference needs trials > 0")
+    pa, pb = errors_a / trials_a, errors_b / trials_b
+    la, ua = wilson(errors_a, trials_a, confidence)
+    lb, ub = wilson(errors_b, trials_b, confidence)
+    d = pa - pb
+    return d, d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
+
+
+def equivalent_counts(errors_a: int, trials_a: int, errors_b: int, trials_b: int, *, alpha: float = 0.01,
+                      margin: float = 0.2) -> tuple[bool | None, str]:
+    """'a is about as good as b' from independent counts (TOST style): the (1 - 2 alpha) Newcombe
+    interval of rate_a - rate_b inside +-``margin`` x rate_b -> True, outside -> False, else None."""
+    d, lo, hi = rate_difference(errors_a, trials_a, errors_b, trials_b, 1 - 2 * alpha)
+    delta = margin * errors_b / trials_b
+    facts = f"diff {d:+.4f} [{lo:+.4f}, {hi:+.4f}] vs margin +-{delta:.4f} ({margin:g} x rate_b)"
+    if -delta <= lo and hi <= delta:
+        return True, facts
+    if hi < -delta or lo > delta:
+        return False, facts
+    return None, facts

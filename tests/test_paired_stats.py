@@ -44,3 +44,13 @@ def test_equivalence_needs_a_narrow_interval():
     assert equivalent_verdict(3, 4, 40, 0.2)[0] is None  # few TBs: no pass by default
     assert equivalent_verdict(400, 20, 2000, 0.2)[0] is False
     assert saturated(0.99, 0.97) and not saturated(0.99, 0.5)
+
+
+def test_equivalent_counts_and_rate_difference():
+    from effinrx.stats import equivalent_counts, rate_difference
+
+    d, lo, hi = rate_difference(30, 100, 20, 100)
+    assert lo < d < hi and d == pytest.approx(0.1)
+    assert equivalent_counts(1000, 10000, 1010, 10000)[0] is True
+    assert equivalent_counts(10, 100, 11, 100)[0] is None  # 100 blocks cannot show +-20 %
+    assert equivalent_counts(400, 1000, 200, 1000)[0] is False

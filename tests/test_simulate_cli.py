@@ -14,12 +14,15 @@ def ptq_path(tmp_path_factory):
 
 
 def test_nrx_specs_build_the_named_receivers(ptq_path):
-    from effinrx.commands.simulate import _receiver
     from effinrx.link.config import Scenario
+    from effinrx.receivers.registry import make
 
     sc = Scenario()
-    rt = _receiver("nrx-rt", sc, "auto")
-    art = _receiver(str(ptq_path), sc, "auto")
+    rt = make("nrx-rt", sc, "auto")
+    art = make(str(ptq_path), sc, "auto")
+    # an artifact given as --weights keeps its recipe (the same receiver as giving the artifact)
+    via_weights = make("nrx-rt", sc, str(ptq_path))
+    assert via_weights.name == art.name and via_weights.describe()["weights_sha1"] == art.describe()["weights_sha1"]
     assert (rt.name, art.name) == ("nrx-rt", "nrx-rt-ptq-int8-pc")
     # different weights -> different simulation-cache keys
     assert rt.describe()["weights_sha1"] != art.describe()["weights_sha1"]
@@ -39,7 +42,7 @@ def test_baseline_and_artifact_on_same_slots(tmp_path, capsys, ptq_path):
     # one cache file holds both receivers, each under its own key
     import json
 
-    assert len(json.loads((tmp_path / "c.json").read_text())) == 2
+    assert len(json.loads((tmp_path / "c.json").read_text())["entries"]) == 2
 
 
 @pytest.mark.parametrize("argv,match", [
