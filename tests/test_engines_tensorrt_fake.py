@@ -281,3 +281,17 @@ def test_hardware_capability_decides_unsupported_variants(monkeypatch):
     assert "sparse needs compute capability >= 8.0; this GPU has 7.5" == T.unsupported_here("fp16", sparse=True)
     cc.update(maj=9, min=0)
     assert T.unsupported_here("fp8") is None
+
+
+def test_cli_refuses_a_precision_the_gpu_lacks_before_building(monkeypatch, capsys):
+    from effinrx import latency as L
+    from effinrx.cli import main
+
+    monkeypatch.setattr(T, "tensorrt_reason", lambda: None)
+    monkeypatch.setattr(L, "trt_unsupported", lambda p: "fp8 needs compute capability >= 8.9; this GPU has 8.0"
+                        if p == "fp8" else None)
+    monkeypatch.setattr(L, "latency_table", lambda *a, **k: pytest.fail("nothing may be built"))
+    assert main(["latency", "--engine", "tensorrt", "--precision", "fp16,fp8"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--precision fp8: fp8 needs compute capability >= 8.9; this GPU has 8.0")
+    assert len(err.splitlines()) == 1
