@@ -68,6 +68,14 @@ def add_arguments(p) -> None:
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default tbler-<receiver>-<prbs>prb.png)")
     p.add_argument("--json", type=Path, default=None,
                    help="write the counts, the scenario and provenance to this JSON file")
+    p.add_argument("--executor", choices=("serial", "ray"), default="serial",
+                   help="serial (default): this process; ray: fan (Eb/N0 point x batch chunk) tasks out over "
+                        "Ray workers, same counts (needs the [distributed] extra)")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: a running Ray cluster, HOST:6379 or auto (default: start a local "
+                        "Ray on this machine)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --executor ray: tasks in flight (default: every CPU of the local Ray or cluster)")
 
 
 def check_output(path: Path, what: str) -> None:
@@ -118,6 +126,7 @@ def run(args) -> int:
     specs = [r.strip() for r in args.receiver.split(",") if r.strip()]
     if not specs:
         raise ConfigError("--receiver is empty")
+    _check_executor(args)
     dmrs = (0, 2)[: args.num_tx]
     sc = Scenario(num_prbs=args.prbs, channel=args.channel, num_tx=args.num_tx, dmrs_ports=dmrs)
     tag = specs[0] if len(specs) == 1 else f"{len(specs)}rx"
@@ -130,10 +139,11 @@ def run(args) -> int:
     if len(set(names)) != len(names):
         raise ConfigError(f"--receiver names two receivers the same: {names}")
     prov = provenance(seed=args.seed, config=sc.as_dict())
+    executor = _executor(args, {rx.name: s for rx, s in zip(rxs, specs)})
     try:
         curves = simulate_many(rxs, sc, ebno, max_blocks=args.max_blocks, target_errors=args.target_errors,
                                batch_size=args.batch, seed=args.seed, cache=args.cache, progress=True,
-                               tbler_floor=args.tbler_floor)
+                               tbler_floor=args.tbler_floor, executor=executor)
     except KeyboardInterrupt:
         import sys
 
@@ -157,6 +167,36 @@ def run(args) -> int:
     plot_tbler(curves, plot, f"{', '.join(names)}; {sc.num_prbs} PRBs, {sc.channel}")
     print(f"plot: {plot}")
     return 0
+
+
+def _check_executor(args) -> None:
+    """Executor options: one-line errors before any work (Ray missing, options without ray)."""
+    if getattr(args, "executor", "serial") != "ray":
+        if getattr(args, "address", None) is not None or getattr(args, "workers", None) is not None:
+            raise ConfigError("--address and --workers need --executor ray")
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        from effinrx.link.executor import RAY_EXTRA
+
+        raise ConfigError(f"--executor ray: {RAY_EXTRA}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+
+
+def _executor(args, specs: dict):
+    """None (serial) or a RayExecutor whose workers rebuild each receiver from its spec (paths
+    made absolute: workers may run in another folder)."""
+    if getattr(args, "executor", "serial") != "ray":
+        return None
+    from effinrx.link.executor import RayExecutor
+
+    def absolute(s: str) -> str:
+        return str(Path(s).resolve()) if s not in ("auto", "reference", "packaged") and Path(s).exists() else s
+
+    weights = absolute(str(args.weights))
+    return RayExecutor(args.address, args.workers, specs={n: absolute(s) for n, s in specs.items()}, weights=weights)
 
 
 def _print_table(name, pts, sc) -> None:

@@ -197,7 +197,7 @@ def check_ebno(points) -> list[float]:
 def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, target_errors: int = 100,
                   batch_size: int = 64, seed: int = 0, cache=None, progress: bool = True,
                   tbler_floor: float | None = None, on_batch: Optional[Callable[[Batch], None]] = None,
-                  with_llr: bool = False, compiled: bool = True) -> dict:
+                  with_llr: bool = False, compiled: bool = True, executor=None) -> dict:
     """TBLER/BER of several receivers on the same slots of ``scenario`` (a Scenario or a channel
     source) at each Eb/N0 (dB, rate-adjusted).
 
@@ -206,7 +206,8 @@ def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, 
     stored after each batch and a rerun continues where it stopped with identical counts.
     ``on_batch(Batch)`` is called after every batch (not with a cache: cached batches would be
     missed); ``with_llr`` passes the LLRs and coded bits to it. ``compiled=False`` runs receivers
-    eagerly (a receiver whose Python state changes between calls). Returns
+    eagerly (a receiver whose Python state changes between calls). ``executor``: None or ``"serial"``
+    (this loop) or e.g. :class:`effinrx.link.executor.RayExecutor` (same counts). Returns
     ``{name: [PointCounts per Eb/N0, input order]}``; skipped points have zero blocks.
     """
     from tqdm import tqdm
@@ -223,6 +224,10 @@ def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, 
     curves = {n: [store.get(rx, e) for e in points] for n, rx in rxs.items()}
     per_batch = batch_size * source.scenario.num_tx
     max_batches = max(1, -(-max_blocks // per_batch))
+    if executor not in (None, "serial"):
+        return executor.run(rxs, source, points, store, curves, max_blocks=max_blocks, target_errors=target_errors,
+                            batch_size=batch_size, seed=seed, progress=progress, tbler_floor=tbler_floor,
+                            on_batch=on_batch, with_llr=with_llr, compiled=compiled)
     stopped = {n: False for n in rxs}
     bar = tqdm(total=len(points) * len(rxs) * max_batches, desc="sweep", unit="batch",
                disable=not progress, leave=True)

@@ -5,6 +5,7 @@ one engine, memoised per process, with the ``effinrx simulate`` command that rep
 (:mod:`effinrx.receivers.registry`) on the same slots of the evaluation scenario and returns
 ``(curves, command)``: ``curves`` name -> [PointCounts per Eb/N0]; ``command`` the CLI line giving
 exactly these counts (recorded in golden entries). Receivers are built once per process.
+``EFFINRX_EXECUTOR=ray`` runs these sweeps on Ray (:func:`effinrx.link.executor.from_env`).
 """
 from __future__ import annotations
 
@@ -63,9 +64,12 @@ def discordant(outcomes: dict, a: str, b: str) -> tuple[int, int, int]:
 @functools.lru_cache(maxsize=64)
 def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
          channel: str, target_errors: int):
+    from effinrx.link.executor import from_env
+
     rxs = {n: receiver(n, prbs, weights, channel) for n in names}
+    # EFFINRX_EXECUTOR=ray (+ EFFINRX_RAY_ADDRESS, EFFINRX_RAY_WORKERS): the same counts from Ray workers
     return collect(rxs, scenario(prbs, channel), ebno, max_blocks=max_blocks, target_errors=target_errors,
-                   batch_size=batch, seed=seed)
+                   batch_size=batch, seed=seed, executor=from_env(weights=weights))
 
 
 def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4, weights: str = "reference",
