@@ -32,6 +32,7 @@ from typing import Any
 
 from effinrx.errors import GoldenError
 from effinrx.io import atomic_write_json
+from effinrx.provenance import config_hash
 
 SCHEMA = 1
 MODES = ("check", "force-regen", "regen-all")
@@ -190,24 +191,14 @@ def _config_diff(golden: Any, run: Any, limit: int = 3) -> str:
     return ", ".join(parts) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-#: packages whose versions can change a measured number (absent ones are omitted)
-PACKAGES = ("effinrx", "numpy", "scipy", "tensorflow", "tf-keras", "tensorflow-model-optimization",
-            "sionna-no-rt", "sionna", "onnx", "onnxruntime", "tf2onnx", "nvidia-modelopt", "tensorrt")
-
-
-def config_hash(config: Any) -> str:
-    """Short stable hash (SHA-1, 12 hex) of a JSON-able configuration (key order does not matter)."""
-    import hashlib
-
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = None) -> dict:
     """Provenance fields of a new golden entry (see the module docstring): ``versions``,
     ``git_commit``, ``config``, ``config_hash``, ``seed``, ``command``. Versions and the commit are
     read once per process."""
     cfg = dict(config or {})
-    out = {**_static_provenance(), "config": cfg, "config_hash": config_hash(cfg)}
+    from effinrx.provenance import static
+
+    out = {**static(), "config": cfg, "config_hash": config_hash(cfg)}
     if seed is not None:
         out["seed"] = int(seed)
     # "command" may be replaced by the benchmark's own (e.g. the effinrx simulate line that gives
@@ -216,36 +207,3 @@ def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = 
                                              + (f" --seed {int(seed)}" if seed is not None else "")
                                              + " --force-regen")
     return out
-
-
-_STATIC: dict = {}
-
-
-def _static_provenance() -> dict:
-    if not _STATIC:
-        import sys
-        from importlib import metadata
-
-        from effinrx.weights import git_hash
-
-        vers = {"python": sys.version.split()[0]}
-        for name in PACKAGES:
-            try:
-                vers[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
-        _STATIC.update({"versions": vers, "git_commit": git_hash(), "git_dirty": _git_dirty()})
-    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in _STATIC.items()}
-
-
-def _git_dirty() -> bool | None:
-    """True when tracked files differ from the commit (the commit alone does not reproduce it)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                             cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
-                             timeout=10, check=False)
-    except Exception:  # pragma: no cover - git missing
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
