@@ -144,6 +144,7 @@ def _calibration(prbs: int, n_slots: int, ebno_db: tuple, seed: int) -> dict:
 BENCHMARK_RUNNER_ENV = "EFFINRX_BENCHMARK_RUNNER"
 #: one-sided Mann-Whitney level of the latency gate
 GATE_ALPHA = 0.01
+#: what a latency check slower than its golden reads on a runner not declared a benchmark runner
 ADVISORY = "advisory (shared runner)"
 
 

@@ -74,7 +74,8 @@ def test_counts_statistical_comparison():
     assert not ok
 
 
-def test_latency_and_dict_comparisons():
+def test_latency_and_dict_comparisons(monkeypatch):
+    monkeypatch.setenv("EFFINRX_BENCHMARK_RUNNER", "1")  # hard gate: the rules below decide pass/fail
     assert compare("latency", {"median_ms": 1.0}, {"median_ms": 1.4}, 0.5)[0]
     assert not compare("latency", {"median_ms": 1.0}, {"median_ms": 1.6}, 0.5)[0]
     ok, _, text = compare("latency", {"median_ms": 1.0}, {"median_ms": 0.6}, 0.5)
@@ -96,6 +97,24 @@ def test_latency_and_dict_comparisons():
     assert not ok and "[b]" in text
     with pytest.raises(GoldenError):
         compare("counts", {"errors": 1}, {"errors": 1, "blocks": 2}, 0.01)
+
+
+def test_latency_on_a_shared_runner_is_advisory(tmp_path, monkeypatch):
+    """Without EFFINRX_BENCHMARK_RUNNER a slower latency is reported as advisory, never failed; on a
+    declared benchmark runner the same numbers fail."""
+    monkeypatch.delenv("EFFINRX_BENCHMARK_RUNNER", raising=False)
+    g, slow = {"median_ms": 1.0, "min_ms": 1.0}, {"median_ms": 3.0, "min_ms": 3.0}
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    check(store, claim="L1", key="k", measured=g, kind="latency", tol=0.5, metric="m", paper=None,
+          reproduced=None, device="cpu-x")
+    store = GoldenStore(tmp_path, "smoke", "check")
+    v = check(store, claim="L1", key="k", measured=slow, kind="latency", tol=0.5, metric="m", paper=None,
+              reproduced=None, device="cpu-x")
+    assert v.golden_status == "advisory" and not v.failed and v.verdict.startswith("advisory (shared runner)")
+    monkeypatch.setenv("EFFINRX_BENCHMARK_RUNNER", "1")
+    v = check(store, claim="L1", key="k", measured=slow, kind="latency", tol=0.5, metric="m", paper=None,
+              reproduced=None, device="cpu-x")
+    assert v.golden_status == "regressed" and v.failed
 
 
 def test_not_measurable_and_reproduced_verdicts(tmp_path):
