@@ -108,14 +108,14 @@ def test_forward_latency(benchmark, tmp_path_factory, model, engine, prbs):
     inp = _inputs(prbs)
     if engine == "ort-cpu":
         sess = ort_session(_onnx(model, prbs, str(tmp_path_factory.getbasetemp())))
-        fn = lambda: sess.run(["llr"], inp)[0]  # noqa: E731
+        fn = lambda: sess.run(["llr"], inp)[0]
     else:
         from effinrx._tf import tf
 
         g = make_tf_wrapper(net, prbs)
         f = {"tf-eager": g.python_function, "tf-graph": g,
              "tf-xla": tf().function(g.python_function, jit_compile=True)}[engine]
-        fn = lambda: f(**inp).numpy()  # noqa: E731
+        fn = lambda: f(**inp).numpy()
     out = benchmark.pedantic(fn, rounds=5 if prbs == 4 else 3, iterations=1, warmup_rounds=1)
     assert out.shape == (1, 2, 12 * prbs, 14, 4) and np.all(np.isfinite(out))
     benchmark.extra_info.update({"model": model, "engine": engine, "prbs": prbs, "batch": 1,

@@ -16,6 +16,6 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from effinrx.errors import EffinrxError  # noqa: E402  (cheap, no heavy imports)
+from effinrx.errors import EffinrxError  # cheap, no heavy imports
 
 __all__ = ["EffinrxError", "__version__"]

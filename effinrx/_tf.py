@@ -100,7 +100,7 @@ def _quiet_import():
     """Import tensorflow (and list its devices: cuInit) inside :func:`filtered_stderr`; drop its
     Python deprecation notices (:class:`_DropDeprecations`)."""
     with filtered_stderr():
-        import tensorflow  # noqa: PLC0415
+        import tensorflow
 
         tensorflow.config.list_physical_devices()  # cuInit happens here
     try:
@@ -118,7 +118,7 @@ def tf():
         return mod
     if os.environ.get("EFFINRX_TF_QUIET", "1") != "0":
         return _quiet_import()
-    import tensorflow  # noqa: PLC0415 - deliberate lazy import
+    import tensorflow  # deliberate lazy import
 
     return tensorflow
 
@@ -126,7 +126,7 @@ def tf():
 def keras():
     """Return tf_keras (Keras 2), the Keras that tensorflow-model-optimization supports."""
     tf()
-    import tf_keras  # noqa: PLC0415
+    import tf_keras
 
     return tf_keras
 
@@ -144,7 +144,7 @@ def set_seeds(seed: int) -> None:
         sys.modules["tensorflow"].random.set_seed(seed)
     if "sionna" in sys.modules or "sionna.phy" in sys.modules:
         try:
-            import sionna.phy as sp  # noqa: PLC0415
+            import sionna.phy as sp
 
             sp.config.seed = seed
         except Exception:  # pragma: no cover - sionna absent or API change

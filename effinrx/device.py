@@ -87,7 +87,7 @@ def tensorrt_version() -> str | None:
         from effinrx.engines.tensorrt import import_tensorrt
 
         return str(import_tensorrt().__version__)
-    except Exception:  # noqa: BLE001 - NotAvailableError, or a broken install
+    except Exception:  # NotAvailableError, or a broken install
         return None
 
 

@@ -38,22 +38,22 @@ REFERENCE_FILES = {"nrx-rt": "nrx_rt_weights", "nrx-large": "nrx_large_weights"}
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that resolves only :data:`ALLOWED_GLOBALS`; anything else is refused."""
 
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+    def find_class(self, module: str, name: str):  # pickle API
         if (module, name) not in ALLOWED_GLOBALS:
             raise WeightsError(
                 f"refusing to unpickle global '{module}.{name}': a weight file may only reference "
                 f"numpy array classes")
         # numpy 2 pickles name numpy._core; numpy 1 only has numpy.core (and vice versa)
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         if name == "ndarray":
             return np.ndarray
         if name == "dtype":
             return np.dtype
         try:
-            from numpy.core import multiarray as ma  # noqa: PLC0415
+            from numpy.core import multiarray as ma
         except ImportError:  # pragma: no cover - numpy 2 without the alias
-            from numpy._core import multiarray as ma  # noqa: PLC0415
+            from numpy._core import multiarray as ma
         return getattr(ma, name)
 
 
@@ -64,7 +64,7 @@ def load_reference_pickle(path: str | os.PathLike, names: Sequence[str] | None =
     is missing, truncated/corrupt, references a non-numpy global, is not a list of arrays, or holds
     NaN/Inf (``names``: the model's variable names, for the message).
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     path = Path(path)
     try:
@@ -89,7 +89,7 @@ def load_reference_pickle(path: str | os.PathLike, names: Sequence[str] | None =
 def check_finite(weights: Sequence, source: str, names: Sequence[str] | None = None) -> None:
     """WeightsError naming ``source`` and the first array (layer variable name when ``names`` is
     given, else its index) that holds NaN or Inf: such a network runs and returns garbage LLRs."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     for i, w in enumerate(weights):
         a = np.asarray(w)
@@ -157,7 +157,7 @@ def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -
 
     ``path`` may be given with or without the ``.npz`` suffix. Returns the ``.npz`` path.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     p = Path(path)
     if p.suffix == ".npz":
@@ -179,7 +179,7 @@ def load_npz(path: str | os.PathLike, names: Sequence[str] | None = None) -> tup
     WeightsError naming the file when: the ``.npz`` is missing/corrupt; an array holds NaN/Inf
     (``names``: the model's variable names, for the message); the sidecar is not a JSON object, or
     disagrees with the arrays (see :func:`validate_sidecar`)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     p = Path(path)
     if p.suffix == ".npz":
@@ -218,7 +218,7 @@ def validate_sidecar(meta: Any, weights: Sequence, side: str | os.PathLike) -> N
     must match the arrays; a ``config`` of a named NRX (``config.name`` nrx-rt / nrx-large) must
     have that model's architecture (effinrx builds the model from its name, so a sidecar saying
     ``num_it: 5`` for nrx-rt weights would otherwise be ignored silently)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if not isinstance(meta, dict):
         raise WeightsError(f"sidecar {side}: expected a JSON object, got a JSON {_json_type(meta)}")
@@ -239,7 +239,7 @@ def validate_sidecar(meta: Any, weights: Sequence, side: str | os.PathLike) -> N
         return
     if not isinstance(cfg, dict):
         raise WeightsError(f"sidecar {side}: 'config' must be a JSON object, got a JSON {_json_type(cfg)}")
-    from effinrx.receivers.nrx_layers import CONFIGS  # noqa: PLC0415 - no TensorFlow at import
+    from effinrx.receivers.nrx_layers import CONFIGS  # no TensorFlow at import
 
     name = cfg.get("name")
     if name not in CONFIGS:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 
-from effinrx.engines.base import Engine, summarize_ms
+from effinrx.engines.base import Engine
 from effinrx.errors import ShapeError
 
 INT_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulIntegerToFloat",

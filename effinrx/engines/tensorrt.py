@@ -99,7 +99,7 @@ def cuda_device_reason() -> str | None:
         n = cuda_check(cr.cudaGetDeviceCount())
     except NotAvailableError as e:  # e.g. cudaErrorInsufficientDriver (35) on a CPU box
         return f"no CUDA device: cudaGetDeviceCount: {e}"
-    except Exception as e:  # noqa: BLE001 - a broken driver install raises its own types
+    except Exception as e:  # a broken driver install raises its own types
         return f"no CUDA device: cudaGetDeviceCount: {type(e).__name__}: {e}"
     return None if int(n) >= 1 else "no CUDA device: cudaGetDeviceCount() = 0"
 
@@ -420,13 +420,13 @@ def cuda_graph_launcher(cr, context, stream, check):
         try:
             if not context.execute_async_v3(handle):
                 cause = NotAvailableError("execute_async_v3 returned False during capture")
-        except Exception as e:  # noqa: BLE001 - reported below, after the capture is ended
+        except Exception as e:  # reported below, after the capture is ended
             cause = e
         end = cr.cudaStreamEndCapture(stream)  # always end a started capture
         if cause is not None:
             try:
                 graph = check(end)
-            except Exception:  # noqa: BLE001 - the enqueue's error is the one to report
+            except Exception:  # the enqueue's error is the one to report
                 graph = None
             raise cause
         graph = check(end)

@@ -39,7 +39,7 @@ def _tfmot():
     from effinrx._tf import tf
 
     tf()  # TF_USE_LEGACY_KERAS before tfmot picks its Keras
-    import tensorflow_model_optimization as tfmot  # noqa: PLC0415
+    import tensorflow_model_optimization as tfmot
 
     return tfmot
 
@@ -67,7 +67,7 @@ def make_wrap(recipe: PruneRecipe):
 def wrappers(net) -> list:
     """The tfmot ``PruneLowMagnitude`` wrappers of a wrapped CGNN (one per core layer)."""
     _tfmot()
-    from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: PLC0415
+    from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
         PruneLowMagnitude)
 
     out = [l for l in net.all_layers if isinstance(l, PruneLowMagnitude)]

@@ -24,9 +24,9 @@ _SAMPLE = 4096  # |x| values kept per calibration batch for the percentile
 
 
 def _layer_class():
-    from effinrx._tf import keras, tf
+    from effinrx._tf import keras
 
-    k, tfm = keras(), tf()
+    k = keras()
 
     class ActQuant(k.layers.Layer):
         """Wraps ``inner``; input x float32 (any shape) -> inner(fake_quant(x)). Modes:
@@ -40,7 +40,6 @@ def _layer_class():
 
         def call(self, x, training=None):
             from effinrx.quant.fakequant import fake_quant_float, fake_quant_int
-            from effinrx.quant.formats import MINIFLOATS
 
             if self.mode == "calibrate":
                 a = np.abs(x.numpy()).ravel()

@@ -28,7 +28,7 @@ class InputError(EffinrxError, ValueError):
 def _tf():
     # plain import: effinrx is imported, so the legacy-Keras env is set; effinrx._tf.tf() inside a
     # traced function would make AutoGraph try to convert os.environ.setdefault and warn
-    import tensorflow as t  # noqa: PLC0415
+    import tensorflow as t
 
     return t
 
@@ -60,7 +60,7 @@ def check_inputs(y, no, who: str, check_no: bool = True) -> None:
 
 
 def _bad_slots(t, parts) -> str:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     bad = np.zeros(parts[0].shape[:1] if parts[0].shape.rank else (1,), bool)
     for p in parts:
@@ -74,7 +74,7 @@ def _bad_slots(t, parts) -> str:
 
 
 def _bad_no(n) -> str:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     a = np.atleast_1d(n.numpy())
     bad = a[~(np.isfinite(a) & (a > 0))]

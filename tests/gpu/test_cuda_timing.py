@@ -8,7 +8,7 @@ with the cuda-python import or device error as the reason, where there is no CUD
 import numpy as np
 import pytest
 
-from effinrx.engines.tensorrt import cuda_check, cuda_device_reason, import_cudart  # noqa: E402
+from effinrx.engines.tensorrt import cuda_check, cuda_device_reason, import_cudart
 
 _WHY = cuda_device_reason()
 if _WHY:

@@ -51,7 +51,7 @@ def main(expected: str) -> int:
         checked += 1
         try:
             trt.nptype(getattr(trt.DataType, dt))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             missing.append(f"nptype(DataType.{dt}): {type(e).__name__}: {e}")
     if missing:
         print(f"trt-api: TensorRT {trt.__version__} lacks {len(missing)} of what the engine uses: "
