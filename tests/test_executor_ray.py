@@ -156,7 +156,7 @@ def local_ray():
     if ray.is_initialized():
         yield ray
         return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -199,8 +199,22 @@ def test_stop_rules_identical(local_ray, rules):
     assert (min(b) < 6) if "tbler_floor" not in rules else (0 in b), b
 
 
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` descends from this process (our local Ray's raylet spawns its workers)."""
+    me = os.getpid()
+    for _ in range(8):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid == me:
+            return True
+    return False
+
+
 def _kill_first_chunk(stop: threading.Event, killed: list):
-    """SIGKILL the first Ray worker seen running a chunk (its process title is ray::run_chunk)."""
+    """SIGKILL the first of our Ray workers seen running a chunk (process title ray::run_chunk)."""
     while not stop.is_set() and not killed:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
@@ -208,7 +222,7 @@ def _kill_first_chunk(stop: threading.Event, killed: list):
                     cmd = f.read()
             except OSError:
                 continue
-            if cmd.startswith(b"ray::run_chunk"):
+            if cmd.startswith(b"ray::run_chunk") and _ours(int(pid)):
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
                 return

@@ -4,6 +4,13 @@ Loaded by the root ``conftest.py`` and by ``effinrx report`` (same code path). O
 ``--tier {smoke,nightly,paper}`` (tests without a tier marker are smoke; higher tiers are
 deselected), ``--seed N``, ``--force-regen`` / ``--regen-all`` (goldens), ``--report-dir`` and
 ``--golden-dir``.
+
+**pytest-xdist** (``-n auto``): the controller writes the one tolerance report; workers send it
+their check rows, artifacts and outcomes (``workeroutput``) and share its run name and report
+folder (``workerinput``). ``-n`` implies ``--dist loadgroup`` here: tests that share a claim (hence
+golden and ``.obtained`` files) run on one worker, so regen modes stay safe. Timing tests (the
+``benchmark`` fixture or a latency-kind claim; marker ``timing``) are skipped on workers with the
+reason: run them in a serial pass, ``pytest -m timing -p no:xdist`` (README).
 """
 from __future__ import annotations
 
@@ -27,7 +34,10 @@ MARKERS = {
     "tensorrt": "needs TensorRT (skips with the import error when absent)",
     "slow": "takes more than ~30 s on 2 cores",
     "claim(id)": "the claim ID(s) of golden/claims.toml this test checks",
+    "timing": "times something (benchmark fixture or a latency claim; set by the plugin): serial only",
 }
+XDIST_TIMING = ("timing test: skipped under pytest-xdist (parallel load distorts timings and pytest-benchmark "
+                "disables itself); run serially: pytest -m timing -p no:xdist")
 _RANK = {t: i for i, t in enumerate(TIERS)}
 _KEY = pytest.StashKey[dict]()
 _NOT_JUDGED = pytest.StashKey[list]()  # per test: "no golden for this device" / "not comparable" messages
@@ -55,11 +65,91 @@ def pytest_configure(config):
     golden_dir = Path(config.getoption("--golden-dir") or repo_root() / "golden")
     run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{tier}"
     report_dir = Path(config.getoption("--report-dir") or Path.cwd() / "reports" / run)
+    winput = getattr(config, "workerinput", None)
+    if winput is not None and "effinrx_run" in winput:  # an xdist worker: the controller's run
+        run, report_dir = winput["effinrx_run"], Path(winput["effinrx_report_dir"])
+    elif _xdist_controller(config):
+        if config.option.dist == "load":
+            config.option.dist = "loadgroup"  # one worker per claim group (module docstring)
+        if mode != "check" and config.option.dist != "loadgroup":
+            raise pytest.UsageError(f"--{mode} under xdist needs --dist loadgroup (one writer per golden file)")
     config.stash[_KEY] = {
         "tier": tier, "mode": mode, "run": run, "report_dir": report_dir,
         "store": GoldenStore(golden_dir, tier, mode), "rows": [], "artifacts": [], "collected": {},
         "ran_tests": set(),  # node ids whose call passed (left-over golden entries, see GoldenStore.unchecked)
     }
+
+
+def _xdist_controller(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: every worker uses this run's name and report folder."""
+    st = node.config.stash[_KEY]
+    node.workerinput["effinrx_run"] = st["run"]
+    node.workerinput["effinrx_report_dir"] = str(st["report_dir"])
+
+
+def _jsonable(x):
+    try:
+        import numpy as np
+
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return sorted(x) if isinstance(x, (set, frozenset)) else str(x)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: merge a worker's rows, artifacts and outcomes into this session's."""
+    import json
+
+    raw = getattr(node, "workeroutput", {}).get("effinrx")
+    if not raw:
+        return
+    w, st = json.loads(raw), node.config.stash[_KEY]
+    st["rows"].extend(w["rows"])
+    st["artifacts"].extend(w["artifacts"])
+    st["ran_tests"].update(w["ran_tests"])
+    st.setdefault("higher_tier", set()).update(w["higher_tier"])
+    for cid, info in w["collected"].items():
+        mine = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
+        mine["tiers"].update(info["tiers"])
+        mine["nodeids"] += [n for n in info["nodeids"] if n not in mine["nodeids"]]
+        for k in ("ran", "skipped", "not_implemented"):
+            if k in info and not mine.get(k):
+                mine[k] = info[k]
+
+
+def _timing(item, claims) -> bool:
+    return "benchmark" in getattr(item, "fixturenames", ()) or any(
+        c in claims and claims[c].kind == "latency" for c in _claim_ids(item))
+
+
+def _claim_groups(items) -> dict:
+    """Claim ID -> group name: claims that share a test are one group (union-find)."""
+    parent: dict = {}
+
+    def find(c):
+        while parent.setdefault(c, c) != c:
+            c = parent[c]
+        return c
+
+    for item in items:
+        ids = _claim_ids(item)
+        for c in ids[:1]:
+            find(c)
+        for c in ids[1:]:
+            a, b = find(ids[0]), find(c)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {c: find(c) for c in parent}
 
 
 def _item_tier(item) -> str:
@@ -71,12 +161,21 @@ def _claim_ids(item) -> list[str]:
     return [str(a) for m in item.iter_markers("claim") for a in m.args]
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m: the timing marker is set here
 def pytest_collection_modifyitems(config, items):
     st = config.stash[_KEY]
     claims = load_claims()
+    worker = hasattr(config, "workerinput")
+    groups = _claim_groups(items) if worker else {}
     keep, drop = [], []
     for item in items:
         tier = _item_tier(item)
+        if _timing(item, claims):
+            item.add_marker(pytest.mark.timing)
+            if worker:
+                item.add_marker(pytest.mark.skip(reason=XDIST_TIMING))
+        if worker and _claim_ids(item):
+            item.add_marker(pytest.mark.xdist_group(name=f"claim-{groups[_claim_ids(item)[0]]}"))
         for cid in _claim_ids(item):
             if cid not in claims:
                 raise pytest.UsageError(f"{item.nodeid}: claim({cid!r}) is not in golden/claims.toml")
@@ -239,6 +338,13 @@ def pytest_sessionfinish(session, exitstatus):
 
     st = session.config.stash.get(_KEY, None)
     if st is None or session.config.option.collectonly:
+        return
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: the controller writes the report
+        import json
+
+        session.config.workeroutput["effinrx"] = json.dumps({
+            "rows": st["rows"], "artifacts": st["artifacts"], "ran_tests": st["ran_tests"],
+            "higher_tier": st.get("higher_tier", set()), "collected": st["collected"]}, default=_jsonable)
         return
     collected = {k: {**v, "tiers": sorted(v["tiers"])} for k, v in st["collected"].items()}
     seed = session.config.getoption("--seed")

@@ -277,7 +277,8 @@ class RayExecutor:
         import logging
 
         if not ray.is_initialized():
-            kw = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count()}
+            kw = {"address": self.address} if self.address else {"address": "local",
+                                                                  "num_cpus": self.workers or os.cpu_count()}
             try:
                 ray.init(**kw, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as e:
