@@ -16,6 +16,8 @@ import time
 import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from effinrx.link import executor as X
 from effinrx.link import montecarlo as M
@@ -102,6 +104,17 @@ def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order
     assert got == ref
     assert [[p.batches for p in got[n]] for n in RXS] == [[p.batches for p in ref[n]] for n in RXS]
     assert seen_x == seen_s  # on_batch: same batches, same order
+
+
+@given(target=st.integers(1, 40), blocks=st.integers(1, 120), floor=st.sampled_from([None, 0.05, 0.3, 0.9]),
+       chunk=st.integers(1, 9), workers=st.integers(1, 6), order=st.integers(0, 10**6))
+def test_merge_property(target, blocks, floor, chunk, workers, order):
+    """Any stop rules, chunking, worker count and completion order: the serial counts."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(M, "run_batch", fake_run_batch)
+        rules = {"target_errors": target, "max_blocks": blocks, "tbler_floor": floor}
+        assert fake_sweep(RXS, POINTS, chunk=chunk, workers=workers, order_seed=order, **rules) == \
+            serial(RXS, POINTS, **rules)
 
 
 def test_resume_cache_merges_chunks(monkeypatch, tmp_path):
