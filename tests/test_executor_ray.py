@@ -28,7 +28,12 @@ try:
     import ray
 except ImportError:
     ray = None
-needs_ray = pytest.mark.skipif(ray is None, reason="Ray not installed: pip install -e '.[distributed]'")
+_no_ray = pytest.mark.skipif(ray is None, reason="Ray not installed: pip install -e '.[distributed]'")
+
+
+def needs_ray(f):
+    """Skip without Ray; under xdist every Ray test runs on one worker (one local Ray)."""
+    return _no_ray(pytest.mark.xdist_group("ray")(f))
 
 
 class FakeRx:

@@ -35,6 +35,7 @@ MARKERS = {
     "slow": "takes more than ~30 s on 2 cores",
     "claim(id)": "the claim ID(s) of golden/claims.toml this test checks",
     "timing": "times something (benchmark fixture or a latency claim; set by the plugin): serial only",
+    "xdist_group(name)": "pytest-xdist: tests of one group run on one worker (registered here too for runs without xdist)",
 }
 XDIST_TIMING = ("timing test: skipped under pytest-xdist (parallel load distorts timings and pytest-benchmark "
                 "disables itself); run serially: pytest -m timing -p no:xdist")
