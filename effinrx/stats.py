@@ -186,3 +186,19 @@ def equivalent_counts(errors_a: int, trials_a: int, errors_b: int, trials_b: int
     if hi < -delta or lo > delta:
         return False, facts
     return None, facts
+
+
+def beats_counts(errors_a: int, trials_a: int, errors_b: int, trials_b: int, *, alpha: float = 0.01,
+                 margin: float = 0.1) -> tuple[bool | None, str]:
+    """'a beats b' from independent counts: reproduced at one-sided Fisher p < ``alpha``; not
+    reproduced when the (1 - 2 alpha) Newcombe interval of rate_a - rate_b lies above
+    ``-margin`` x rate_b (a is not better by the smallest effect of interest); else inconclusive."""
+    p = one_sided_less(errors_a, trials_a, errors_b, trials_b)
+    d, lo, hi = rate_difference(errors_a, trials_a, errors_b, trials_b, 1 - 2 * alpha)
+    delta = margin * errors_b / trials_b
+    facts = f"{errors_a}/{trials_a} vs {errors_b}/{trials_b}, one-sided Fisher p={p:.2g}, diff {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    if p < alpha:
+        return True, facts
+    if lo > -delta:
+        return False, facts + f" (no win of {margin:g} x rate_b)"
+    return None, facts + " (underpowered)"

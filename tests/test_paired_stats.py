@@ -54,3 +54,11 @@ def test_equivalent_counts_and_rate_difference():
     assert equivalent_counts(1000, 10000, 1010, 10000)[0] is True
     assert equivalent_counts(10, 100, 11, 100)[0] is None  # 100 blocks cannot show +-20 %
     assert equivalent_counts(400, 1000, 200, 1000)[0] is False
+
+
+def test_beats_counts_three_ways():
+    from effinrx.stats import beats_counts
+
+    assert beats_counts(10, 256, 60, 256)[0] is True
+    assert beats_counts(74, 256, 90, 256)[0] is None
+    assert beats_counts(3000, 30000, 3000, 30000)[0] is False
