@@ -35,7 +35,12 @@ def save_png(fig, path) -> Path:
 def plot_tbler(curves: dict, path, title: str = "") -> Path:
     """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
     (points without errors as open triangles at their upper bound);
-    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path."""
+    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path. When every
+    curve has the same single Eb/N0 point (a smoke run), a curve plot would stack all error bars on
+    one x: the receivers are drawn as rows of a dot-and-interval chart instead."""
+    xs = {p.ebno_db for pts in curves.values() for p in pts if p.blocks > 0}
+    if len(xs) == 1:
+        return _plot_one_point(curves, path, title, xs.pop())
     fig, ax = new_figure((6, 4.2))
     for name, pts in curves.items():
         pts = [p for p in pts if p.blocks > 0]
@@ -61,6 +66,33 @@ def plot_tbler(curves: dict, path, title: str = "") -> Path:
     ax.set_ylabel("TBLER")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_png(fig, path)
+
+
+def _plot_one_point(curves: dict, path, title: str, ebno_db: float) -> Path:
+    rows = [(n, p) for n, pts in curves.items() for p in pts if p.blocks > 0]
+    fig, ax = new_figure((6, 0.9 + 0.35 * len(rows)))
+    for k, (name, p) in enumerate(rows):
+        lo, hi = p.interval()
+        color = _STYLE.get(name, (None,))[0]
+        if p.errors:
+            line = ax.errorbar([p.tbler], [k], xerr=[[p.tbler - lo], [hi - p.tbler]], fmt="o", color=color, capsize=3)
+        else:  # no lower bound on a log axis: the upper bound alone, open marker
+            line = ax.errorbar([hi], [k], fmt="<", color=color, mfc="none")
+        ax.annotate(f"{p.errors}/{p.blocks}", (hi, k), xytext=(4, -3), textcoords="offset points", fontsize=7,
+                    color=line[0].get_color())
+    ax.set_yticks(range(len(rows)), [_STYLE.get(n, (None, None, n))[2] for n, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"TBLER at Eb/N0 = {ebno_db:g} dB (95 % interval; open < = 0 errors, its upper bound)")
+    ax.grid(True, which="both", axis="x", alpha=0.3)
     if title:
         ax.set_title(title, fontsize=9)
     return save_png(fig, path)
