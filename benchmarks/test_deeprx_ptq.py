@@ -26,6 +26,7 @@ import math
 
 import pytest
 
+from effinrx.claims.registry import param
 from effinrx.receivers.deeprx_train import shipped_path
 from effinrx.stats import one_sided_less
 
@@ -41,9 +42,9 @@ BASELINES = ("ls-nn-lmmse", "ls-lin-lmmse", "perfect-lmmse")
 SIZES = {"smoke": {"ebno": [5.0, 6.0], "batches": 4, "batch": 32},
          "nightly": {"ebno": [float(e) for e in range(3, 12)], "batches": 8, "batch": 32},
          "paper": {"ebno": [x / 2 for x in range(6, 24)], "batches": 64, "batch": 32}}
-ALPHA = 0.01
-EQUIV_MARGIN = 0.2  # 'close to': within +-20 % of fp32's BLER (TOST-style equivalence)
-BEATS_MARGIN = 0.1  # 'beats': at least 10 % fewer block errors
+ALPHA = param("R1", "alpha")
+EQUIV_MARGIN = param("R1", "margin")  # "close to": within +-margin of fp32's BLER (TOST, golden/claims.toml)
+BEATS_MARGIN = param("R2", "margin")  # "beats": smallest win
 
 
 @functools.lru_cache(maxsize=None)

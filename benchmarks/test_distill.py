@@ -26,6 +26,7 @@ import functools
 import numpy as np
 import pytest
 
+from effinrx.claims.registry import param
 from effinrx.stats import one_sided_less
 
 # nightly-only (~60 s of smoke budget): smoke covers distillation with tests/test_distill_units.py
@@ -35,9 +36,9 @@ pytestmark = [pytest.mark.claim("D1"), pytest.mark.nightly,
 
 SIZES = {"nightly": {"steps": 300, "batch": 16, "ebno": 4.0, "eval_batches": 8, "eval_batch": 32},
          "paper": {"steps": 3000, "batch": 16, "ebno": 4.0, "eval_batches": 32, "eval_batch": 32}}
-ALPHA = 0.01
-MIN_BCE_GAIN = 0.01  # relative; our threshold for a BCE gain that counts
-MARGIN = 0.1  # "beats" in TBLER: at least 10 % fewer TB errors (effinrx.stats.beats_verdict)
+ALPHA = param("D1", "alpha")
+MIN_BCE_GAIN = param("D1", "min_bce_gain")  # relative; a BCE gain that counts (golden/claims.toml)
+MARGIN = param("D1", "margin")  # "beats" in TBLER: smallest win (effinrx.stats.beats_verdict)
 BCE_TOL = 0.02  # nats, golden tolerance of a mean held-out BCE
 
 

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import pytest
 
-from effinrx.claims.registry import load_claims
+from effinrx.claims.registry import load_claims, param
 from effinrx.stats import compare_counts, one_sided_less
 
 pytestmark = pytest.mark.reference_weights
@@ -234,9 +234,9 @@ def _tbler(tier, seed):
 
 
 _OUTCOMES: dict = {}  # (tier, seed) -> per-TB outcomes of _tbler's sweep (paired tests)
-ALPHA = 0.01
-MARGIN_BEATS = 0.1  # "beats": at least 10 % fewer TB errors
-MARGIN_EQUIV = 0.2  # P7 "an alternative": movement within +-20 % of magnitude's TBLER
+ALPHA = param("P7", "alpha")
+MARGIN_BEATS = param("P6", "margin")  # "beats": smallest win (golden/claims.toml)
+MARGIN_EQUIV = param("P7", "margin")  # P7 "an alternative": movement within +-margin of magnitude's TBLER
 WORDS = {True: "reproduced", False: "not reproduced",
          None: "inconclusive (an interval straddles its bound; longer fine-tuning / more TBs would decide)"}
 
@@ -304,7 +304,8 @@ def test_p4_pruned_rt_loss(request, claim_check, seed):
     # rule: "~2 dB regardless of method" = the paper's two methods (magnitude 0.8 and 2:4) both
     # lose 1..3 dB at TBLER 10 %, decided on each gap's interval; movement is recorded beside them
     paper = [n for n in rt if "magnitude" in n]
-    verdict = all_of(*(within(gaps[n][1], gaps[n][2], 1.0, 3.0) for n in paper))
+    verdict = all_of(*(within(gaps[n][1], gaps[n][2], param("P4", "gap_db_low"), param("P4", "gap_db_high"))
+                        for n in paper))
     claim_check("nrx-rt/gap-1to3dB", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
                 note=WORDS[verdict] + ": gaps [dB] " + ", ".join(f"{n}: {g[0]:+.2f} [{g[1]:+.2f}, {g[2]:+.2f}]"
                                                             for n, g in gaps.items()) + "; " + "; ".join(texts))
@@ -326,7 +327,7 @@ def test_p5_pruned_large_loss(request, claim_check, seed):
     g_un, g_ss = _gi(res, sz, un, "nrx-large/fp32"), _gi(res, sz, ss, "nrx-large/fp32")
     # rule: "little" = unstructured gap interval within [0, 0.5] dB... lower side open: <= 0.5 dB;
     # "2:4 loses more" = unstructured beats 2:4 on the shared slots (paired test)
-    little = within(g_un[1], g_un[2], high=0.5)
+    little = within(g_un[1], g_un[2], high=param("P5", "margin_db"))
     a_only, b_only, n = _paired(_tier(request), seed, un, ss)
     order, why = beats_verdict(a_only, b_only, n, _pool(res, ss)[0] / _pool(res, ss)[1], alpha=ALPHA,
                                margin=MARGIN_BEATS)

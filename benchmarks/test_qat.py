@@ -21,6 +21,7 @@ import functools
 
 import pytest
 
+from effinrx.claims.registry import param
 from effinrx.receivers.deeprx_train import shipped_path
 from effinrx.stats import one_sided_less
 
@@ -37,8 +38,8 @@ SIZES = {"smoke": {"qat_steps": 40, "qat_batch": 16, "ebno": [6.0, 9.0], "batche
          "paper": {"qat_steps": 3000, "qat_batch": 32, "ebno": [x / 2 for x in range(8, 24)], "batches": 32,
                    "batch": 32}}
 QAT_LR = 2e-4
-ALPHA = 0.01
-EQUIV_MARGIN = 0.2  # 'close to fp32': within +-20 % of fp32-ft's BLER (TOST-style equivalence)
+ALPHA = param("T2", "alpha")
+EQUIV_MARGIN = param("T2", "margin")  # "close to fp32": within +-margin of fp32-ft's BLER (TOST, golden/claims.toml)
 
 
 @functools.lru_cache(maxsize=None)

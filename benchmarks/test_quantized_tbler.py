@@ -13,6 +13,7 @@ import functools
 
 import pytest
 
+from effinrx.claims.registry import param
 from effinrx.link import sweep
 from effinrx.link.metrics import gap_interval, within
 from effinrx.quant.receivers import VARIANT_KEEP_FLOAT
@@ -32,10 +33,11 @@ LS, KB = "ls-lmmse", "lmmse-kbest"
 #: W8A8 loss); nightly and paper only, the smoke point would not tell it from full W8A8
 MIXED = "nrx-rt-w8a8-int8-keep1"
 KEEP_FLOAT = VARIANT_KEEP_FLOAT["w8a8-int8-keep1"]  # its bytes: effinrx.quant.receivers.variant_bytes
-SMALL_DB = 0.5  # our reading of "a little worse" (the paper gives no number)
-ALPHA = 0.01  # one-sided false-alarm rate of a "beats" verdict
-MARGIN = 0.1  # smallest win worth the name: 10 % fewer TB errors than the receiver beaten
-NEAR_ONE = 0.9  # our reading of Q3's "TBLER near 1"
+# decision parameters (golden/claims.toml): "a little worse" in dB, the one-sided false-alarm rate
+# and smallest win of a "beats" verdict, Q3's "TBLER near 1"
+SMALL_DB = param("Q1", "margin_db")
+ALPHA, MARGIN = param("Q2", "alpha"), param("Q2", "margin")
+NEAR_ONE = param("Q3", "near_one")
 
 
 def _names(tier: str) -> list:

@@ -23,6 +23,7 @@ import functools
 
 import pytest
 
+from effinrx.claims.registry import param
 from effinrx.link import sweep
 from effinrx.link.metrics import all_of, gap_interval, within
 from effinrx.stats import beats_verdict, one_sided_less
@@ -34,10 +35,10 @@ pytestmark = [pytest.mark.nightly,
 
 SIZES = {"nightly": {"ebno": [float(e) for e in range(-2, 8)], "max_blocks": 512, "batch": 32},
          "paper": {"ebno": [float(e) for e in range(-2, 8)], "max_blocks": 2048, "batch": 32}}
-SMALL_DB = 0.5  # our reading of "slightly", "a little", "roughly equal" (the paper gives no number)
-ALPHA = 0.01
+SMALL_DB = param("Q4", "margin_db")  # "slightly", "a little", "roughly equal" (golden/claims.toml)
+ALPHA = param("Q7", "alpha")
 KB = "lmmse-kbest"
-MARGIN = 0.1  # smallest win worth the name for "beats": 10 % fewer TB errors
+MARGIN = param("Q7", "margin")  # smallest win worth the name for "beats"
 NAMES = ("nrx-large", "nrx-large-ptq-fp16", "nrx-large-ptq-fp8", "nrx-large-ptq-int8-pc",
          "nrx-large-w8a8-fp8", "nrx-large-w8a8-int8", KB)
 

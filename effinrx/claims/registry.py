@@ -94,6 +94,20 @@ def load_claims(path: str | None = None) -> dict[str, Claim]:
     return parse_claims(text, str(p))
 
 
+def param(claim_id: str, name: str, path: str | None = None):
+    """A claim's decision parameter from ``golden/claims.toml`` (``margin``, ``margin_db``, ``alpha``,
+    ...): the one place a verdict's margin or threshold is stated. ConfigError naming the file,
+    claim and key when it is missing."""
+    claims = load_claims(path)
+    if claim_id not in claims:
+        raise ConfigError(f"unknown claim ID {claim_id!r} in {path or default_claims_path()}")
+    extra = claims[claim_id].extra
+    if name not in extra:
+        raise ConfigError(f"{path or default_claims_path()}: claim {claim_id} has no key {name!r} "
+                          f"(its verdict rule needs it)")
+    return extra[name]
+
+
 def get_claim(claim_id: str, path: str | None = None) -> Claim:
     claims = load_claims(path)
     if claim_id not in claims:
