@@ -29,3 +29,14 @@ def test_search_brackets_and_matches_the_grid():
 def test_search_bad_arguments():
     with pytest.raises(ConfigError, match="search needs"):
         search([], Scenario(), lo=3.0, hi=1.0)
+
+
+def test_simulate_search_cli(tmp_path, capsys):
+    from effinrx.cli import main
+
+    rc = main(["simulate", "--receiver", "ls", "--ebno", "0:8:1", "--search", "0.2", "--batch", "16",
+               "--max-blocks", "64", "--target-errors", "1000000", "--plot", str(tmp_path / "s.png"),
+               "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "required Eb/N0 @TBLER 0.2" in out and "a fixed grid of the same resolution needs 9 points" in out
+    assert main(["simulate", "--ebno", "1,2", "--search", "0.1"]) == 1

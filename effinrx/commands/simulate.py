@@ -66,6 +66,9 @@ def add_arguments(p) -> None:
                    help="JSON resume cache (one file holds every receiver, keyed by receiver, weights digest, "
                         "scenario, batch and seed)")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default tbler-<receiver>-<prbs>prb.png)")
+    p.add_argument("--search", type=float, default=None, metavar="TBLER",
+                   help="adaptive required-Eb/N0 search at this TBLER (e.g. 0.1): --ebno lo:hi:res is then the "
+                        "start bracket and the resolution; prints the cost beside a fixed grid of that resolution")
     p.add_argument("--json", type=Path, default=None,
                    help="write the counts, the scenario and provenance to this JSON file")
     p.add_argument("--executor", choices=("serial", "ray"), default="serial",
@@ -140,10 +143,16 @@ def run(args) -> int:
         raise ConfigError(f"--receiver names two receivers the same: {names}")
     prov = provenance(seed=args.seed, config=sc.as_dict())
     executor = _executor(args, {rx.name: s for rx, s in zip(rxs, specs)})
+    searched = None
     try:
-        curves = simulate_many(rxs, sc, ebno, max_blocks=args.max_blocks, target_errors=args.target_errors,
-                               batch_size=args.batch, seed=args.seed, cache=args.cache, progress=True,
-                               tbler_floor=args.tbler_floor, executor=executor)
+        if args.search is not None:
+            searched = _search(args, rxs, sc)
+            curves = {n: r.points for n, r in searched.items()}
+            ebno = sorted({p.ebno_db for pts in curves.values() for p in pts})
+        else:
+            curves = simulate_many(rxs, sc, ebno, max_blocks=args.max_blocks, target_errors=args.target_errors,
+                                   batch_size=args.batch, seed=args.seed, cache=args.cache, progress=True,
+                                   tbler_floor=args.tbler_floor, executor=executor)
     except KeyboardInterrupt:
         import sys
 
@@ -159,7 +168,14 @@ def run(args) -> int:
         atomic_write_json(args.json, result_json(curves, sc, args, prov))
         print(f"json: {args.json}")
     done = {n: [p for p in pts if p.blocks] for n, pts in curves.items()}
-    if len(ebno) >= 2:
+    if searched is not None:
+        print()
+        for n, r in searched.items():
+            req = "not bracketed" if r.required is None else (
+                f"{r.required.value:.2f} dB [{r.required.low:.2f}, {r.required.high:.2f}]")
+            print(f"{n}: required Eb/N0 @TBLER {args.search:g} = {req} from {len(r.points)} points, {r.tbs} TBs, "
+                  f"{r.seconds:.0f} s; a fixed grid of the same resolution needs {r.grid_points} points")
+    elif len(ebno) >= 2:
         print()
         print(format_required(required_table(done, reference=names[0]), reference=names[0]))
     else:
@@ -167,6 +183,20 @@ def run(args) -> int:
     plot_tbler(curves, plot, f"{', '.join(names)}; {sc.num_prbs} PRBs, {sc.channel}")
     print(f"plot: {plot}")
     return 0
+
+
+def _search(args, rxs, sc) -> dict:
+    """``--search``: :func:`effinrx.link.search.search` over the ``--ebno lo:hi:res`` bracket."""
+    from effinrx.link.search import search
+
+    parts = args.ebno.split(":")
+    if len(parts) != 3:
+        raise ConfigError(f"--search needs --ebno lo:hi:resolution, got {args.ebno!r}")
+    lo, hi, res = (float(v) for v in parts)
+    if args.executor != "serial":
+        raise ConfigError("--search runs serially (its points depend on each other); drop --executor")
+    return search(rxs, sc, target=args.search, lo=lo, hi=hi, resolution_db=res, max_blocks=args.max_blocks,
+                  target_errors=args.target_errors, batch_size=args.batch, seed=args.seed, cache=args.cache)
 
 
 def _check_executor(args) -> None:
