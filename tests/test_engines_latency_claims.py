@@ -41,9 +41,10 @@ def pytest_sessionfinish(session):
 '''
 
 
-@pytest.mark.parametrize("sparse_factor,l7", [(1.0, "reproduced"), (0.7, "not reproduced")])
-def test_gpu_branch_verdicts_follow_the_measurements(pytester, sparse_factor, l7):
-    pytester.makeconftest(CONFTEST.replace("SPARSE_FACTOR", repr(sparse_factor)).replace("UNSUPPORTED", "{}"))
+def _paper_tier(pytester, conftest: str):
+    """The paper tier of test_latency.py in a child pytest with the stand-in GPU ``conftest`` and the
+    real L3 golden; returns (result, report folder)."""
+    pytester.makeconftest(conftest)
     shutil.copy(ROOT / "benchmarks" / "test_latency.py", pytester.path / "test_latency.py")
     gold = pytester.path / "golden" / "paper" / "any"
     gold.mkdir(parents=True)
@@ -51,6 +52,12 @@ def test_gpu_branch_verdicts_follow_the_measurements(pytester, sparse_factor, l7
     rep = pytester.path / "rep"
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tier", "paper", "-k", "not l2",
                                         "--golden-dir", str(pytester.path / "golden"), "--report-dir", str(rep))
+    return res, rep
+
+
+@pytest.mark.parametrize("sparse_factor,l7", [(1.0, "reproduced"), (0.7, "not reproduced")])
+def test_gpu_branch_verdicts_follow_the_measurements(pytester, sparse_factor, l7):
+    res, rep = _paper_tier(pytester, CONFTEST.replace("SPARSE_FACTOR", repr(sparse_factor)).replace("UNSUPPORTED", "{}"))
     # L1 x8 and L7 x2 have no golden for this GPU: xfail; L3 x4, L4, L5 x2, L6 pass
     res.assert_outcomes(passed=8, xfailed=10, deselected=1)
     data = json.loads((rep / "tolerance.json").read_text())
@@ -70,15 +77,8 @@ def test_a_gpu_without_fp8_says_so(pytester):
     """An Ampere-class GPU (no FP8 tensor cores): the fp8 rows are "not measurable here" with the
     capability, nothing is built for them, the other precisions are measured."""
     why = "fp8 needs compute capability >= 8.9; this GPU has 8.0"
-    pytester.makeconftest(CONFTEST.replace("SPARSE_FACTOR", "1.0").replace("UNSUPPORTED", repr({"fp8": why}))
-                          .replace("NVIDIA RTX 6000 Ada Generation", "NVIDIA A100-SXM4-80GB"))
-    shutil.copy(ROOT / "benchmarks" / "test_latency.py", pytester.path / "test_latency.py")
-    gold = pytester.path / "golden" / "paper" / "any"
-    gold.mkdir(parents=True)
-    shutil.copy(ROOT / "golden" / "paper" / "any" / "L3.json", gold / "L3.json")
-    rep = pytester.path / "rep"
-    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tier", "paper", "-k", "not l2",
-                                        "--golden-dir", str(pytester.path / "golden"), "--report-dir", str(rep))
+    res, rep = _paper_tier(pytester, CONFTEST.replace("SPARSE_FACTOR", "1.0").replace("UNSUPPORTED", repr({"fp8": why}))
+                           .replace("NVIDIA RTX 6000 Ada Generation", "NVIDIA A100-SXM4-80GB"))
     res.assert_outcomes(passed=10, xfailed=8, deselected=1)  # L1 fp8 x2 now pass as not measurable
     rows = json.loads((rep / "tolerance.json").read_text())["checks"]
     verdict = {(r["claim"], r["key"]): r["verdict"] for r in rows}
