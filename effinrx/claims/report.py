@@ -24,11 +24,14 @@ def _fmt(v: Any) -> str:
         rate = v["errors"] / v["blocks"] if v["blocks"] else float("nan")
         return f"{v['errors']}/{v['blocks']} ({rate:.3g})"
     if isinstance(v, dict) and "median_ms" in v:
-        return f"{v['median_ms']:.4g} ms"
+        # the gate compares best-of-n (or per-round ratios) when present: show what it compares
+        best = f"best {v['min_ms']:.4g} ms, " if "min_ms" in v else ""
+        return f"{best}median {v['median_ms']:.4g} ms"
     if isinstance(v, float):
         return f"{v:.6g}"
-    s = json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
-    return s if len(s) <= 60 else s[:57] + "..."
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return json.dumps(v, default=str) if isinstance(v, list) else str(v)
 
 
 def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[str, dict],
@@ -86,8 +89,20 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
         else:
             status, detail = "not implemented yet", f"no benchmark carries claim({cid}) (issue {c.issue})"
         out.append({"claim": cid, "family": c.family, "statement": c.statement, "paper": c.paper,
-                    "status": status, "detail": detail, "checks": len(rs)})
+                    "status": status, "detail": detail, "checks": len(rs), "why": _why(rs) or detail})
     return out
+
+
+def _why(rs: list[dict]) -> str:
+    """The measured value against the rule: the note of the claim's verdict row, else of its first
+    judged check (one line for the claims table)."""
+    for pick in (lambda r: r.get("golden_status") == "derived",
+                 lambda r: r.get("verdict") in ("reproduced", "not reproduced", "inconclusive", "regressed"),
+                 lambda r: bool(r.get("note"))):
+        for r in rs:
+            if pick(r) and (r.get("note") or r.get("message")):
+                return (r.get("note") or r.get("message")).replace("|", "/").replace("\n", " ")
+    return ""
 
 
 def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
@@ -104,17 +119,22 @@ def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
         lines += [f"{len(nc)} checks are **not comparable** with their goldens (another seed or "
                   "configuration): they are neither passes nor regressions; rerun with the golden's "
                   "seed/configuration or regenerate with `--force-regen`.", ""]
-    counts = Counter(s["status"] for s in summary)
+    counts = Counter(s["status"].split(" (")[0] for s in summary)
+    figs = meta.get("_figures") or {}
     lines += ["## Claims", "", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), "",
-              "| claim | statement | paper | status | detail |", "|---|---|---|---|---|"]
+              "| claim | statement | paper | verdict | measured against the rule | checks | figure |",
+              "|---|---|---|---|---|---|---|"]
     for s in summary:
-        lines.append(f"| {s['claim']} | {s['statement']} | {s['paper']} | **{s['status']}** | {s['detail']} |")
-    lines += ["", "## Checks", "",
-              "| claim | key | metric | paper | golden | measured | tolerance | margin | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+        fig = ", ".join(f"Fig. {n}" for n in figs.get(s["claim"], [])) or "—"
+        lines.append(f"| {s['claim']} | {s['statement']} | {s['paper']} | **{s['status']}** | {s['why']} | "
+                     f"{s['detail'] if s['checks'] else '—'} | {fig} |")
+    lines += ["", "<!-- checks -->", "## Checks (grouped by claim)", "",
+              "| claim | key | metric | golden | measured | tolerance | margin | verdict |",
+              "|---|---|---|---|---|---|---|---|"]
+    order = {s["claim"]: i for i, s in enumerate(summary)}
+    for r in sorted(rows, key=lambda r: order.get(r["claim"], len(order))):
         margin = "—" if r.get("margin") is None else f"{r['margin']:.3g}"
-        lines.append(f"| {r['claim']} | `{r['key']}` | {r['metric']} | {r.get('paper') or '—'} | "
+        lines.append(f"| {r['claim']} | `{r['key']}` | {r['metric']} | "
                      f"{_fmt(r.get('golden'))} | {_fmt(r.get('measured'))} | {r['tolerance']} | {margin} | "
                      f"**{r['verdict']}** |")
         if r.get("note"):
@@ -134,21 +154,26 @@ def write_reports(out_dir: Path, claims: dict[str, Claim], rows: list[dict], col
     """Write ``tolerance.md``, ``tolerance.json`` and ``report.md`` (with plots) into ``out_dir``."""
     out_dir = Path(out_dir)
     summary = claim_summary(claims, rows, collected, meta.get("tier", "smoke"))
-    md = render_markdown(summary, rows, meta)
+    arts = list(artifacts)
+    figs: dict = {}
+    for n, a in enumerate(arts, 1):
+        figs.setdefault(a.get("claim") or "", []).append(n)
+    md = render_markdown(summary, rows, {**meta, "_figures": figs})
     paths = {
         "tolerance_md": atomic_write_text(out_dir / "tolerance.md", md),
         "tolerance_json": atomic_write_json(out_dir / "tolerance.json",
                                             {"meta": meta, "claims": summary, "checks": rows}),
     }
-    arts = list(artifacts)
-    rep = [md.replace("# effinrx tolerance report", "# effinrx claims report", 1)]
+    head, _, checks = md.replace("# effinrx tolerance report", "# effinrx claims report", 1).partition("<!-- checks -->")
+    rep = [head.rstrip(), ""]
     if arts:
         rep += ["## Figures", ""]
-        for a in arts:
+        for n, a in enumerate(arts, 1):
             rel = os.path.relpath(a["path"], out_dir)
-            rep += [f"### {a.get('claim') or ''} {a['caption']}".rstrip(), "", f"![{a['caption']}]({rel})", ""]
+            rep += [f"### Fig. {n} ({a.get('claim') or '-'}): {a['caption']}", "", f"![{a['caption']}]({rel})", ""]
             if a.get("table"):
                 rep += [a["table"], ""]
+    rep += [checks.strip()]
     paths["report_md"] = atomic_write_text(out_dir / "report.md", "\n".join(rep) + "\n")
     summary_env = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_env:
