@@ -34,14 +34,27 @@ def test_m2_weight_storage_ratio(claim_check, model, iters, fmt, gran):
 @pytest.mark.smoke
 @pytest.mark.claim("M3")
 def test_m3_per_channel_access_cost(claim_check):
-    # A 3x3 128->128 conv kernel: C = 128 scale sets of m_p = 4 B, N elements of m_e = 1 B (int8).
-    inv = [("conv", (3, 3, 128, 128), "kernel")]
+    """The bytes of a real per-channel int8 quantization -- the int8 codes and the float32 scale
+    sets of a random 3x3 128->128 kernel, as arrays -- against the paper's C*m_p + N*m_e (C = 128
+    channels, m_p = 4 B, N elements, m_e = 1 B); the storage table must agree with both."""
+    import numpy as np
+
+    from effinrx.quant.formats import compute_scale, int_range, quantize
+
+    shape = (3, 3, 128, 128)
+    w = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    scale, _ = compute_scale(w, 8, axis=-1)
+    codes = quantize(w, scale, 0, *int_range(8)).astype(np.int8)
+    measured = int(codes.nbytes + scale.astype(np.float32).nbytes)  # one float32 scale per output channel
+    formula = memory_access_cost(128, int(np.prod(shape)), 4, 1)
+    inv = [("conv", shape, "kernel")]
     pc = storage_table(inv, QuantSpec("int8", "per-channel")).rows[0]
     pt = storage_table(inv, QuantSpec("int8", "per-tensor")).rows[0]
-    formula = memory_access_cost(128, 3 * 3 * 128 * 128, 4, 1)
-    assert pc.total == formula and pt.total == memory_access_cost(1, 3 * 3 * 128 * 128, 4, 1)
+    assert pc.total == measured, f"storage table {pc.total} B vs the arrays' {measured} B"
     claim_check("conv3x3-128/int8", {"per_channel": pc.total, "per_tensor": pt.total}, kind="exact",
-                reproduced=pc.total == formula, note=f"per-channel extra {pc.total - pt.total} B")
+                reproduced=measured == formula,
+                note=f"arrays: {codes.nbytes} B int8 codes + {measured - codes.nbytes} B float32 scales = {measured} B; "
+                     f"C*m_p + N*m_e = {formula} B; per-channel extra over per-tensor {pc.total - pt.total} B")
 
 
 @pytest.mark.smoke
