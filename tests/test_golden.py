@@ -177,3 +177,19 @@ def test_left_over_golden_entries_are_listed_with_the_reason(tmp_path):
                                                     ("moved", "its test is no longer of tier smoke")}
     md = render_markdown([], [], {"tier": "smoke", "unchecked_goldens": left})
     assert "## Golden entries no check read" in md and "`renamed`" in md and "`other`" not in md
+
+
+def test_counts_on_the_same_setup_must_be_identical(tmp_path):
+    """Same seed, versions, configuration and host -> identical slots, so one extra TB error is a
+    regression; on another host the same numbers are judged by Fisher's test (consistent)."""
+    meta = {"seed": 42, "versions": {"tensorflow": "2.19.1"}, "device": "cpu-x", "config_hash": "abc"}
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    check(store, claim="Q2", key="k", measured={"errors": 40, "blocks": 128}, kind="counts", tol=1e-3,
+          metric="m", paper=None, reproduced=None, meta=meta)
+    store = GoldenStore(tmp_path, "smoke", "check")
+    kw = dict(claim="Q2", key="k", kind="counts", tol=1e-3, metric="m", paper=None, reproduced=None)
+    assert check(store, measured={"errors": 40, "blocks": 128}, meta=meta, **kw).golden_status == "pass"
+    v = check(store, measured={"errors": 41, "blocks": 128}, meta=meta, **kw)
+    assert v.golden_status == "regressed" and "errors 40 -> 41" in v.tolerance
+    other = {**meta, "device": "cpu-y"}
+    assert check(store, measured={"errors": 41, "blocks": 128}, meta=other, **kw).golden_status == "pass"

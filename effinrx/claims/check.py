@@ -135,6 +135,21 @@ def _compare_latency(golden: dict, measured: dict, tol: float | None) -> tuple[b
     return g.ok, g.margin, g.text
 
 
+def same_setup(golden_meta: dict | None, run_meta: dict | None) -> bool:
+    """Same seed, package versions, configuration and host as the golden: then the engine draws the
+    very same slots (effinrx.link.slots), so counts must be identical, not merely consistent."""
+    g, r = golden_meta or {}, run_meta or {}
+    keys = ("seed", "versions", "device", "config_hash")
+    return all(k in g and k in r for k in keys) and all(g[k] == r[k] for k in keys)
+
+
+def _exact_counts(golden: dict, measured: dict) -> tuple[bool, float | None, str]:
+    keys = [k for k in ("errors", "blocks", "bit_errors", "crc_failures") if k in golden and k in measured]
+    diff = [f"{k} {golden[k]} -> {measured[k]}" for k in keys if int(golden[k]) != int(measured[k])]
+    text = "exact (same seed, versions, configuration and host: identical slots)"
+    return not diff, None, text + (f"; differs: {', '.join(diff)}" if diff else "")
+
+
 def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str, tol: float | None,
           metric: str, paper: str | None, reproduced: bool | None, device: str = "any",
           meta: dict | None = None, note: str = "", not_measurable: str | None = None) -> Verdict:
@@ -185,7 +200,10 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                f"configuration, or regenerate with --force-regen")
         return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=None,
                        golden_status=NOT_COMPARABLE, verdict=f"{NOT_COMPARABLE} ({why})", message=msg)
-    ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
+    if kind == "counts" and same_setup(entry.get("meta"), meta):
+        ok, margin, tol_text = _exact_counts(entry["value"], measured)
+    else:
+        ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
     if ok and kind == "latency" and tol_text.startswith(ADVISORY) and "not failed" in tol_text:
         # slower than the golden on a runner not declared a benchmark runner: reported, not failed
         store.write_obtained(claim, key, kind, measured, meta, device)
