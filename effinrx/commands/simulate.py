@@ -81,23 +81,6 @@ def add_arguments(p) -> None:
                    help="with --executor ray: tasks in flight (default: every CPU of the local Ray or cluster)")
 
 
-def check_output(path: Path, what: str) -> None:
-    """ConfigError (one line) unless ``path`` can be written: checked before any simulation."""
-    import os
-
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder, expected a file path")
-    parent = path.parent if str(path.parent) else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path}: cannot write in {probe}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(f"{what} {path}: file is not writable")
-
-
 def result_json(curves: dict, sc, args, provenance: dict) -> dict:
     """The ``--json`` document (see README: scenario, provenance, one entry per receiver and point)."""
     pts = [{"receiver": n, "ebno_db": p.ebno_db, "block_errors": p.errors, "blocks": p.blocks,
@@ -122,6 +105,7 @@ def run(args) -> int:
     from effinrx.link.metrics import format_required, required_table
     from effinrx.link.montecarlo import check_ebno, simulate_many
     from effinrx.link.plots import plot_tbler
+    from effinrx.io import check_writable
     from effinrx.provenance import provenance
     from effinrx.receivers.registry import make
 
@@ -136,7 +120,7 @@ def run(args) -> int:
     plot = args.plot or Path(f"tbler-{Path(tag).stem}-{sc.num_prbs}prb.png")
     for path, what in ((plot, "--plot"), (args.json, "--json"), (args.cache, "--cache")):
         if path is not None:
-            check_output(path, what)  # before any work: a bad path must not cost a sweep
+            check_writable(path, what)  # before any work: a bad path must not cost a sweep
     rxs = [make(s, sc, args.weights) for s in specs]  # all built first: bad input fails early
     names = [rx.name for rx in rxs]
     if len(set(names)) != len(names):
