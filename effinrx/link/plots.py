@@ -91,6 +91,8 @@ def _plot_one_point(curves: dict, path, title: str, ebno_db: float) -> Path:
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
+    lows = [p.interval()[0] for _, p in rows if p.errors] + [p.interval()[1] for _, p in rows]
+    ax.set_xlim(min(lows) / 1.5, max(p.interval()[1] for _, p in rows) * 1.8)  # room for the count labels
     ax.set_xlabel(f"TBLER at Eb/N0 = {ebno_db:g} dB (95 % interval; open < = 0 errors, its upper bound)")
     ax.grid(True, which="both", axis="x", alpha=0.3)
     if title:
