@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
-          "lmmse-kbest": ("tab:blue", "-.", "LMMSE CE + K-best (K=64)"),
+          "lmmse-kbest": ("darkgoldenrod", "-.", "LMMSE CE + K-best (K=64)"),  # outside the default cycle
           "ls-lmmse": ("tab:gray", ":", "LS/lin + LMMSE")}
 
 
