@@ -45,6 +45,11 @@ def run(args) -> int:
         print(f"  {m:3s} {b}-bit: {ep} epochs, final val MSE {r['val_mse'][-1]:.4f}, {r['seconds']:.1f} s")
         summary["runs"][f"{m}-{b}"] = {"ber": r["ber"], "val_mse": r["val_mse"], "seconds": r["seconds"],
                                        "epochs_to_threshold": ep, "quant": r["quant"].describe()}
+    for b in sorted({b for _, b in res["runs"]}):
+        g = kaq.convergence_gap(res["runs"][("kaq", b)], res["runs"][("qat", b)])
+        summary[f"convergence_gap_{b}bit"] = g
+        print(f"  {b}-bit: mean validation MSE over the epochs, KAQ - QAT {g['diff']:+.5f} "
+              f"[{g['lo']:+.5f}, {g['hi']:+.5f}] (95 %, {g['vectors']} paired vectors)")
     # the numbers first: a plot or the ONNX/latency step failing late must not lose the training
     summary_path = atomic_write_json(out / f"kaq_{args.arch}_summary.json", summary)
     print(f"summary: {summary_path}")

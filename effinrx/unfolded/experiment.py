@@ -1,7 +1,8 @@
 """The KAQ vs standard-QAT experiment shared by ``effinrx kaq`` and ``benchmarks/test_kaq.py``.
 
 Sizes per tier (the paper trains 50 epochs at batch 128; its epoch length is not stated, so we
-define an epoch as ``steps_per_epoch`` fresh batches of 128):
+define an epoch as ``steps_per_epoch`` fresh batches of 128). fp32, QAT and KAQ start from the same
+initialisation and train with the same optimiser and data, so K2 is a race on equal terms:
 
 =========  ======  ===============  ==========================  =====================
 tier       epochs  steps per epoch  BER vectors per SNR point   system (complex)
@@ -32,6 +33,10 @@ class KaqSize:
     n_rx: int = 8
     eps: float = 0.1
     batch: int = 128
+    #: Adam learning rate (halved every 10 epochs) for fp32, QAT and KAQ alike. The paper's 1e-3 is
+    #: for its own parameterisation; ours stores the six per-layer parameters at O(1) and, measured,
+    #: 200 steps at 1e-3 leave the fp32 net worse than LMMSE at 20-25 dB, 200 steps at 1e-2 do not.
+    lr: float = 1e-2
 
 
 SIZES = {
@@ -73,14 +78,14 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False, 
     t0 = time.perf_counter()
     fp = kaq.build_net(arch, 5)
     curve = pgdnet.train_fp32(fp, cfg, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch, batch=sz.batch,
-                              seed=seed, progress=progress)
+                              lr=sz.lr, seed=seed, progress=progress)
     out["fp32"] = {"net": fp, "train_mse": curve, "seconds": time.perf_counter() - t0,
                    "val_mse": kaq.val_mse(fp, val),
                    "ber": kaq.ber_counts(fp, cfg, SNRS_DB, sz.ber_vectors, seed=seed + 7)}
     for bits in sz.bits:
         for method in kaq.METHODS:
             r = kaq.train_quantized(cfg, method, bits, epochs=sz.epochs, steps_per_epoch=sz.steps_per_epoch,
-                                    batch=sz.batch, eps=sz.eps, val=val, seed=seed, progress=progress,
+                                    batch=sz.batch, eps=sz.eps, lr=sz.lr, val=val, seed=seed, progress=progress,
                                     arch=arch)
             r["ber"] = kaq.ber_counts(r["net"], cfg, SNRS_DB, sz.ber_vectors, quant=r["quant"], seed=seed + 7)
             out["runs"][(method, bits)] = r
@@ -133,9 +138,19 @@ def plot(res: dict, folder) -> list:
               ("fp32", res["fp32"]["ber"], "k-")]
     for (m, b), r in res["runs"].items():
         curves.append((f"{m.upper()} {b}-bit", r["ber"], ("o-" if m == "kaq" else "s--")))
+    from effinrx.stats import clopper_pearson
+
     for name, c, style in curves:
-        ax.semilogy(snrs, [max(c[float(s)]["errors"], 0.5) / c[float(s)]["blocks"] for s in snrs], style,
-                    label=name)
+        # 95 % Clopper-Pearson bars; a zero-error point is drawn as "v" at its upper bound
+        pts = [(s, c[float(s)]["errors"], c[float(s)]["blocks"]) for s in snrs]
+        nz = [(s, e / n, clopper_pearson(e, n)) for s, e, n in pts if e > 0]
+        line = ax.errorbar([p[0] for p in nz], [p[1] for p in nz],
+                           yerr=[[p[1] - p[2][0] for p in nz], [p[2][1] - p[1] for p in nz]],
+                           fmt=style, capsize=2, ms=4, label=name)
+        zero = [(s, clopper_pearson(e, n)[1]) for s, e, n in pts if e == 0]
+        if zero:
+            ax.plot([z[0] for z in zero], [z[1] for z in zero], "v", color=line[0].get_color(), ms=5)
+    ax.set_yscale("log")
     ax.set_xlabel("SNR [dB]")
     ax.set_ylabel("BER")
     ax.set_title(f"{ARCHS[res['arch']]} K=5, {res['cfg'].n_real_rx}x{res['cfg'].n_real_tx} real, 16-QAM ({res['tier']})")
@@ -143,9 +158,16 @@ def plot(res: dict, folder) -> list:
     ax.legend(fontsize=7)
     paths.append(_save(fig, folder / f"kaq_{res['arch']}_ber.png", plt, io, atomic_write_bytes))
     fig, ax = plt.subplots(figsize=(6, 4))
+    import numpy as np
+
     for (m, b), r in res["runs"].items():
-        ax.plot(range(1, len(r["val_mse"]) + 1), r["val_mse"], ("o-" if m == "kaq" else "s--"),
-                label=f"{m.upper()} {b}-bit")
+        ep = np.arange(1, len(r["val_mse"]) + 1)
+        line, = ax.plot(ep, r["val_mse"], ("o-" if m == "kaq" else "s--"), ms=3, label=f"{m.upper()} {b}-bit")
+        err = np.asarray(r.get("val_err", []), np.float64)
+        if err.ndim == 2 and err.shape[0] == len(ep):  # 95 % band over the validation vectors
+            half = 1.96 * err.std(axis=1, ddof=1) / np.sqrt(err.shape[1])
+            ax.fill_between(ep, err.mean(axis=1) - half, err.mean(axis=1) + half, color=line.get_color(),
+                            alpha=0.15, lw=0)
     ax.axhline(res["fp32"]["val_mse"], color="k", lw=0.8, label="fp32 (trained)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation MSE")

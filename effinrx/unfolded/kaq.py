@@ -226,7 +226,7 @@ def _step_fn(net, quant, opt, sigma_opt, eps: float):
 
 
 def build_net(arch: str, n_layers: int = 5):
-    """``arch`` "pgd" (PGD-Net) or "admm" (ADMM-Net), paper init (step/penalty 0.1, lambda 0.05)."""
+    """``arch`` "pgd" (PGD-Net, init ``pgdnet.INIT``) or "admm" (ADMM-Net, rho 0.1, lambda 0.05)."""
     if arch == "pgd":
         from effinrx.unfolded.pgdnet import build_pgdnet
 
@@ -243,12 +243,13 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
                     val=None, init_net=None, seed: int = 0, progress: bool = False, arch: str = "pgd") -> dict:
     """Quantisation-aware training of a PGD-Net / ADMM-Net (``arch``) with ``method`` ("qat" or "kaq").
 
-    Starts from ``init_net`` (copied) or the paper init (eta/rho 0.1, lambda 0.05). Adam, lr halved
+    Starts from ``init_net`` (copied) or the network's own init (``pgdnet.INIT``; ADMM-Net rho 0.1,
+    lambda 0.05). Adam, lr halved
     every 10 epochs, fresh data every step (same seed -> same data for both methods). ``val`` is a
     fixed batch dict (from :func:`effinrx.unfolded.mimo.generate`) for the per-epoch validation MSE.
 
-    Returns ``{"net", "quant", "val_mse": [epochs], "train_mse": [epochs], "train_mmd": [epochs],
-    "seconds"}``.
+    Returns ``{"net", "quant", "val_mse": [epochs], "val_err": float32 [epochs, V] (per validation
+    vector, for paired intervals), "train_mse": [epochs], "train_mmd": [epochs], "seconds"}``.
     """
     from effinrx._tf import keras
     from effinrx.unfolded.mimo import generate
@@ -265,7 +266,7 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
     sigma_opt = keras().optimizers.Adam(1e-2)
     step = _step_fn(net, quant, opt, sigma_opt, eps)
     gen = tf.random.Generator.from_seed(seed)
-    out = {"val_mse": [], "train_mse": [], "train_mmd": []}
+    out = {"val_mse": [], "val_err": [], "train_mse": [], "train_mmd": []}
     t0 = time.perf_counter()
     for ep in _progress(range(epochs), progress, f"{arch} {method} {bits}-bit"):
         opt.learning_rate.assign(lr * 0.5 ** (ep // 10))
@@ -278,14 +279,42 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
         out["train_mse"].append(mse_acc / steps_per_epoch)
         out["train_mmd"].append(mmd_acc / steps_per_epoch)
         if val is not None:
-            out["val_mse"].append(val_mse(net, val, quant))
+            err = val_errors(net, val, quant)
+            out["val_err"].append(err)
+            out["val_mse"].append(float(np.mean(err)))
     out.update(net=net, quant=quant, seconds=time.perf_counter() - t0)
+    out["val_err"] = np.asarray(out["val_err"], np.float32)
     return out
 
 
-def val_mse(net, val: dict, quant=None) -> float:
+def val_errors(net, val: dict, quant=None) -> np.ndarray:
+    """Per-vector mean squared error on the validation batch: float32 ``[V]``."""
     xh = net(val["y"], val["h"], val["snr_db"], quant=quant)
-    return float(np.mean((np.asarray(xh) - np.asarray(val["x"])) ** 2))
+    return np.mean((np.asarray(xh) - np.asarray(val["x"])) ** 2, axis=1).astype(np.float32)
+
+
+def val_mse(net, val: dict, quant=None) -> float:
+    return float(np.mean(val_errors(net, val, quant)))
+
+
+def convergence_gap(run_a: dict, run_b: dict, alpha: float = 0.05) -> dict:
+    """Area under the validation-MSE curve (mean over epochs) of run ``a`` minus run ``b``, paired
+    per validation vector, with a two-sided ``1 - alpha`` normal interval: lower = ``a`` converged
+    faster over the training budget. ``run_*["val_err"]`` float ``[epochs, V]`` on the same vectors.
+
+    The interval covers validation sampling only, not training-seed variance (one training run per
+    method); a seed sweep is what would add that.
+    """
+    from statistics import NormalDist
+
+    a, b = np.asarray(run_a["val_err"], np.float64), np.asarray(run_b["val_err"], np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
+        raise ShapeError(f"val_err curves must be equal [epochs, V] arrays, got {a.shape} and {b.shape}")
+    d = a.mean(axis=0) - b.mean(axis=0)  # [V]
+    half = NormalDist().inv_cdf(1 - alpha / 2) * d.std(ddof=1) / np.sqrt(d.size)
+    m = float(d.mean())
+    return {"diff": m, "lo": m - half, "hi": m + half, "auc_a": float(a.mean()), "auc_b": float(b.mean()),
+            "vectors": int(d.size), "epochs": int(a.shape[0])}
 
 
 def ber_counts(net, cfg, snrs_db, n_vectors: int, quant=None, seed: int = 123, chunk: int = 4096) -> dict:
