@@ -28,15 +28,17 @@ def _counts(tier: str, seed: int):
     return sweep.counts(NAMES, ebno=sz["ebno"], batch=BATCH, max_blocks=sz["max_blocks"], seed=seed)
 
 
-def _plot(res, tier, report_dir, report_artifact):
+def _plot(res, tier, report_dir, report_artifact, golden_background):
     from effinrx.link.plots import plot_tbler
 
+    bg, bg_tier = golden_background("Q1", {n: f"{n}/4prb" for n in res}, prefix="baseline/")
     p = plot_tbler(res, report_dir / "plots" / f"link_baselines_{tier}.png",
-                   f"Baselines, 4 PRBs, DoubleTDL, 2 UEs, MCS 14 ({tier})")
+                   f"Baselines, 4 PRBs, DoubleTDL, 2 UEs, MCS 14 ({tier})", background=bg,
+                   background_label=f"{bg_tier} golden")
     report_artifact(p, f"TBLER of the classical baselines, 4 PRBs, {tier} tier", claim="Q1")
 
 
-def _golden_and_order(request, claim_check, report_dir, report_artifact):
+def _golden_and_order(request, claim_check, report_dir, report_artifact, golden_background):
     tier, seed = _tier(request), request.config.getoption("--seed")
     from effinrx.link.sweep import as_counts
 
@@ -47,7 +49,7 @@ def _golden_and_order(request, claim_check, report_dir, report_artifact):
             claim_check(f"baseline/{n}/4prb/ebno={p.ebno_db:g}", as_counts(p), kind="counts", claim="Q1",
                         meta={"command": cmd},
                         note=f"{n} TBLER {p.tbler:.3f} [{lo:.3f}, {hi:.3f}] (baseline, not a claim)")
-    _plot(res, tier, report_dir, report_artifact)
+    _plot(res, tier, report_dir, report_artifact, golden_background)
     pooled = {n: (sum(p.errors for p in pts), sum(p.blocks for p in pts)) for n, pts in res.items()}
     p_a = one_sided_less(*pooled["perfect-kbest"], *pooled["lmmse-kbest"])
     p_b = one_sided_less(*pooled["lmmse-kbest"], *pooled["ls-lmmse"])
@@ -65,17 +67,17 @@ def _golden_and_order(request, claim_check, report_dir, report_artifact):
 
 
 @pytest.mark.claim("Q1")
-def test_baseline_goldens_and_ordering(request, claim_check, report_dir, report_artifact):
-    _golden_and_order(request, claim_check, report_dir, report_artifact)
+def test_baseline_goldens_and_ordering(request, claim_check, report_dir, report_artifact, golden_background):
+    _golden_and_order(request, claim_check, report_dir, report_artifact, golden_background)
 
 
 @pytest.mark.nightly
 @pytest.mark.claim("Q1")
-def test_baseline_sweep_nightly(request, claim_check, report_dir, report_artifact):
+def test_baseline_sweep_nightly(request, claim_check, report_dir, report_artifact, golden_background):
     """-2..7 dB sweep, 1024 blocks per point; also logs the required Eb/N0 at 10 % TBLER."""
     from effinrx.link.metrics import required_ebno
 
-    _golden_and_order(request, claim_check, report_dir, report_artifact)
+    _golden_and_order(request, claim_check, report_dir, report_artifact, golden_background)
     tier, seed = _tier(request), request.config.getoption("--seed")
     res, _ = _counts(tier, seed)
     for n in NAMES:

@@ -41,7 +41,7 @@ def _tier(request):
 
 
 @pytest.mark.parametrize("model", list(MODELS))
-def test_tbler_link_eval_channel(request, model, claim_check, report_dir, report_artifact):
+def test_tbler_link_eval_channel(request, model, claim_check, report_dir, report_artifact, golden_background):
     tier, seed = _tier(request), request.config.getoption("--seed")
     sz = LINK_SIZES[tier]
     names = [model, "ls-lmmse"] + (["lmmse-kbest"] if tier != "smoke" else [])  # K-best: too slow for smoke
@@ -71,7 +71,10 @@ def test_tbler_link_eval_channel(request, model, claim_check, report_dir, report
     from effinrx.link.plots import plot_tbler
 
     out = report_dir / "plots" / f"nrx_tbler_{model}_link.png"
-    plot_tbler(curves, out, f"{model} fp32 (reference weights) vs baselines; 4 PRBs, DoubleTDL, 2 UEs")
+    # the higher tier's curves underneath (smoke has no K-best: the nightly one is drawn there)
+    bg, bg_tier = golden_background(claim, {n: f"{n}/fp32" for n in (model, "ls-lmmse", "lmmse-kbest")})
+    plot_tbler(curves, out, f"{model} fp32 (reference weights) vs baselines; 4 PRBs, DoubleTDL, 2 UEs",
+               background=bg, background_label=f"{bg_tier} golden")
     report_artifact(out, f"TBLER with 95 % intervals, reference weights, 4 PRBs DoubleTDL (NVIDIA's evaluation "
                          f"channel), 2 UEs, MCS 14, {sz['max_blocks']} TBs per point; reproduce: {cmd}",
                     claim=claim)

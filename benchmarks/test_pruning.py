@@ -253,13 +253,10 @@ def _paired(tier, seed, a, b):
 
 def _sat(res, *names):
     """Saturation note, or None: every named receiver fails almost every TB (nothing to compare)."""
-    from effinrx.stats import saturated
+    from effinrx.stats import saturation_note
 
-    rates = [_pool(res, n)[0] / _pool(res, n)[1] for n in names]
-    if saturated(*rates):
-        return ("inconclusive (saturated: TBLER " + ", ".join(f"{n} {r:.3f}" for n, r in zip(names, rates))
-                + "; longer fine-tuning would decide)")
-    return None
+    return saturation_note({n: _pool(res, n)[0] / _pool(res, n)[1] for n in names},
+                           "longer fine-tuning would decide")
 
 
 def _gi(res, sz, a, b):

@@ -133,15 +133,17 @@ def test_q7_fp8_beats_int8(request, claim_check, seed):
 
 
 @pytest.mark.claim("Q2")
-def test_quantized_rt_figure_and_table(request, seed, report_dir, report_artifact):
+def test_quantized_rt_figure_and_table(request, seed, report_dir, report_artifact, golden_background):
     """Figure of all RT variants on the same slots, with the method table (required Eb/N0 at TBLER
     10 % with its interval and gap to fp32 where the tier sweeps Eb/N0; exact weight bytes)."""
     from effinrx.quant.summary import method_figure
 
     res, sz, cmd = _counts(request.config.getoption("--tier"), seed)
     n = sz["max_blocks"]
+    bg, bg_tier = golden_background(["Q2", "Q3"], list(res))  # the higher tier's curves underneath
     p, table = method_figure(res, "nrx-rt", report_dir / "plots" / "quantized_rt_tbler.png",
-                             f"NRX-RT quantized, DoubleTDL, 4 PRBs, {n} TBs/point")
+                             f"NRX-RT quantized, DoubleTDL, 4 PRBs, {n} TBs/point", background=bg,
+                             background_label=f"{bg_tier} golden")
     report_artifact(p, f"NRX-RT: weight-only PTQ and W8A8 vs fp32, LS/lin+LMMSE and LMMSE+K-best ({n} TBs per "
                        f"point, same slots); reproduce: {cmd}", table=table)
     assert p.stat().st_size > 0 and table.count("\n") == len(res) + 1

@@ -160,14 +160,16 @@ def test_q7_large_fp8_beats_int8(request, claim_check, seed):
 
 
 @pytest.mark.claim("Q4")
-def test_quantized_large_figure_and_table(request, seed, report_dir, report_artifact):
+def test_quantized_large_figure_and_table(request, seed, report_dir, report_artifact, golden_background):
     """Figure of all Large variants and LMMSE+K-best on the same slots, with the method table
     (required Eb/N0 at TBLER 10 % with interval and gap to fp32 in nightly; exact weight bytes)."""
     from effinrx.quant.summary import method_figure
 
     res, sz, cmd = _counts(request.config.getoption("--tier"), seed)
+    bg, bg_tier = golden_background(["Q4", "Q5", "Q6"], list(res))  # the higher tier's curves underneath
     p, table = method_figure(res, "nrx-large", report_dir / "plots" / "quantized_large_tbler.png",
-                             f"NRX-Large quantized, DoubleTDL, 4 PRBs, {sz['max_blocks']} TBs/point")
+                             f"NRX-Large quantized, DoubleTDL, 4 PRBs, {sz['max_blocks']} TBs/point",
+                             background=bg, background_label=f"{bg_tier} golden")
     report_artifact(p, f"NRX-Large: weight-only PTQ and W8A8 vs fp32 and LMMSE+K-best "
                        f"({sz['max_blocks']} TBs per point, same slots); reproduce: {cmd}", table=table)
     assert p.stat().st_size > 0 and table.count("\n") == len(res) + 1

@@ -169,6 +169,28 @@ def student_init(model: str = "nrx-rt", seed: int = 0) -> list:
     return [w.copy() for w in load_model(model, None).get_core_weights()]
 
 
+def weakened_start(model: str = "nrx-rt", noise: float = 0.3, seed: int = 0) -> list:
+    """Core weights of ``model`` from NVIDIA's reference weights with seeded Gaussian noise added to
+    every array (std ``noise`` x that array's own std): a partially trained start shared by both
+    students. From a random init the CPU budget leaves both students at TBLER ~1 (saturated, D1
+    undecided); from this start they begin between the teacher and failure and the fine-tuning
+    budget decides whether the teacher helps. Raises WeightsError when the reference weights are
+    absent (the benchmark skips first)."""
+    import numpy as np
+
+    from effinrx.receivers.nrx import load_model
+
+    if not noise >= 0:
+        raise ConfigError(f"weakened_start noise must be >= 0, got {noise!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for w in load_model(model, "reference").get_core_weights():
+        w = np.asarray(w, np.float32)
+        sd = float(w.std()) if w.size > 1 else abs(float(w.reshape(-1)[0])) if w.size else 0.0
+        out.append((w + rng.normal(0.0, noise * sd, w.shape)).astype(np.float32))
+    return out
+
+
 def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
                progress: bool = False) -> dict:
     """Train the student alone and distilled from the same init with the same ``recipe``

@@ -142,6 +142,16 @@ def saturated(*rates: float, level: float = SATURATED) -> bool:
     return all(r >= level for r in rates)
 
 
+def saturation_note(rates: dict, remedy: str, level: float = SATURATED) -> str | None:
+    """"inconclusive (saturated: ...; remedy)" when every TBLER in ``rates`` (name -> TBLER) is at or
+    above ``level`` (nothing to compare: both receivers fail almost every TB), else None. The one
+    wording of that verdict for every paired comparison (distillation, pruning, ...)."""
+    if not saturated(*rates.values(), level=level):
+        return None
+    listed = ", ".join(f"{n} {r:.3f}" for n, r in rates.items())
+    return f"inconclusive (saturated: TBLER {listed}; {remedy})"
+
+
 def equivalent_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: float = 0.01,
                        margin: float = 0.2) -> tuple[bool | None, str]:
     """'a is about as good as b' (TOST style) on shared slots: reproduced when the (1 - 2 alpha)

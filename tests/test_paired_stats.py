@@ -62,3 +62,12 @@ def test_beats_counts_three_ways():
     assert beats_counts(10, 256, 60, 256)[0] is True
     assert beats_counts(74, 256, 90, 256)[0] is None
     assert beats_counts(3000, 30000, 3000, 30000)[0] is False
+
+
+def test_saturation_note_only_when_every_rate_saturated():
+    from effinrx.stats import saturation_note
+
+    note = saturation_note({"a": 0.99, "b": 1.0}, "more steps would decide")
+    assert note.startswith("inconclusive (saturated: TBLER a 0.990, b 1.000") and "more steps" in note
+    assert saturation_note({"a": 0.99, "b": 0.5}, "x") is None
+    assert saturation_note({"a": 0.2}, "x") is None

@@ -207,3 +207,49 @@ def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = 
                                              + (f" --seed {int(seed)}" if seed is not None else "")
                                              + " --force-regen")
     return out
+
+
+def golden_curves(store: "GoldenStore", claims, names, prefix: str = "") -> dict:
+    """TBLER curves stored in ``store``'s golden files of ``claims`` (an ID or a list; device
+    ``any``): receiver name -> list of :class:`effinrx.link.montecarlo.PointCounts` sorted by Eb/N0,
+    read from the ``counts`` entries keyed ``<prefix><key>/ebno=<x>``. ``names``: receiver names
+    (key = name) or a dict name -> key; names without entries are left out. Used to draw the
+    highest tier's curves under a lower tier's points (:func:`background_curves`)."""
+    from effinrx.link.montecarlo import PointCounts
+
+    entries: dict = {}
+    for claim in ([claims] if isinstance(claims, str) else claims):
+        entries.update((store.load(claim) or {"entries": {}})["entries"])
+    names = names if isinstance(names, dict) else {n: n for n in names}
+    out: dict = {}
+    for name, key_base in names.items():
+        head = f"{prefix}{key_base}/ebno="
+        pts = []
+        for key, e in entries.items():
+            if not key.startswith(head) or e.get("kind") != "counts":
+                continue
+            try:
+                x = float(key[len(head):])
+            except ValueError:
+                continue
+            v = e["value"]
+            pts.append(PointCounts(ebno_db=x, errors=int(v["errors"]), blocks=int(v["blocks"]),
+                                   bit_errors=int(v.get("bit_errors", 0)), bits=int(v.get("bits", 0)),
+                                   crc_failures=int(v.get("crc_failures", 0))))
+        if pts:
+            out[name] = sorted(pts, key=lambda p: p.ebno_db)
+    return out
+
+
+def background_curves(store: "GoldenStore", claim, names, prefix: str = "") -> tuple[dict, str | None]:
+    """The curves of the highest tier above ``store.tier`` whose golden files of ``claim`` hold a
+    swept curve (>= 2 Eb/N0 points) for any of ``names``: ``(curves, tier)``, or ``({}, None)``.
+    A smoke run's figure then shows the nightly (or paper) curves with its own points on top."""
+    from effinrx.claims.registry import TIERS
+
+    for tier in reversed(TIERS[TIERS.index(store.tier) + 1:] if store.tier in TIERS else ()):
+        curves = golden_curves(GoldenStore(store.root, tier), claim, names, prefix)
+        curves = {n: pts for n, pts in curves.items() if len(pts) >= 2}
+        if curves:
+            return curves, tier
+    return {}, None

@@ -218,6 +218,17 @@ def report_dir(request) -> Path:
 
 
 @pytest.fixture
+def golden_background(request):
+    """``golden_background(claim, names, prefix="") -> (curves, tier)``: the highest tier's golden
+    TBLER curves above this run's tier (:func:`effinrx.claims.golden.background_curves`), for figures
+    that draw them under this run's points."""
+    from effinrx.claims.golden import background_curves
+
+    store = request.config.stash[_KEY]["store"]
+    return lambda claim, names, prefix="": background_curves(store, claim, names, prefix)
+
+
+@pytest.fixture
 def report_artifact(request):
     """``report_artifact(path, caption, claim=None, table=None)``: attach a PNG to the claims report,
     optionally with a markdown ``table`` printed under it."""

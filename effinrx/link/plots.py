@@ -32,21 +32,38 @@ def save_png(fig, path) -> Path:
     return atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def plot_tbler(curves: dict, path, title: str = "") -> Path:
+def plot_tbler(curves: dict, path, title: str = "", background: dict | None = None,
+               background_label: str = "nightly golden") -> Path:
     """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
     (points without errors as open triangles at their upper bound);
-    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path. When every
-    curve has the same single Eb/N0 point (a smoke run), a curve plot would stack all error bars on
-    one x: the receivers are drawn as rows of a dot-and-interval chart instead."""
+    baselines in the usual dashed/dotted styles. Writes a PNG atomically, returns its path.
+    ``background``: name -> PointCounts of a higher tier's goldens, drawn as thin faded curves with
+    their intervals as bands, under this run's points (a smoke run's few points read against the
+    nightly curves). When every curve has the same single Eb/N0 point and there is no background,
+    a curve plot would stack all error bars on one x: the receivers are drawn as rows of a
+    dot-and-interval chart instead."""
     xs = {p.ebno_db for pts in curves.values() for p in pts if p.blocks > 0}
-    if len(xs) == 1:
+    if len(xs) == 1 and not background:
         return _plot_one_point(curves, path, title, xs.pop())
     fig, ax = new_figure((6, 4.2))
+    colors = {}
+    for name, pts in (background or {}).items():
+        pts = [p for p in pts if p.blocks > 0 and p.errors > 0]
+        if len(pts) < 2:
+            continue
+        color, ls, label = _STYLE.get(name, (None, "-", name))
+        line, = ax.plot([p.ebno_db for p in pts], [p.tbler for p in pts], color=color, linestyle=ls, lw=1,
+                        alpha=0.45, label=f"{label} ({background_label})")
+        ci = [p.interval() for p in pts]
+        ax.fill_between([p.ebno_db for p in pts], [c[0] for c in ci], [c[1] for c in ci],
+                        color=line.get_color(), alpha=0.12, lw=0)
+        colors[name] = line.get_color()
     for name, pts in curves.items():
         pts = [p for p in pts if p.blocks > 0]
         if not pts:
             continue
         color, ls, label = _STYLE.get(name, (None, "-", name))
+        color = colors.get(name, color)  # same colour as its background curve
         # zero-error points have no log-scale position: drawn as a "v" at their 95 % upper bound
         zero = [p for p in pts if p.errors == 0]
         pts = [p for p in pts if p.errors > 0]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def method_figure(curves: dict, model: str, path, title: str, reference: str | None = None) -> tuple[Path, str]:
+def method_figure(curves: dict, model: str, path, title: str, reference: str | None = None,
+                  background: dict | None = None, background_label: str = "nightly golden") -> tuple[Path, str]:
     """``curves``: registry receiver name -> list of PointCounts sorted by Eb/N0 (receivers without a
     storage spec, e.g. classical baselines, get "—" bytes); ``reference`` defaults to ``model``
-    (fp32). Returns (PNG path, markdown table)."""
+    (fp32); ``background``: a higher tier's curves drawn under them (``plot_tbler``). Returns (PNG
+    path, markdown table)."""
     from effinrx.link.metrics import format_required, required_table
     from effinrx.link.plots import plot_tbler
     from effinrx.quant.receivers import VARIANT_STORAGE, variant_bytes
@@ -30,4 +32,4 @@ def method_figure(curves: dict, model: str, path, title: str, reference: str | N
         table = "\n".join(["| receiver | TB errors | weight bytes |", "|---|---|---|"] +
                           [f"| {v} | {sum(p.errors for p in pts)}/{sum(p.blocks for p in pts)} | "
                            f"{extra[v]['weight bytes']} |" for v, pts in curves.items()])
-    return plot_tbler(curves, Path(path), title), table
+    return plot_tbler(curves, Path(path), title, background, background_label), table
