@@ -11,11 +11,18 @@ ORDER = {"smoke": 0, "nightly": 1, "paper": 2}
 
 
 def _marks(node) -> set:
-    """Marker names in a decorator list or a ``pytestmark`` value (``pytest.mark.<name>``)."""
+    """Marker names in a decorator list or a ``pytestmark`` value (``pytest.mark.<name>``). Marks
+    inside ``pytest.param(..., marks=...)`` belong to one parameter only (the test still runs in the
+    cheaper tier for the others), so they are not the function's."""
     out = set()
-    for sub in ast.walk(node):
+    todo = [node]
+    while todo:
+        sub = todo.pop()
+        if isinstance(sub, ast.Call) and getattr(sub.func, "attr", "") == "param":
+            continue
         if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr == "mark":
             out.add(sub.attr)
+        todo.extend(ast.iter_child_nodes(sub))
     return out
 
 
