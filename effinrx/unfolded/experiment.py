@@ -157,22 +157,34 @@ def plot(res: dict, folder) -> list:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     paths.append(_save(fig, folder / f"kaq_{res['arch']}_ber.png", plt, io, atomic_write_bytes))
-    fig, ax = plt.subplots(figsize=(6, 4))
     import numpy as np
 
+    # left: the curves; right: the paired KAQ - QAT difference per epoch with its 95 % band (per
+    # validation vector, as K2 decides it): unpaired bands of the two curves overlap even where the
+    # paired difference is clearly non-zero
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for (m, b), r in res["runs"].items():
         ep = np.arange(1, len(r["val_mse"]) + 1)
-        line, = ax.plot(ep, r["val_mse"], ("o-" if m == "kaq" else "s--"), ms=3, label=f"{m.upper()} {b}-bit")
-        err = np.asarray(r.get("val_err", []), np.float64)
-        if err.ndim == 2 and err.shape[0] == len(ep):  # 95 % band over the validation vectors
-            half = 1.96 * err.std(axis=1, ddof=1) / np.sqrt(err.shape[1])
-            ax.fill_between(ep, err.mean(axis=1) - half, err.mean(axis=1) + half, color=line.get_color(),
-                            alpha=0.15, lw=0)
+        ax.plot(ep, r["val_mse"], ("o-" if m == "kaq" else "s--"), ms=3, label=f"{m.upper()} {b}-bit")
     ax.axhline(res["fp32"]["val_mse"], color="k", lw=0.8, label="fp32 (trained)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation MSE")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
+    for b in sorted({b for _, b in res["runs"]}):
+        ka, qa = (np.asarray(res["runs"][(m, b)].get("val_err", []), np.float64) for m in ("kaq", "qat"))
+        if ka.ndim != 2 or ka.shape != qa.shape:
+            continue
+        d = ka - qa  # [epochs, V]
+        ep = np.arange(1, d.shape[0] + 1)
+        half = 1.96 * d.std(axis=1, ddof=1) / np.sqrt(d.shape[1])
+        line, = ax2.plot(ep, d.mean(axis=1), "o-", ms=3, label=f"{b}-bit")
+        ax2.fill_between(ep, d.mean(axis=1) - half, d.mean(axis=1) + half, color=line.get_color(), alpha=0.2, lw=0)
+    ax2.axhline(0.0, color="k", lw=0.8)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("validation MSE, KAQ - QAT (paired, 95 %)")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=7)
     paths.append(_save(fig, folder / f"kaq_{res['arch']}_convergence.png", plt, io, atomic_write_bytes))
     return paths
 
