@@ -26,7 +26,7 @@ from typing import Any
 
 from effinrx.claims.golden import GoldenStore, comparability
 from effinrx.errors import GoldenError
-from effinrx.latency import ADVISORY
+from effinrx.latency.gate import ADVISORY, latency_gate
 
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
 
@@ -123,11 +123,9 @@ def compare(kind: str, golden: Any, measured: Any, tol: float | None) -> tuple[b
 
 
 def _compare_latency(golden: dict, measured: dict, tol: float | None) -> tuple[bool, float | None, str]:
-    """:func:`effinrx.latency.latency_gate`: interleaved per-round latency/probe ratios in a rank test
+    """:func:`effinrx.latency.gate.latency_gate`: interleaved per-round latency/probe ratios in a rank test
     (best-of-n after probe normalisation for goldens without samples); a hard gate only on a declared
     benchmark runner (``EFFINRX_BENCHMARK_RUNNER=1``), else ``advisory (shared runner)``, never failed."""
-    from effinrx.latency import latency_gate
-
     t = DEFAULT_TOL["latency"] if tol is None else tol
     if "median_ms" not in golden or "median_ms" not in measured:
         raise GoldenError("latency values need 'median_ms'")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 
-from effinrx.engines.base import Engine
+from effinrx.engines.base import Engine, time_interleaved
 from effinrx.errors import ShapeError
 
 INT_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulIntegerToFloat",
@@ -161,15 +161,13 @@ def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
 
 def time_beside_probe(fn, *, threads: int | None = None, n: int = 30, warmup: int = 3) -> dict:
     """Time ``fn()`` and the speed probe in ``n`` short alternations (one call each per round, order
-    flipped every round; ``fn=None``: probe only) through :func:`effinrx.latency.time_interleaved`,
+    flipped every round; ``fn=None``: probe only) through :func:`effinrx.engines.base.time_interleaved`,
     the one timing path of the CLI and the benchmarks.
 
     Returns ``summarize_ms`` of ``fn`` (empty without it) plus ``probe_ms`` (the probe's best),
     ``probe_median_ms`` and the per-round samples that the rank-test gate
-    (:func:`effinrx.latency.latency_gate`) reads. Why alternate: timing the probe once after the model
+    (:func:`effinrx.latency.gate.latency_gate`) reads. Why alternate: timing the probe once after the model
     left a speed-state change in between uncorrected (a CI run's int8-fused RT was 2.0x its golden
     while the probe read 1.2x)."""
-    from effinrx.latency import time_interleaved
-
     sess, feed = _probe(threads)
     return time_interleaved(fn, lambda: sess.run(None, feed), rounds=n, warmup=warmup)
