@@ -59,7 +59,7 @@ def _recipe(model, method, pattern, tier, seed):
 @functools.lru_cache(maxsize=None)
 def _pruned(model, method, pattern, tier, seed):
     """PruneResult of one variant, computed once per session (weights never leave memory)."""
-    from effinrx.prune.recipe import prune_nrx
+    from effinrx.prune.dispatch import prune_nrx
 
     return prune_nrx(_recipe(model, method, pattern, tier, seed), None)
 

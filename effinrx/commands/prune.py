@@ -41,7 +41,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from effinrx import weights as W
-    from effinrx.prune.recipe import PruneRecipe, prune_nrx
+    from effinrx.prune.dispatch import prune_nrx
+    from effinrx.prune.recipe import PruneRecipe
 
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from effinrx.errors import ConfigError
-from effinrx.prune.recipe import PruneRecipe, PruneResult
+from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
 
 
 def _tfmot():
@@ -107,7 +107,6 @@ def strip(net):
 def prune_magnitude(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
     """Wrap with tfmot, fine-tune with :func:`effinrx.train.train`, strip. ``work_dir`` receives
     the training log/checkpoint (a temporary folder, removed afterwards, when None)."""
-    from effinrx.prune.recipe import sparsity_report
     from effinrx.receivers.nrx import load_model
     from effinrx.train import TrainRecipe, train
 

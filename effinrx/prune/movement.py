@@ -30,7 +30,7 @@ import numpy as np
 
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import polynomial_sparsity, topk_mask
-from effinrx.prune.recipe import PruneRecipe, PruneResult
+from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
 
 _CLS = None
 
@@ -154,7 +154,6 @@ def make_on_step(recipe: PruneRecipe):
 def prune_movement(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
     """Wrap, fine-tune with :func:`effinrx.train.train` while scoring and masking, bake the masks
     and copy the weights into a fresh unwrapped CGNN. ``train`` summary gains ``mask_updates``."""
-    from effinrx.prune.recipe import sparsity_report
     from effinrx.receivers.nrx import load_model
     from effinrx.train import TrainRecipe, train
 

@@ -151,16 +151,3 @@ def sparsity_report(net) -> dict:
     return {"overall": summ["overall"], "kernels": kz / params["pruned"], "per_variable": per,
             "params": params, "total_params": total, "pruned_fraction": params["pruned"] / total,
             "nonzeros": int(sum(int(np.count_nonzero(w)) for w in ws))}
-
-
-def prune_nrx(recipe: PruneRecipe, work_dir, progress: bool = False):
-    """Prune + fine-tune per ``recipe``; returns :class:`PruneResult`
-    (plain NRX net with the pruned weights, training summary, sparsity report)."""
-    recipe.validate()
-    if recipe.method == "magnitude":
-        from effinrx.prune.magnitude import prune_magnitude
-
-        return prune_magnitude(recipe, work_dir, progress=progress)
-    from effinrx.prune.movement import prune_movement
-
-    return prune_movement(recipe, work_dir, progress=progress)
