@@ -37,25 +37,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.quant.units import layer_units
 
-UNIT_KINDS = ("layer", "kernel")
 RANK_BY = ("sqnr", "tb")
 
 
 ACT_METHODS = {"w8a8-int8": "int8", "w8a8-fp8": "fp8"}  # -> effinrx.quant.w8a8.FORMATS key
-
-
-@dataclass
-class Unit:
-    """A group of kernels quantized together. ``indices``: positions in ``core_variables()``
-    (reference weight order); ``kinds``: "depthwise" | "pointwise" | "dense" per index;
-    ``layer``: index of the core layer the kernels belong to."""
-    name: str
-    block: str
-    indices: list
-    kinds: list
-    params: int
-    layer: int = -1
 
 
 @dataclass
@@ -95,42 +82,6 @@ class SweepResult:
         return {"method": self.method, "unit": self.unit, "meta": self.meta,
                 "fp32": row(self.fp32), "all_layers": row(self.all_layers),
                 "rows": [row(r) for r in self.rows]}
-
-
-def layer_units(net, unit: str = "layer") -> list[Unit]:
-    """Units of a CGNN built by ``build_cgnn``/``load_model``, in core-layer order.
-
-    Names are ``<block>/<role><j>``: role ``conv`` (state init), ``agg``/``upd`` (CGNN iteration
-    aggregation MLP / state-update convs), ``dense`` (readouts); with ``unit="kernel"`` a
-    separable layer gives ``.../upd0.dw`` and ``.../upd0.pw``. ``readout_chest`` units do not
-    feed the LLRs (their LLR SQNR is inf by construction)."""
-    from effinrx.quant.ptq import _kind
-    from effinrx.receivers.nrx_layers import _own_vars
-
-    if unit not in UNIT_KINDS:
-        raise ConfigError(f"sensitivity unit {unit!r} not one of {', '.join(UNIT_KINDS)}")
-    units, pos, seen = [], 0, {}
-    for li, (layer, blk) in enumerate(zip(net.core_layers, net.block_of)):
-        vs = _own_vars(layer)
-        sep = hasattr(layer, "depthwise_kernel")
-        if blk == "state_init":
-            role = "conv"
-        elif blk.startswith("cgnn_it"):
-            role = "upd" if sep else "agg"
-        else:
-            role = "dense"
-        j = seen.get((blk, role), 0)
-        seen[(blk, role)] = j + 1
-        ker = [(pos + i, _kind(v.name), int(v.shape.num_elements())) for i, v in enumerate(vs)
-               if _kind(v.name) != "bias"]
-        pos += len(vs)
-        base = f"{blk}/{role}{j}"
-        if unit == "layer" or len(ker) == 1:
-            units.append(Unit(base, blk, [k[0] for k in ker], [k[1] for k in ker], sum(k[2] for k in ker), li))
-        else:
-            for idx, kind, n in ker:
-                units.append(Unit(f"{base}.{'dw' if kind == 'depthwise' else 'pw'}", blk, [idx], [kind], n, li))
-    return units
 
 
 def quantize_unit(weights, names, indices, method: str):

@@ -7,7 +7,7 @@ Calibration: run the wrapped model on simulated slots in ``mode="calibrate"``; e
 max|x| and a sample of |x| for a percentile; :func:`freeze` turns those into scales.
 
 Mixed precision: ``keep_float`` names core layers (the unit names of
-:func:`effinrx.quant.sensitivity.layer_units`, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32 and
+:func:`effinrx.quant.units.layer_units`, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32 and
 whose input is never quantized (they are still calibrated, so every layer has a scale). The
 sensitivity sweep finds such a layer: on NRX-RT, W8A8 int8 loses almost everything in
 ``cgnn_it0/upd0``.
@@ -105,7 +105,7 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantiz
 def mark_keep_float(net, wrappers, names) -> list:
     """Set ``keep_float`` on the wrappers of the named core layers; return the core-weight indices
     of their kernels (to leave fp32). ConfigError names unknown layers and lists the valid ones."""
-    from effinrx.quant.sensitivity import layer_units
+    from effinrx.quant.units import layer_units
 
     names = list(names or ())
     if not names:
