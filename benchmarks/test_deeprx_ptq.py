@@ -155,7 +155,7 @@ def test_r2_int8_ptq_beats_ls_lmmse(request, claim_check, seed, report_dir, repo
 def _required_ebno_checks(claim_check, res, sz):
     """Required Eb/N0 at BLER 10 % of int8 vs LS/nn + LMMSE per class (nightly)."""
     from effinrx.link.metrics import required_ebno
-    from effinrx.link.montecarlo import PointCounts
+    from effinrx.link.counts import PointCounts
 
     for c in CLASSES:
         req = {}

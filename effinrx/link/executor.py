@@ -192,7 +192,7 @@ class Sweep:
             self.resolved[n] = j
             pc = cell.pc
             if self.floor is not None and pc.blocks and pc.tbler < self.floor:
-                from effinrx.link.montecarlo import PointCounts
+                from effinrx.link.counts import PointCounts
 
                 for k in range(j + 1, len(self.points)):
                     skip = self.cells[n, k]
