@@ -3,7 +3,7 @@ class; and M2 (exact storage bytes) for DeepRx.
 
 Receiver under test: the shipped CPU-sized DeepRx ``effinrx/data/deeprx-32x4.npz`` (32 channels,
 4 residual blocks; the paper's is 128 x 8), trained by ``effinrx deeprx train`` (steps, wall time,
-seed in the JSON sidecar). PTQ (``effinrx.receivers.deeprx_quant``): Conv2D kernels only, signed
+seed in the JSON sidecar). PTQ (``effinrx.quant.deeprx``): Conv2D kernels only, signed
 symmetric, fp16 / int8 / int4, per-tensor (``-pt``) or per output channel (``-pc``); biases and
 LayerNorm parameters stay fp32.
 
@@ -27,7 +27,7 @@ import math
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.receivers.deeprx_train import shipped_path
+from effinrx.training.deeprx import shipped_path
 from effinrx.stats import one_sided_less
 
 WIDTH, DEPTH = 32, 4
@@ -49,7 +49,7 @@ BEATS_MARGIN = param("R2", "margin")  # "beats": smallest win
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.receivers import deeprx_eval
+    from effinrx.training import deeprx_eval
 
     sz = SIZES[tier]
     fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
@@ -60,7 +60,7 @@ def _counts(tier: str, seed: int):
 
 
 def _pool(res, cls, name):
-    from effinrx.receivers.deeprx_eval import pooled
+    from effinrx.training.deeprx_eval import pooled
 
     return pooled(res[cls][name])
 
@@ -216,7 +216,7 @@ def test_m2_deeprx_storage_bytes(claim_check, size):
     and the per-element LayerNorm gamma/beta, which do not shrink; same 10 % rule as benchmarks/
     test_formats.py for "reproduced"."""
     from effinrx.receivers.deeprx import build_deeprx, num_params
-    from effinrx.receivers.deeprx_quant import storage_bytes
+    from effinrx.quant.deeprx import storage_bytes
 
     w, d = size
     m = build_deeprx((14, 48), w, d)

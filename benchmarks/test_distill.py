@@ -44,9 +44,9 @@ BCE_TOL = 0.02  # nats, golden tolerance of a mean held-out BCE
 
 @functools.lru_cache(maxsize=None)
 def _run(tier: str, seed: int, folder: str):
-    from effinrx.distill import DistillConfig, evaluate, train_pair
+    from effinrx.training.distill import DistillConfig, evaluate, train_pair
     from effinrx.receivers.nrx import NRXReceiver
-    from effinrx.train import TrainRecipe
+    from effinrx.training.nrx import TrainRecipe
 
     sz = SIZES[tier]
     recipe = TrainRecipe(model="nrx-rt", steps=sz["steps"], batch_size=sz["batch"], seed=seed,

@@ -1,6 +1,6 @@
 """Claims T1, T2 (seed 002): QAT (fake-quant + STE + learnable per-channel scales) of the DeepRx receiver.
 
-QAT models (``effinrx.receivers.deeprx_eval.finetune_qat``): the shipped fp32 DeepRx 32x4
+QAT models (``effinrx.training.deeprx_eval.finetune_qat``): the shipped fp32 DeepRx 32x4
 (``effinrx/data/deeprx-32x4.npz``; the paper's network is 128x8) with every Conv2D kernel
 fake-quantised to 4 or 8 bits (signed symmetric, per-channel scales initialised to max|w|/qmax and
 learned with the kernels through the straight-through estimator), fine-tuned a few Adam steps on
@@ -22,7 +22,7 @@ import functools
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.receivers.deeprx_train import shipped_path
+from effinrx.training.deeprx import shipped_path
 from effinrx.stats import one_sided_less
 
 WIDTH, DEPTH = 32, 4
@@ -44,7 +44,7 @@ EQUIV_MARGIN = param("T2", "margin")  # "close to fp32": within +-margin of fp32
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.receivers import deeprx_eval
+    from effinrx.training import deeprx_eval
 
     sz = SIZES[tier]
     fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
@@ -60,7 +60,7 @@ def _counts(tier: str, seed: int):
 
 
 def _pool_all(res, name):
-    from effinrx.receivers.deeprx_eval import pooled
+    from effinrx.training.deeprx_eval import pooled
 
     e = n = 0
     for c in CLASSES:

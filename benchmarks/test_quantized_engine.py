@@ -111,7 +111,7 @@ def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
     from effinrx.engines.ort_selfcheck import integer_gemm_defect
     from effinrx.link.config import Scenario
     from effinrx.link.montecarlo import simulate
-    from effinrx.receivers.engine_rx import EngineNRXReceiver
+    from effinrx.engines.receiver import EngineNRXReceiver
     from effinrx.receivers.nrx import receiver_for_scenario
     from effinrx.stats import compare_counts
 

@@ -145,7 +145,7 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
         # on what ran before in the process
         set_seeds(int(seed))
     if source is None:
-        from effinrx.receivers.nrx_sim import UMiSlotSource
+        from effinrx.link.umi import UMiSlotSource
 
         source = UMiSlotSource(num_prbs, 2)
     rx = w8a8_receiver(model, fmt, source, weights=weights, num_prbs=num_prbs,

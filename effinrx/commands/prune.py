@@ -1,7 +1,7 @@
 """``effinrx prune``: prune + fine-tune NRX-RT/Large and save the pruned weights with their recipe.
 
 Magnitude pruning goes through tfmot (unstructured PolynomialDecay to ``--target`` or 2:4),
-movement pruning through :mod:`effinrx.prune.movement`; fine-tuning is :func:`effinrx.train.train`
+movement pruning through :mod:`effinrx.prune.movement`; fine-tuning is :func:`effinrx.training.nrx.train`
 warm-started from ``--init`` (default: the reference weights). Output ``<out>.npz`` + ``<out>.json``
 (our weight format, loadable with ``load_model(model, "<out>.npz")``); the sidecar holds the
 recipe, the training summary, per-kernel and overall sparsity and which parameters stayed dense.

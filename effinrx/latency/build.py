@@ -22,7 +22,7 @@ def simulated_calibration(prbs: int, n_slots: int = 16, ebno_db=(-2.0, 7.0), see
 def _calibration(prbs: int, n_slots: int, ebno_db: tuple, seed: int) -> dict:
     from effinrx._tf import set_seeds
     from effinrx.export.onnx import slot_to_inputs
-    from effinrx.receivers.nrx_sim import UMiSlotSource
+    from effinrx.link.umi import UMiSlotSource
 
     set_seeds(seed)
     slot = UMiSlotSource(num_prbs=prbs)(n_slots, ebno_db, num_active=2)

@@ -12,6 +12,7 @@ import functools
 from dataclasses import asdict, dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.link.pusch import reference_pusch_configs
 
 URLLC_BUDGET_MS = 1.0
 BITS_PER_RE = 4  # 16-QAM, MCS 14
@@ -42,8 +43,6 @@ def raw_bits_per_slot(prbs: int, ues: int = NUM_UES, bits_per_re: int = BITS_PER
 @functools.lru_cache(maxsize=8)
 def info_bits_per_slot(prbs: int, ues: int = NUM_UES) -> int:
     """Transport-block (information) bits of all UEs per slot for the reference PUSCH config."""
-    from effinrx.receivers.nrx_preproc import reference_pusch_configs
-
     pc = reference_pusch_configs(prbs, ues)[0]
     return int(pc.tb_size) * ues
 

@@ -15,7 +15,7 @@ channels (C_in) per output channel, computes the mask once at pruning step 1 and
 last group; the C_in = 18 and 114 pointwise kernels have a 2-entry tail per output that stays dense,
 so the 2:4 kernel sparsity is 0.497 (RT overall 0.460).
 
-Training: :func:`effinrx.train.train` (warm start from the reference weights). Its custom loop has
+Training: :func:`effinrx.training.nrx.train` (warm start from the reference weights). Its custom loop has
 no Keras callbacks, so the two things ``UpdatePruningStep`` does are done here: ``pruning_step``
 is set to 0 before the first step (the wrapper increments it on every training call and asserts
 >= 1), and ``weight_mask_op`` is applied after the last step (Adam moved the masked weights).
@@ -105,10 +105,10 @@ def strip(net):
 
 
 def prune_magnitude(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
-    """Wrap with tfmot, fine-tune with :func:`effinrx.train.train`, strip. ``work_dir`` receives
+    """Wrap with tfmot, fine-tune with :func:`effinrx.training.nrx.train`, strip. ``work_dir`` receives
     the training log/checkpoint (a temporary folder, removed afterwards, when None)."""
     from effinrx.receivers.nrx import load_model
-    from effinrx.train import TrainRecipe, train
+    from effinrx.training.nrx import TrainRecipe, train
 
     recipe.validate()
     t0 = time.time()

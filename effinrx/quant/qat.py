@@ -16,7 +16,7 @@ foundation's STE op.
 
 Scales start at ``max|w| / (2^(b-1) - 1)`` per channel of the warm-start weights, i.e. exactly the
 per-channel PTQ scales of ``ptq`` method ``int<b>-pc``, so QAT at step 0 *is* PTQ per-channel; the
-fine-tune (:func:`effinrx.train.train`, the NRX training loop and loss) is what QAT adds.
+fine-tune (:func:`effinrx.training.nrx.train`, the NRX training loop and loss) is what QAT adds.
 :func:`bake` turns a trained QAT model into plain float32 weights (kernels on their integer grid
 times the learned scales) that any NRX receiver / exporter loads like PTQ weights.
 
@@ -167,12 +167,12 @@ class QATResult:
 def finetune(model: str = "nrx-rt", bits: int = 4, steps: int = 200, batch_size: int = 16,
              learning_rate: float = 1e-4, seed: int = 0, init: str = "reference", num_prbs: int = 4,
              work_dir=None, progress: bool = False) -> QATResult:
-    """QAT fine-tune of NRX ``model`` at ``bits`` with :func:`effinrx.train.train` (BCE + channel
+    """QAT fine-tune of NRX ``model`` at ``bits`` with :func:`effinrx.training.nrx.train` (BCE + channel
     MSE on UMi training slots, Adam ``learning_rate``), warm-started from ``init``."""
     import tempfile
     from pathlib import Path
 
-    from effinrx.train import TrainRecipe, train
+    from effinrx.training.nrx import TrainRecipe, train
 
     recipe = TrainRecipe(model=model, steps=int(steps), batch_size=int(batch_size),
                          learning_rate=float(learning_rate), num_prbs=int(num_prbs), seed=int(seed),

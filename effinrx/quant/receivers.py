@@ -23,7 +23,7 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
                   percentile: float = 99.99, keep_float=()):
     """NRX ``model`` with W8A8 fake-quant (``fmt`` "int8" | "fp8"), activation scales calibrated with
     ``method`` ("max" | "percentile" at ``percentile``) on ``slots`` slots per Eb/N0 of ``ebno_db``
-    drawn from ``source`` (a ``nrx_sim.UMiSlotSource``: training-channel slots, never the
+    drawn from ``source`` (a ``link.umi.UMiSlotSource``: training-channel slots, never the
     evaluation slots). ``keep_float``: core layer names left fp32 (mixed precision, see
     :mod:`effinrx.quant.w8a8`)."""
     from effinrx._tf import eager

@@ -219,7 +219,7 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     act, act_scales = None, None
     if wrappers is not None:
         from effinrx.quant.w8a8 import calibrate
-        from effinrx.receivers.nrx_sim import UMiSlotSource
+        from effinrx.link.umi import UMiSlotSource
 
         src = UMiSlotSource(num_prbs, 2)  # calibration only: the training channel, never evaluation
         set_seeds(0)

@@ -21,6 +21,8 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from effinrx.errors import ShapeError, WeightsError
+from effinrx.link.pusch import reference_transmitter
+from effinrx.receivers import nrx_preproc as P
 from effinrx.receivers.base import Receiver
 from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, build_cgnn, get_config
 
@@ -178,14 +180,12 @@ class NRXReceiver(Receiver):
                  num_prbs: int = 4, num_tx: int = 2, wrap: Optional[Callable] = None,
                  net=None, name: Optional[str] = None):
         from effinrx._tf import tf
-        from effinrx.receivers import nrx_preproc as P
-
         t = tf()
         self.cfg = model if isinstance(model, NRXConfig) else get_config(model)
         self.net = net if net is not None else load_model(self.cfg, weights, wrap)
         self.name = name or self.cfg.name
         self.num_prbs, self.num_tx = int(num_prbs), int(num_tx)
-        self.transmitter = P.reference_transmitter(self.num_prbs, self.num_tx)
+        self.transmitter = reference_transmitter(self.num_prbs, self.num_tx)
         rg = self.transmitter.resource_grid
         self.resource_grid = rg
         self.pe = t.constant(P.positional_encoding(rg))
@@ -206,8 +206,6 @@ class NRXReceiver(Receiver):
     # -- pieces, reused by training and export -------------------------------------------
     def prepare(self, y):
         """y complex [B, 1, A, T, S] -> (y_real [B, S, T, 2A], h_hat [B, U, S, T, 2A])."""
-        from effinrx.receivers import nrx_preproc as P
-
         h_ls, _ = self._ls(y, 0.1)  # noise variance only scales the (unused) error variance
         return P.y_to_real(y), P.h_to_real(h_ls, self.num_tx)
 

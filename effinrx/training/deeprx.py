@@ -107,7 +107,7 @@ def load_receiver(path: str | Path | None = None, *, width: int = 32, depth: int
     """A :class:`DeepRxReceiver` with the weights of ``path`` (default: the shipped ``width x depth``).
 
     With ``qat_bits`` the model has fake-quantised convolutions (per-channel scales initialised from
-    the loaded kernels, :func:`effinrx.receivers.deeprx_quant.init_qat_scales`).
+    the loaded kernels, :func:`effinrx.quant.deeprx.init_qat_scales`).
     Raises :class:`WeightsError` when the file is missing, not a DeepRx checkpoint, or does not fit.
     """
     from effinrx.receivers.deeprx import copy_weights
@@ -130,7 +130,7 @@ def load_receiver(path: str | Path | None = None, *, width: int = 32, depth: int
         if name:
             fp.name = name
         return fp
-    from effinrx.receivers.deeprx_quant import init_qat_scales
+    from effinrx.quant.deeprx import init_qat_scales
 
     q = new_receiver(num_prbs, int(cfg["width"]), int(cfg["depth"]), qat_bits=qat_bits,
                      name=name or f"deeprx-qat{qat_bits}")

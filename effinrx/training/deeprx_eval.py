@@ -1,7 +1,7 @@
 """BLER comparison of DeepRx variants per mobility class (claims R1-R4 of seed 001, T1-T2 of 002).
 
 :func:`ptq_receivers` turns one fp32 DeepRx into its weight-only PTQ variants (``fp16``,
-``int8-pt``/``int8-pc``, ``int4-pt``/``int4-pc``; :mod:`effinrx.receivers.deeprx_quant`);
+``int8-pt``/``int8-pc``, ``int4-pt``/``int4-pc``; :mod:`effinrx.quant.deeprx`);
 :func:`baselines` gives the classical receivers of the paper's figure (LS + nearest-neighbour
 interpolation + LMMSE = the paper's "classical receiver", LS + linear interpolation + LMMSE, perfect
 CSI + LMMSE); :func:`counts_by_class` runs them all on identical slots of each mobility class
@@ -18,7 +18,7 @@ from effinrx.errors import ConfigError
 def shipped_setup(width: int = 32, depth: int = 4):
     """The shipped fp32 DeepRx ``width x depth`` and the SIMO scenario of its grid: ``(receiver, scenario)``."""
     from effinrx.link.simo import simo_scenario
-    from effinrx.receivers.deeprx_train import load_receiver
+    from effinrx.training.deeprx import load_receiver
 
     fp = load_receiver(width=width, depth=depth)
     return fp, simo_scenario(fp.data_mask.shape[1] // 12)  # grid width = 12 subcarriers per PRB
@@ -27,7 +27,7 @@ def shipped_setup(width: int = 32, depth: int = 4):
 def ptq_receivers(fp, formats=("fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")) -> dict:
     """name -> :class:`DeepRxReceiver` with PTQ'd Conv2D kernels of ``fp.model`` (weights only)."""
     from effinrx.receivers.deeprx import DeepRxReceiver
-    from effinrx.receivers.deeprx_quant import ptq_copy
+    from effinrx.quant.deeprx import ptq_copy
 
     return {f: DeepRxReceiver(ptq_copy(fp.model, f), fp.data_mask, name=f"deeprx-{f}", precision=f)
             for f in formats}
@@ -72,7 +72,7 @@ def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr
     Returns the :class:`DeepRxReceiver` (``train_steps``/``train_seconds`` set)."""
     from effinrx.link.simo import TRAIN, simo_scenario, train_batches
     from effinrx.receivers.deeprx import train
-    from effinrx.receivers.deeprx_train import load_receiver
+    from effinrx.training.deeprx import load_receiver
 
     if bits not in (None, 4, 8):
         raise ConfigError(f"QAT bits must be 4, 8 or None (fp32 control), got {bits}")

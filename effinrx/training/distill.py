@@ -177,7 +177,7 @@ def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
     ``<out>/distilled`` run folders. Returns ``{"alone"|"distilled": {"net", "summary", "log"}}``
     plus ``"teacher"`` (the receiver) and ``"config"`` (dict)."""
     from effinrx.receivers.nrx import load_model
-    from effinrx.train import train
+    from effinrx.training.nrx import train
 
     cfg.validate()
     if recipe.init is not None:

@@ -65,7 +65,9 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False, 
     training seconds.
     """
     from effinrx._tf import set_seeds
-    from effinrx.unfolded import kaq, mimo, pgdnet
+    from effinrx.quant import kaq
+    from effinrx.receivers.mimo import pgdnet
+    from effinrx.receivers.mimo import system as mimo
 
     if arch not in ARCHS:
         raise ConfigError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")

@@ -54,7 +54,7 @@ class TrainRecipe:
 
 
 def nrx_losses(rx, slot, llr_grid, h_ref, precoder):
-    """(bce, mse) scalars over active UEs. ``rx``: NRXReceiver (data-RE map); ``slot``: nrx_sim.Slot."""
+    """(bce, mse) scalars over active UEs. ``rx``: NRXReceiver (data-RE map); ``slot``: link.umi.Slot."""
     from effinrx._tf import tf
     from effinrx.receivers.nrx_preproc import effective_channel_real
 
@@ -79,7 +79,7 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
     from effinrx._tf import set_seeds, tf
     from effinrx.receivers.nrx import NRXReceiver, load_model
     from effinrx.receivers.nrx_preproc import precoding_matrices
-    from effinrx.receivers.nrx_sim import UMiSlotSource
+    from effinrx.link.umi import UMiSlotSource
 
     t = tf()
     out = Path(out_dir)
