@@ -92,14 +92,6 @@ def result_json(curves: dict, sc, args, provenance: dict) -> dict:
             "provenance": provenance, "points": pts}
 
 
-def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, seed: int,
-                  target_errors: int = 10**9, channel: str = "double-tdl") -> str:
-    """The ``effinrx simulate`` arguments that reproduce a benchmark's counts (stored in goldens)."""
-    eb = ",".join(f"{float(e):g}" for e in ebno)
-    return (f"effinrx simulate --receiver {','.join(receivers)} --prbs {prbs} --channel {channel} "
-            f"--ebno {eb} --batch {batch} --max-blocks {max_blocks} --target-errors {target_errors} --seed {seed}")
-
-
 def run(args) -> int:
     from effinrx.link.config import Scenario
     from effinrx.link.metrics import format_required, required_table

@@ -76,8 +76,6 @@ def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4
            channel: str = DEFAULT_CHANNEL, target_errors: int = 10**9):
     """See the module docstring. Fixed-size points by default (``target_errors`` never reached), so
     every receiver has the same blocks per point (paired tests)."""
-    from effinrx.commands.simulate import simulate_args
-
     names = tuple(names)
     ebno = tuple(float(e) for e in ebno)
     curves, _ = _run(names, int(prbs), ebno, int(batch), int(max_blocks), int(seed), str(weights), channel,
@@ -87,6 +85,14 @@ def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4
     if weights != "auto":
         cmd += f" --weights {weights}"
     return curves, cmd
+
+
+def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, seed: int,
+                  target_errors: int = 10**9, channel: str = "double-tdl") -> str:
+    """The ``effinrx simulate`` arguments that reproduce a benchmark's counts (stored in goldens)."""
+    eb = ",".join(f"{float(e):g}" for e in ebno)
+    return (f"effinrx simulate --receiver {','.join(receivers)} --prbs {prbs} --channel {channel} "
+            f"--ebno {eb} --batch {batch} --max-blocks {max_blocks} --target-errors {target_errors} --seed {seed}")
 
 
 def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4,
