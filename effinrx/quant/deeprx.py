@@ -7,15 +7,16 @@ kernel (per-tensor) or per output channel (last axis of a Conv2D kernel ``[3, 3,
 biases and LayerNorm gamma/beta stay float32 (as in the paper) and are counted in the bytes.
 
 The quantiser math and the byte counts are the shared ones (``effinrx.quant.formats.fake_quant``,
-``effinrx.quant.storage.storage_table``); this module maps DeepRx layers onto them. The QAT layer has
-its own STE because ``effinrx.quant.fakequant.lsq_fake_quant`` calls ``int(tf.size(...))`` and so
-cannot run inside ``tf.function`` (graph mode), where training runs.
+``effinrx.quant.storage.storage_table``); this module maps DeepRx layers onto them. The QAT layer
+fake-quantises with the shared straight-through op (``effinrx.quant.fakequant.fake_quant_ste``,
+gradients by autodiff, so the log-scales learn), which traces inside ``tf.function`` where training runs.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.quant.fakequant import fake_quant_ste
 
 FORMATS = ("fp32", "fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")
 
@@ -104,11 +105,9 @@ def qat_conv_class():
                                              initializer="zeros", trainable=True)
 
         def convolution_op(self, inputs, kernel):
-            q = float(2 ** (self.bits - 1) - 1)
-            s = tf.exp(self.log_scale)
-            v = kernel / s
-            v = v + tf.stop_gradient(tf.round(v) - v)  # straight-through estimator
-            return super().convolution_op(inputs, tf.clip_by_value(v, -q, q) * s)
+            # clip(round(w/s), -q, q) * s, round straight through, s = exp(log_scale) learned by autodiff
+            w = fake_quant_ste(kernel, tf.exp(self.log_scale), self.bits, narrow=True, step_grad="autodiff")
+            return super().convolution_op(inputs, w)
 
         def get_config(self):
             return {**super().get_config(), "bits": self.bits}

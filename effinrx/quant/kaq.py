@@ -20,11 +20,10 @@ its median-heuristic initial value (median pairwise distance of the fp32 activat
 the detector parameters descend. This choice is ours; the seed
 summary does not say how sigma is learned.
 
-The STE fake-quant op is private to this module (:func:`fake_quant`) on purpose: both methods need
-gradients w.r.t. the step (QAT's learnable step, KAQ's alpha/gamma) inside ``tf.function``.
-``effinrx.quant.fakequant.fake_quant_int`` gives the step no gradient, and ``lsq_fake_quant`` calls
-``int(tf.size(...))``, which fails on symbolic tensors in graph mode. Same grid as the shared math:
-signed symmetric, zero-point 0, ``s * clip(round(x/s), -qmax, qmax)``.
+Both methods need gradients w.r.t. the step (QAT's learnable step, KAQ's alpha/gamma) inside
+``tf.function``: :func:`fake_quant` is the shared straight-through op
+(``effinrx.quant.fakequant.fake_quant_ste``, narrow grid, step gradient by autodiff). Same grid as
+the shared math: signed symmetric, zero-point 0, ``s * clip(round(x/s), -qmax, qmax)``.
 """
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ import time
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.quant.fakequant import fake_quant_ste
 from effinrx.receivers.mimo.system import X_MAX
 
 METHODS = ("qat", "kaq")
@@ -57,11 +57,8 @@ def fake_quant(x, step, bits: int):
     ``x`` float32 any shape, ``step`` float32 broadcastable to ``x`` (> 0). Gradient: 1 w.r.t. ``x``
     inside the range, 0 outside; w.r.t. ``step`` as in LSQ (through the division and product).
     """
-    tf = _tf()
-    q = float(qmax(bits))
-    v = x / step
-    v = v + tf.stop_gradient(tf.round(v) - v)  # STE for round
-    return tf.clip_by_value(v, -q, q) * step
+    qmax(bits)  # the int check of KAQ's bit-width
+    return fake_quant_ste(x, step, int(bits), narrow=True, step_grad="autodiff")
 
 
 def gaussian_mmd(a, b, sigma):

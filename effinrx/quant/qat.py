@@ -2,7 +2,7 @@
 
 Every core Dense / SeparableConv2D is wrapped (through the ``wrap`` hook of
 :func:`effinrx.receivers.nrx.load_model`) in :class:`QATWeights`, which runs the layer with its
-kernels fake-quantized by :func:`effinrx.quant.fakequant.lsq_fake_quant`: signed symmetric
+kernels fake-quantized by :func:`effinrx.quant.fakequant.fake_quant_ste` (LSQ gradient): signed symmetric
 ``bits``-bit integers (codes -2^(b-1)..2^(b-1)-1, zero-point 0), one learnable scale per output
 channel (pointwise / Dense kernels: last axis; depthwise kernels ``[kh, kw, C, 1]``: axis -2, the
 channel axis). Kernels get the straight-through gradient, scales the LSQ gradient. Biases and
@@ -32,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.quant.fakequant import fake_quant_ste
 
 KERNELS = ("depthwise_kernel", "pointwise_kernel", "kernel")
 BITS = (2, 3, 4, 5, 6, 7, 8)
@@ -80,10 +81,8 @@ def qat_layer_class():
 
         def quantized(self, attr: str):
             """Fake-quantized kernel ``attr`` (same shape as the kernel, float32)."""
-            from effinrx.quant.fakequant import lsq_fake_quant
-
             s = t.maximum(self.scales[attr], _EPS)
-            return lsq_fake_quant(getattr(self.inner, attr), s, bits=self.bits)
+            return fake_quant_ste(getattr(self.inner, attr), s, self.bits, narrow=False, step_grad="lsq")
 
         def call(self, x, training=None):
             inner = self.inner
