@@ -1,7 +1,8 @@
 """The ``effinrx`` command line. Every subcommand calls the same library functions the benchmarks use.
 
-Subcommands live in ``effinrx/commands/<name>.py`` (``HELP``, ``add_arguments(parser)``, ``run(args)``)
-and are imported only when used, so ``effinrx --help`` stays fast.
+Subcommands live in ``effinrx/commands/<name>.py`` (``add_arguments(parser)``, ``run(args)``), their
+one-line help in :data:`COMMANDS` (the one place), and are imported only when used, so
+``effinrx --help`` stays fast.
 """
 from __future__ import annotations
 

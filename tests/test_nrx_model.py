@@ -250,12 +250,11 @@ def test_cached_model_builds_once_and_rejects_unhashable():
 
 def test_receiver_for_scenario_checks_fields_and_matches_link_ls_nn():
     """Scenario guard names the field; the NRX's LS-NN input equals the link's ls_nn_estimate."""
-    link = pytest.importorskip("effinrx.link.config", reason="project link simulation effinrx.link absent")
-    classical = pytest.importorskip("effinrx.receivers.classical", reason="effinrx.receivers.classical absent")
     from effinrx._tf import tf
-    from effinrx.receivers import nrx
+    from effinrx.link.config import Scenario
+    from effinrx.receivers import classical, nrx
 
-    sc = link.Scenario()
+    sc = Scenario()
     with pytest.raises(ConfigError, match="mcs_index=14"):
         nrx.receiver_for_scenario(sc.replace(mcs_index=10), "nrx-rt", "reference")
     with pytest.raises(ConfigError, match="DMRS ports"):

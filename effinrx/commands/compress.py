@@ -20,7 +20,6 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 
-HELP = "save a compressed NRX (PTQ, W8A8, QAT, pruned, distilled) with its recipe as .npz + JSON"
 
 EPILOG = """\
 examples:

@@ -2,8 +2,6 @@
 space) used by the LMMSE channel estimator."""
 from __future__ import annotations
 
-HELP = "estimate and cache channel covariances for LMMSE channel estimation"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--prbs", type=int, default=4, help="PRBs (12 subcarriers each) of the resource grid")

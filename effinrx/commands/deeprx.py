@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from effinrx.errors import ConfigError
 
-HELP = "DeepRx-style ResNet receiver: train on the SIMO CDL link, PTQ byte table"
-
 
 def add_arguments(p) -> None:
     p.add_argument("action", choices=("sizes", "train"),

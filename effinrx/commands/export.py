@@ -18,7 +18,6 @@ from pathlib import Path
 from effinrx.errors import ConfigError
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
-HELP = "export a receiver to ONNX (fixed shapes per PRB count) and check parity"
 
 #: W8A8 (fake-quant graph) parity on simulated slots: L2(ONNX - TF W8A8) must be at most this
 #: fraction of L2(ONNX - TF with float activations), i.e. the export runs the quantized model, not

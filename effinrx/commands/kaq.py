@@ -6,8 +6,6 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 
-HELP = "KAQ vs QAT on the deep-unfolded PGD-Net MIMO detector"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",

@@ -13,8 +13,6 @@ from effinrx.latency.build import ORT_PRECISIONS, TRT_PRECISIONS
 from effinrx.latency.table import format_table
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
-HELP = "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="nrx-rt", help="nrx-rt or nrx-large (comma-separated for both)")

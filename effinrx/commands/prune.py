@@ -15,8 +15,6 @@ from pathlib import Path
 from effinrx.errors import ConfigError
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
-HELP = "prune (tfmot magnitude unstructured/2:4, movement) and fine-tune an NRX; save with recipe"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--model", choices=NRX_MODELS, default="nrx-rt", help="model to prune")

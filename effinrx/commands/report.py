@@ -11,8 +11,6 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 
-HELP = "run a claims tier (default smoke) and write the claims report with plots"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",

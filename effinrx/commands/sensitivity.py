@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "per-layer quantization sensitivity (one layer quantized at a time): LLR SQNR + TB errors"
-
 
 def add_arguments(p) -> None:
     from effinrx.quant.ptq import METHODS

@@ -17,8 +17,6 @@ from pathlib import Path
 from effinrx.errors import ConfigError
 from effinrx.link.config import CHANNELS
 
-HELP = "TBLER vs Eb/N0 of baselines, the NRX or compressed artifacts on the same slots (table + PNG)"
-
 
 def parse_range(text: str) -> list[float]:
     """``"a:b:step"`` (inclusive of b) or ``"x,y,z"`` -> list of finite floats."""

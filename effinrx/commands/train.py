@@ -12,8 +12,6 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 
-HELP = "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--model", choices=("nrx-rt", "nrx-large"), default="nrx-rt", help="model to train")

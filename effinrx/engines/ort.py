@@ -150,15 +150,6 @@ def _probe(threads: int | None):
     return sess, {"x": np.random.default_rng(1).standard_normal(PROBE_SHAPE).astype(np.float32)}
 
 
-def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
-    """Best-of-``n`` ms of a fixed ORT conv workload with ``threads`` intra-op threads.
-
-    Why: this 2-core VM runs in speed states 2-2.6x apart minutes apart (RT 4 PRB fp32 1.5, 3.0 and
-    3.9 ms measured); a latency golden stores the probe beside the latency, and the check compares
-    latency / probe, so a slow machine state is not a code regression and a fast one hides none."""
-    return time_beside_probe(None, threads=threads, n=n)["probe_ms"]
-
-
 def time_beside_probe(fn, *, threads: int | None = None, n: int = 30, warmup: int = 3) -> dict:
     """Time ``fn()`` and the speed probe in ``n`` short alternations (one call each per round, order
     flipped every round; ``fn=None``: probe only) through :func:`effinrx.engines.base.time_interleaved`,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -185,10 +184,3 @@ def finetune(model: str = "nrx-rt", bits: int = 4, steps: int = 200, batch_size:
     secs = time.perf_counter() - t0
     ws, sc = bake(net)
     return QATResult(net, ws, sc, summary, round(secs, 1))
-
-
-def baked_receiver(model: str, weights: list, num_prbs: int = 4, name: Optional[str] = None):
-    """Plain :class:`effinrx.receivers.nrx.NRXReceiver` running baked QAT weights."""
-    from effinrx.receivers.nrx import NRXReceiver
-
-    return NRXReceiver(model, list(weights), num_prbs=num_prbs, name=name or f"{model}-qat")
