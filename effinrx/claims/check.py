@@ -27,6 +27,7 @@ from typing import Any
 from effinrx.claims.golden import GoldenStore, comparability
 from effinrx.errors import GoldenError
 from effinrx.latency.gate import ADVISORY, latency_gate
+from effinrx.stats import compare_counts
 
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
 
@@ -82,8 +83,6 @@ def _num(x: Any, what: str) -> float:
 def compare(kind: str, golden: Any, measured: Any, tol: float | None) -> tuple[bool, float | None, str]:
     """Return (ok, margin, tolerance text). ``margin`` > 0 means inside the tolerance."""
     if kind == "counts":
-        from effinrx.stats import compare_counts
-
         for name, v in (("golden", golden), ("measured", measured)):
             if not (isinstance(v, dict) and {"errors", "blocks"} <= set(v)):
                 raise GoldenError(f"counts {name} must be {{'errors', 'blocks'}}, got {v!r}")

@@ -2,6 +2,9 @@
 space) used by the LMMSE channel estimator."""
 from __future__ import annotations
 
+from effinrx.link.config import Scenario
+from effinrx.link.covariance import cache_path, load_or_estimate
+
 
 def add_arguments(p) -> None:
     p.add_argument("--prbs", type=int, default=4, help="PRBs (12 subcarriers each) of the resource grid")
@@ -12,9 +15,6 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import numpy as np
-
-    from effinrx.link.config import Scenario
-    from effinrx.link.covariance import cache_path, load_or_estimate
 
     sc = Scenario(num_prbs=args.prbs, num_tx=args.num_tx, dmrs_ports=(0, 2)[: args.num_tx])
     cov = load_or_estimate(sc, num_samples=args.samples, recompute=args.recompute, progress=True)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.export import mimo_onnx
+from effinrx.io import atomic_write_json, check_writable
+from effinrx.quant import kaq
+from effinrx.training import kaq_experiment
 
 
 def add_arguments(p) -> None:
@@ -18,16 +22,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx.io import atomic_write_json
-    from effinrx.quant import kaq
-    from effinrx.training import kaq_experiment
-
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     if args.latency and args.arch != "pgd":
         raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
                           "solve has no ONNX operator)")
-    from effinrx.io import check_writable
 
     out = Path(args.out)
     check_writable(out, "--out", kind="dir")
@@ -55,8 +54,6 @@ def run(args) -> int:
     for p in kaq_experiment.plot(res, out):
         print(f"plot: {p}")
     if args.latency:
-        from effinrx.export import mimo_onnx
-
         f32 = mimo_onnx.export_fp32(res["fp32"]["net"], res["cfg"], out / "pgdnet_fp32.onnx")
         i8 = mimo_onnx.quantize_int8(f32, out / "pgdnet_int8.onnx", res["cfg"])
         lat = {n: mimo_onnx.time_ort(p, res["cfg"], args.batch) for n, p in (("fp32", f32), ("int8", i8))}

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import weights as W
 from effinrx.errors import ConfigError
+from effinrx.io import check_writable
+from effinrx.prune.dispatch import prune_nrx
+from effinrx.prune.recipe import PruneRecipe
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
 
@@ -38,10 +42,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx import weights as W
-    from effinrx.prune.dispatch import prune_nrx
-    from effinrx.prune.recipe import PruneRecipe
-
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
     recipe = PruneRecipe(model=args.model, method=args.method, pattern=args.pattern, target=args.target,
@@ -49,7 +49,6 @@ def run(args) -> int:
                          power=args.power, batch_size=args.batch_size, learning_rate=args.lr,
                          seed=args.seed, num_prbs=args.prbs, init=args.init)
     recipe.validate()
-    from effinrx.io import check_writable
 
     base = Path(args.out).with_suffix("") if Path(args.out).suffix == ".npz" else Path(args.out)
     for sfx in (".npz", ".json"):  # written after the fine-tuning (minutes)

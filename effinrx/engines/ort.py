@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 
+from effinrx import device
 from effinrx.engines.base import Engine, time_interleaved
 from effinrx.errors import ShapeError
 
@@ -75,7 +76,6 @@ class OrtEngine(Engine):
                                  warmup=warmup)
 
     def describe(self) -> dict:
-        from effinrx import device
         from effinrx.engines.ort_selfcheck import integer_gemm_defect
 
         # the integer GEMM's health is part of what computed the outputs (see ort_selfcheck)

@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.export import modelopt as mo
+from effinrx.export.onnx import export_nrx_onnx, slot_to_inputs
+from effinrx.export.ort_qdq import tune_for_ort
+from effinrx.link.umi import UMiSlotSource
+from effinrx.prune.masks import m_by_n_mask
+from effinrx.prune.recipe import prunable, variable_names
+from effinrx.receivers.nrx import load_model
 
 
 def simulated_calibration(prbs: int, n_slots: int = 16, ebno_db=(-2.0, 7.0), seed: int = 7) -> dict:
@@ -21,8 +28,6 @@ def simulated_calibration(prbs: int, n_slots: int = 16, ebno_db=(-2.0, 7.0), see
 @functools.lru_cache(maxsize=4)
 def _calibration(prbs: int, n_slots: int, ebno_db: tuple, seed: int) -> dict:
     from effinrx._tf import set_seeds
-    from effinrx.export.onnx import slot_to_inputs
-    from effinrx.link.umi import UMiSlotSource
 
     set_seeds(seed)
     slot = UMiSlotSource(num_prbs=prbs)(n_slots, ebno_db, num_active=2)
@@ -47,9 +52,6 @@ def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, me
     CPU runs every Conv as QLinearConv without saturating. fp8 is built for coverage checks only
     (ORT CPU cannot run FP8 Q/DQ).
     """
-    from effinrx.export import modelopt as mo
-    from effinrx.export.onnx import export_nrx_onnx
-
     if precision not in ORT_PRECISIONS:
         raise ConfigError(f"precision {precision!r} has no ONNX model path here; expected one of {ORT_PRECISIONS}")
     folder = Path(folder)
@@ -59,8 +61,6 @@ def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, me
     if precision == "fp32":
         return fp32
     if precision == "int8-fused":
-        from effinrx.export.ort_qdq import tune_for_ort
-
         src = ort_model_path(model, "int8", prbs, folder, method)
         out = src.with_name(src.stem + "_ortfused2.onnx")  # 2: rewrite of 2026-11-25 (not the exact one)
         if not out.exists():
@@ -87,8 +87,6 @@ def pruned_2to4_onnx(model: str, prbs: int, folder: str | Path) -> Path:
     out = Path(folder) / f"{model}_{prbs}prb_fp32_2to4.onnx"
     if out.exists():
         return out
-    from effinrx.export.onnx import export_nrx_onnx
-    from effinrx.receivers.nrx import load_model
 
     net = load_model(model, "auto")
     prune_2to4(net)
@@ -99,9 +97,6 @@ def prune_2to4(net) -> list[str]:
     """Zero the 2 smallest |w| of every 4 along the input channels (axis -2: pointwise
     [1, 1, Cin, Cout], Dense [Cin, Cout]) of every prunable kernel of ``net``, in place; returns the
     names of the kernels pruned."""
-    from effinrx.prune.masks import m_by_n_mask
-    from effinrx.prune.recipe import prunable, variable_names
-
     done = []
     for name, v in zip(variable_names(net), net.core_variables()):
         if prunable(name):

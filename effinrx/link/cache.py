@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_json
 from effinrx.link.counts import PointCounts
 
 SCHEMA = 2
@@ -89,7 +90,6 @@ class Store:
     def flush(self) -> None:
         if self.path is None or not self._dirty:
             return
-        from effinrx.io import atomic_write_json
 
         atomic_write_json(self.path, {"schema": SCHEMA, "entries": self.entries})
         self._dirty = False

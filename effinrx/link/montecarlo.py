@@ -30,6 +30,7 @@ from typing import Callable, Optional
 from effinrx.errors import ConfigError
 from effinrx.link import cache as _cache
 from effinrx.link.counts import PointCounts, count
+from effinrx.link.pusch import ebno_to_no, tb_decoder, transmitter
 from effinrx.link.slots import as_source, seed_batch
 
 EBNO_RANGE_DB = (-30.0, 60.0)
@@ -46,7 +47,6 @@ def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
     from sionna.phy.channel import ApplyOFDMChannel
 
     from effinrx._tf import tf
-    from effinrx.link.pusch import tb_decoder, transmitter
 
     t = tf()
     tx, dec, apply = transmitter(sc), tb_decoder(sc), ApplyOFDMChannel()
@@ -94,7 +94,6 @@ def run_batch(receivers: dict, source, ebno_db: float, batch: int, seed: int, i:
     import numpy as np
 
     from effinrx._tf import tf
-    from effinrx.link.pusch import ebno_to_no
 
     source = as_source(source)
     sc = source.scenario

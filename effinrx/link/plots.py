@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx.io import atomic_write_bytes
+
 _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
           "lmmse-kbest": ("darkgoldenrod", "-.", "LMMSE CE + K-best (K=64)"),  # outside the default cycle
           "ls-lmmse": ("tab:gray", ":", "LS/lin + LMMSE")}
@@ -23,8 +25,6 @@ def save_png(fig, path) -> Path:
     import io
 
     import matplotlib.pyplot as plt
-
-    from effinrx.io import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

@@ -33,6 +33,8 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
+from effinrx.receivers.nrx import load_model
+from effinrx.training.nrx import TrainRecipe, train
 
 
 def _tfmot():
@@ -97,8 +99,6 @@ def apply_masks(net) -> None:
 
 def strip(net):
     """Apply the masks and copy the core weights into a fresh unwrapped CGNN of the same config."""
-    from effinrx.receivers.nrx import load_model
-
     apply_masks(net)
     ws = net.get_core_weights()
     return load_model(net.cfg, ws), ws
@@ -107,9 +107,6 @@ def strip(net):
 def prune_magnitude(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
     """Wrap with tfmot, fine-tune with :func:`effinrx.training.nrx.train`, strip. ``work_dir`` receives
     the training log/checkpoint (a temporary folder, removed afterwards, when None)."""
-    from effinrx.receivers.nrx import load_model
-    from effinrx.training.nrx import TrainRecipe, train
-
     recipe.validate()
     t0 = time.time()
     net = load_model(recipe.model, recipe.init, wrap=make_wrap(recipe))

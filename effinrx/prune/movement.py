@@ -31,6 +31,8 @@ import numpy as np
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import polynomial_sparsity, topk_mask
 from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
+from effinrx.receivers.nrx import load_model
+from effinrx.training.nrx import TrainRecipe, train
 
 _CLS = None
 
@@ -154,9 +156,6 @@ def make_on_step(recipe: PruneRecipe):
 def prune_movement(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
     """Wrap, fine-tune with :func:`effinrx.training.nrx.train` while scoring and masking, bake the masks
     and copy the weights into a fresh unwrapped CGNN. ``train`` summary gains ``mask_updates``."""
-    from effinrx.receivers.nrx import load_model
-    from effinrx.training.nrx import TrainRecipe, train
-
     recipe.validate()
     if recipe.method != "movement":
         raise ConfigError(f"prune_movement needs method 'movement', recipe says '{recipe.method}'")

@@ -16,7 +16,8 @@ from typing import Optional
 
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import check_sparsity
-from effinrx.receivers.nrx_layers import NRX_MODELS
+from effinrx.prune.storage import sparsity_table
+from effinrx.receivers.nrx_layers import NRX_MODELS, _own_vars
 
 METHODS = ("magnitude", "movement")
 PATTERNS = ("unstructured", "2:4")
@@ -109,8 +110,6 @@ class PruneResult:
 def variable_names(net) -> list[str]:
     """Stable names of ``net.core_variables()`` (reference order), independent of Keras' layer
     numbering: ``<block>/L<i>_<sep|dense>/<depthwise_kernel|pointwise_kernel|kernel|bias>``."""
-    from effinrx.receivers.nrx_layers import _own_vars
-
     names = []
     for i, (layer, blk) in enumerate(zip(net.core_layers, net.block_of)):
         kind = "sep" if hasattr(layer, "pointwise_kernel") else "dense"
@@ -132,8 +131,6 @@ def sparsity_report(net) -> dict:
     kernels, ``params`` {pruned, depthwise, bias}, ``ceiling`` (overall sparsity if every pruned
     kernel sat exactly at the target: the bias/depthwise gap), ``total_params``, ``nonzeros``."""
     import numpy as np
-
-    from effinrx.prune.storage import sparsity_table
 
     names = variable_names(net)
     ws = net.get_core_weights()

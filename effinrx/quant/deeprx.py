@@ -17,14 +17,14 @@ import numpy as np
 
 from effinrx.errors import ConfigError
 from effinrx.quant.fakequant import fake_quant_ste
+from effinrx.quant.formats import QuantSpec, fake_quant
+from effinrx.quant.storage import storage_table
 
 FORMATS = ("fp32", "fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")
 
 
 def spec(fmt: str):
     """The shared :class:`effinrx.quant.formats.QuantSpec` of a DeepRx weight format name."""
-    from effinrx.quant.formats import QuantSpec
-
     if fmt not in FORMATS:
         raise ConfigError(f"unknown weight format {fmt!r}; choose one of {FORMATS}")
     if fmt.startswith("int"):
@@ -35,8 +35,6 @@ def spec(fmt: str):
 
 def quantize_kernel(w: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (dequantised kernel float32 same shape, scales float32 ``[C_out]``/``[1]`` or None)."""
-    from effinrx.quant.formats import fake_quant
-
     w = np.asarray(w, np.float32)
     x_hat, s, _ = fake_quant(w, spec(fmt))
     return x_hat.astype(np.float32), (None if s is None else np.asarray(s, np.float32).reshape(-1))
@@ -67,8 +65,6 @@ def storage_bytes(model, fmt: str) -> dict:
     Returns ``{"kernel_bytes", "scale_bytes", "float_bytes" (biases + norms, fp32), "total_bytes",
     "fp32_total_bytes", "ratio_total", "ratio_kernels"}``.
     """
-    from effinrx.quant.storage import storage_table
-
     tensors = []
     for layer in model.layers:
         for v in layer.weights:

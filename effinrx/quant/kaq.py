@@ -33,7 +33,9 @@ import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
 from effinrx.quant.fakequant import fake_quant_ste
-from effinrx.receivers.mimo.system import X_MAX
+from effinrx.receivers.mimo.admmnet import build_admmnet
+from effinrx.receivers.mimo.pgdnet import _progress, build_pgdnet
+from effinrx.receivers.mimo.system import X_MAX, bit_errors, generate, slice_pam
 
 METHODS = ("qat", "kaq")
 SIGMA_SPAN = 4.0
@@ -164,8 +166,6 @@ def calibrate(net, cfg, method: str, bits: int, snr_db_range=(0.0, 25.0), n: int
     qat: ``step_k = max|r_k| / qmax`` over a batch spanning ``snr_db_range`` (max calibration).
     kaq: least-squares fit of the per-SNR ``max|r_k| / qmax`` on ``SNR^-1/2`` -> ``alpha_k, gamma_k``.
     """
-    from effinrx.receivers.mimo.system import generate
-
     q = qmax(bits)
     rec = _Recorder()
     if method == "qat":
@@ -225,12 +225,8 @@ def _step_fn(net, quant, opt, sigma_opt, eps: float):
 def build_net(arch: str, n_layers: int = 5):
     """``arch`` "pgd" (PGD-Net, init ``pgdnet.INIT``) or "admm" (ADMM-Net, rho 0.1, lambda 0.05)."""
     if arch == "pgd":
-        from effinrx.receivers.mimo.pgdnet import build_pgdnet
-
         return build_pgdnet(n_layers)
     if arch == "admm":
-        from effinrx.receivers.mimo.admmnet import build_admmnet
-
         return build_admmnet(n_layers)
     raise ConfigError(f"arch must be 'pgd' or 'admm', got {arch!r}")
 
@@ -249,8 +245,6 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
     vector, for paired intervals), "train_mse": [epochs], "train_mmd": [epochs], "seconds"}``.
     """
     from effinrx._tf import keras
-    from effinrx.receivers.mimo.system import generate
-    from effinrx.receivers.mimo.pgdnet import _progress
 
     tf = _tf()
     if epochs < 1 or steps_per_epoch < 1:
@@ -316,8 +310,6 @@ def convergence_gap(run_a: dict, run_b: dict, alpha: float = 0.05) -> dict:
 
 def ber_counts(net, cfg, snrs_db, n_vectors: int, quant=None, seed: int = 123, chunk: int = 4096) -> dict:
     """Bit-error counts per SNR: ``{snr: {"errors": int, "blocks": int}}`` (``blocks`` = bits)."""
-    from effinrx.receivers.mimo.system import bit_errors, generate, slice_pam
-
     tf = _tf()
     out = {}
     for i, s in enumerate(snrs_db):

@@ -32,6 +32,10 @@ import numpy as np
 
 from effinrx.errors import ConfigError
 from effinrx.quant.fakequant import fake_quant_ste
+from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS
+from effinrx.receivers.nrx import load_model
+from effinrx.receivers.nrx_layers import _own_vars, collecting_wrap
+from effinrx.training.nrx import TrainRecipe, train
 
 KERNELS = ("depthwise_kernel", "pointwise_kernel", "kernel")
 BITS = (2, 3, 4, 5, 6, 7, 8)
@@ -41,8 +45,6 @@ _CLS = None
 
 
 def _channel_axis(attr: str) -> int:
-    from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS
-
     return DEPTHWISE_CHANNEL_AXIS if attr == "depthwise_kernel" else -1
 
 
@@ -112,7 +114,6 @@ def make_wrap(bits: int):
     """(``wrap`` hook for ``load_model``, list that receives the wrappers in core-layer order)."""
     if bits not in BITS:
         raise ConfigError(f"QAT bits {bits!r} not one of {', '.join(map(str, BITS))}")
-    from effinrx.receivers.nrx_layers import collecting_wrap
 
     cls = qat_layer_class()
     return collecting_wrap(lambda layer: cls(layer, bits))
@@ -122,8 +123,6 @@ def build_qat(model: str = "nrx-rt", weights="auto", bits: int = 4):
     """NRX ``model`` with :class:`QATWeights` on every core layer, warm-started from ``weights``
     (see ``resolve_weights``) and scales initialised to the per-channel PTQ scales.
     Returns (net, wrappers)."""
-    from effinrx.receivers.nrx import load_model
-
     wrap, made = make_wrap(bits)
     net = load_model(model, weights, wrap=wrap)
     for w in made:
@@ -139,7 +138,6 @@ def bake(net) -> tuple[list, list]:
     wrappers = getattr(net, "qat_wrappers", None)
     if not wrappers:
         raise ConfigError("bake: model has no QAT wrappers (build it with build_qat)")
-    from effinrx.receivers.nrx_layers import _own_vars
 
     out, scales = [], []
     for w in wrappers:
@@ -169,8 +167,6 @@ def finetune(model: str = "nrx-rt", bits: int = 4, steps: int = 200, batch_size:
     MSE on UMi training slots, Adam ``learning_rate``), warm-started from ``init``."""
     import tempfile
     from pathlib import Path
-
-    from effinrx.training.nrx import TrainRecipe, train
 
     recipe = TrainRecipe(model=model, steps=int(steps), batch_size=int(batch_size),
                          learning_rate=float(learning_rate), num_prbs=int(num_prbs), seed=int(seed),

@@ -37,7 +37,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_json, atomic_write_text
+from effinrx.link.config import Scenario
+from effinrx.link.montecarlo import simulate_many
+from effinrx.link.plots import new_figure, save_png
+from effinrx.link.umi import UMiSlotSource
+from effinrx.quant.ptq import METHODS, quantize_weights
 from effinrx.quant.units import layer_units
+from effinrx.quant.w8a8 import FORMATS, build_w8a8, calibrate
+from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
 RANK_BY = ("sqnr", "tb")
 
@@ -88,8 +96,6 @@ def quantize_unit(weights, names, indices, method: str):
     """Return (new weights, weight SQNR dB, max scale): a copy of ``weights`` (float32 arrays in
     reference order, ``names`` their variable names) where only the arrays at ``indices`` are
     quantize-dequantized with PTQ ``method``; everything else is returned unchanged (float32)."""
-    from effinrx.quant.ptq import quantize_weights
-
     out = [np.asarray(w, dtype=np.float32).copy() for w in weights]
     idx = list(indices)
     if not idx:
@@ -119,11 +125,7 @@ def llr_sqnr_db(ref: list, test: list) -> float:
 
 def weight_method(method: str) -> str:
     """The weight PTQ method of sensitivity ``method`` (a PTQ method, or a W8A8 one of :data:`ACT_METHODS`)."""
-    from effinrx.quant.ptq import METHODS
-
     if method in ACT_METHODS:
-        from effinrx.quant.w8a8 import FORMATS
-
         return FORMATS[ACT_METHODS[method]][1]
     if method not in METHODS:
         raise ConfigError(f"sensitivity method {method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
@@ -198,9 +200,6 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     eagerly so a layer's quantizer can be switched between evaluations (~2x slower than the
     weight-only sweep, whose compiled graph reads the reassigned weight variables)."""
     from effinrx._tf import eager, set_seeds
-    from effinrx.link.config import Scenario
-    from effinrx.link.montecarlo import simulate_many
-    from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
     get_config(model)  # ConfigError for an unknown model, before anything heavy
     weight_method(method)
@@ -210,17 +209,12 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     sc = Scenario(num_prbs=int(num_prbs))
     wrappers = None
     if method in ACT_METHODS:
-        from effinrx.quant.w8a8 import build_w8a8
-
         net, wrappers, _ = build_w8a8(model, weights, ACT_METHODS[method], quantize_weights=False)
     else:
         net = load_model(model, weights)
     rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-sensitivity")
     act, act_scales = None, None
     if wrappers is not None:
-        from effinrx.quant.w8a8 import calibrate
-        from effinrx.link.umi import UMiSlotSource
-
         src = UMiSlotSource(num_prbs, 2)  # calibration only: the training channel, never evaluation
         set_seeds(0)
         cal = [src(16, e, num_active=2) for e in (-2.0, 2.0, 7.0)]
@@ -289,8 +283,6 @@ def table_text(res: SweepResult) -> str:
 def plot(res: SweepResult, path, title: str = ""):
     """Horizontal bar chart of LLR SQNR per unit (most damaging on top, inf drawn as a hatched bar
     at the axis limit), all-layers SQNR as a dashed line. Writes a PNG atomically; returns path."""
-    from effinrx.link.plots import new_figure, save_png
-
     rows = res.rows
     finite = [r.llr_sqnr_db for r in rows + [res.all_layers] if math.isfinite(r.llr_sqnr_db)]
     top = max(max(finite) if finite else 10.0, 1.0) * 1.1 + 1.0
@@ -329,8 +321,6 @@ def write_outputs(res: SweepResult, out_dir) -> dict:
     """Write ``sensitivity.txt``, ``sensitivity.json`` and ``sensitivity.png`` (atomically) into
     ``out_dir``; returns {"txt", "json", "png"} -> Path."""
     from pathlib import Path
-
-    from effinrx.io import atomic_write_json, atomic_write_text
 
     d = Path(out_dir)
     m = res.meta

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx.link.metrics import format_required, required_table
+from effinrx.link.plots import plot_tbler
+from effinrx.quant.receivers import VARIANT_STORAGE, variant_bytes
+
 
 def method_figure(curves: dict, model: str, path, title: str, reference: str | None = None) -> tuple[Path, str]:
     """``curves``: registry receiver name -> list of PointCounts sorted by Eb/N0 (receivers without a
     storage spec, e.g. classical baselines, get "—" bytes); ``reference`` defaults to ``model``
     (fp32). Returns (PNG path, markdown table)."""
-    from effinrx.link.metrics import format_required, required_table
-    from effinrx.link.plots import plot_tbler
-    from effinrx.quant.receivers import VARIANT_STORAGE, variant_bytes
-
     def tag(name):  # registry name -> compression tag ("nrx-rt" -> "fp32", "nrx-rt-ptq-fp16" -> "ptq-fp16")
         return "fp32" if name == model else name[len(model) + 1:] if name.startswith(model + "-") else name
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.quant.ptq import _kind
+from effinrx.receivers.nrx_layers import _own_vars
 
 UNIT_KINDS = ("layer", "kernel")
 
@@ -31,9 +33,6 @@ def layer_units(net, unit: str = "layer") -> list[Unit]:
     aggregation MLP / state-update convs), ``dense`` (readouts); with ``unit="kernel"`` a
     separable layer gives ``.../upd0.dw`` and ``.../upd0.pw``. ``readout_chest`` units do not
     feed the LLRs (their LLR SQNR is inf by construction)."""
-    from effinrx.quant.ptq import _kind
-    from effinrx.receivers.nrx_layers import _own_vars
-
     if unit not in UNIT_KINDS:
         raise ConfigError(f"sensitivity unit {unit!r} not one of {', '.join(UNIT_KINDS)}")
     units, pos, seen = [], 0, {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.quant.deeprx import qat_conv_class
 from effinrx.receivers.base import Receiver
 
 PAPER_WIDTH, PAPER_DEPTH = 128, 8
@@ -47,7 +48,6 @@ def build_deeprx(grid: tuple, width: int = PAPER_WIDTH, depth: int = PAPER_DEPTH
     def conv(c, nm):
         if qat_bits is None:
             return k.layers.Conv2D(c, 3, padding="same", kernel_regularizer=reg, name=nm)
-        from effinrx.quant.deeprx import qat_conv_class
 
         return qat_conv_class()(c, 3, padding="same", kernel_regularizer=reg, name=nm, bits=qat_bits)
 

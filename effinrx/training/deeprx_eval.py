@@ -13,30 +13,27 @@ Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
+from effinrx.link.simo import TRAIN, evaluate, simo_scenario, test_range, train_batches
+from effinrx.quant.deeprx import ptq_copy
+from effinrx.receivers.deeprx import DeepRxReceiver, train
+from effinrx.receivers.deeprx_baselines import SimoLMMSE
+from effinrx.training.deeprx import load_receiver
 
 
 def shipped_setup(width: int = 32, depth: int = 4):
     """The shipped fp32 DeepRx ``width x depth`` and the SIMO scenario of its grid: ``(receiver, scenario)``."""
-    from effinrx.link.simo import simo_scenario
-    from effinrx.training.deeprx import load_receiver
-
     fp = load_receiver(width=width, depth=depth)
     return fp, simo_scenario(fp.data_mask.shape[1] // 12)  # grid width = 12 subcarriers per PRB
 
 
 def ptq_receivers(fp, formats=("fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")) -> dict:
     """name -> :class:`DeepRxReceiver` with PTQ'd Conv2D kernels of ``fp.model`` (weights only)."""
-    from effinrx.receivers.deeprx import DeepRxReceiver
-    from effinrx.quant.deeprx import ptq_copy
-
     return {f: DeepRxReceiver(ptq_copy(fp.model, f), fp.data_mask, name=f"deeprx-{f}", precision=f)
             for f in formats}
 
 
 def baselines(sc, kinds=("ls-nn", "ls-lin", "perfect")) -> dict:
     """``<kind>-lmmse`` -> :class:`~effinrx.receivers.deeprx_baselines.SimoLMMSE`."""
-    from effinrx.receivers.deeprx_baselines import SimoLMMSE
-
     return {f"{k}-lmmse": SimoLMMSE(sc, k) for k in kinds}
 
 
@@ -44,8 +41,6 @@ def counts_by_class(receivers: dict, sc, ebno_db: dict, *, batches: int, batch_s
                     classes=("low", "medium", "high"), progress: bool = False) -> dict:
     """Counts of every receiver on the same slots, per mobility class. ``ebno_db``: class -> list of
     Eb/N0 (dB) or one list for all classes."""
-    from effinrx.link.simo import evaluate, test_range
-
     out = {}
     for c in classes:
         pts = ebno_db[c] if isinstance(ebno_db, dict) else ebno_db
@@ -70,10 +65,6 @@ def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr
     ``bits=None`` fine-tunes the fp32 model with the same recipe: the control that separates what
     quantisation-aware training recovers from what the extra training steps alone buy.
     Returns the :class:`DeepRxReceiver` (``train_steps``/``train_seconds`` set)."""
-    from effinrx.link.simo import TRAIN, simo_scenario, train_batches
-    from effinrx.receivers.deeprx import train
-    from effinrx.training.deeprx import load_receiver
-
     if bits not in (None, 4, 8):
         raise ConfigError(f"QAT bits must be 4, 8 or None (fp32 control), got {bits}")
     name = "deeprx-fp32-ft" if bits is None else f"deeprx-qat{bits}"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.receivers.mimo.system import PAM_LEVELS
+from effinrx.receivers.mimo.system import PAM_LEVELS, generate
 
 #: initial values (first layer = damped LMMSE, then a soft prox cooling layer by layer)
 INIT = {"eta": 1.0, "lam": 0.05, "mu": 1.0, "nu": 0.02, "t": 2.0, "c": (0.2, 0.02)}
@@ -145,7 +145,6 @@ def train_fp32(net, cfg, *, epochs: int, steps_per_epoch: int, batch: int = 128,
                snr_db_range=(0.0, 25.0), lr: float = 1e-2, seed: int = 0, progress: bool = False):
     """Train the fp32 PGD-Net with MSE (Adam, lr halved every 10 epochs). Returns per-epoch mean loss."""
     from effinrx._tf import keras, tf
-    from effinrx.receivers.mimo.system import generate
 
     tf = tf()
     opt = keras().optimizers.Adam(lr)
