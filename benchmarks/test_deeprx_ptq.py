@@ -27,8 +27,9 @@ import math
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.training.deeprx import shipped_path
 from effinrx.stats import one_sided_less
+from effinrx.training.deeprx import shipped_path
+from effinrx.training.deeprx_eval import pooled
 
 WIDTH, DEPTH = 32, 4
 pytestmark = pytest.mark.skipif(not shipped_path(WIDTH, DEPTH).is_file(),
@@ -59,12 +60,6 @@ def _counts(tier: str, seed: int):
     return res, sz, fp.meta
 
 
-def _pool(res, cls, name):
-    from effinrx.training.deeprx_eval import pooled
-
-    return pooled(res[cls][name])
-
-
 def _golden(claim_check, res, sz, names, claim=None):
     """Record the block-error counts of ``names`` in every class as counts goldens."""
     for c in CLASSES:
@@ -76,14 +71,14 @@ def _golden(claim_check, res, sz, names, claim=None):
 
 
 def _fmt(res, cls, name):
-    e, n = _pool(res, cls, name)
+    e, n = pooled(res[cls][name])
     return f"{name} {e}/{n}"
 
 
 def _informative(res, cls, name="fp32"):
     """A "close to"/"worse than" comparison with ``name`` means something only when its pooled BLER
     is neither 0 nor 1 (two saturated curves are trivially "close")."""
-    e, n = _pool(res, cls, name)
+    e, n = pooled(res[cls][name])
     return 0 < e < n
 
 
@@ -114,13 +109,13 @@ def test_r1_int8_ptq_close_to_fp32(request, claim_check, seed):
             if not _informative(res, c):
                 details.append(f"{c} {v}: fp32 saturated, not judged")
                 continue
-            ok, facts = equivalent_counts(*_pool(res, c, v), *_pool(res, c, "fp32"), alpha=ALPHA, margin=EQUIV_MARGIN)
+            ok, facts = equivalent_counts(*pooled(res[c][v]), *pooled(res[c]["fp32"]), alpha=ALPHA, margin=EQUIV_MARGIN)
             verdicts.append(ok)
-            details.append(f"{c} {v} {_pool(res, c, v)[0]} vs fp32 {_pool(res, c, 'fp32')[0]}: {facts}")
+            details.append(f"{c} {v} {pooled(res[c][v])[0]} vs fp32 {pooled(res[c]['fp32'])[0]}: {facts}")
     ok = all_of(*verdicts) if verdicts else None
     word = {True: "reproduced", False: "not reproduced", None: "inconclusive (an interval straddles the margin, "
             "or every class is saturated; more blocks would decide)"}[ok]
-    n = _pool(res, "low", "fp32")[1]
+    n = pooled(res["low"]["fp32"])[1]
     claim_check("int8-close-to-fp32", {"decided": ok is not None}, kind="verdict", reproduced=ok,
                 note=f"{word}: {n} blocks per class (Eb/N0 {sz['ebno']} dB pooled): " + "; ".join(details)
                      + f"; {_meta_note(meta)}")
@@ -137,7 +132,7 @@ def test_r2_int8_ptq_beats_ls_lmmse(request, claim_check, seed, report_dir, repo
     details, verdicts = [], []
     for c in CLASSES:
         for v in ("int8-pt", "int8-pc"):
-            ok, facts = beats_counts(*_pool(res, c, v), *_pool(res, c, "ls-nn-lmmse"), alpha=ALPHA, margin=BEATS_MARGIN)
+            ok, facts = beats_counts(*pooled(res[c][v]), *pooled(res[c]["ls-nn-lmmse"]), alpha=ALPHA, margin=BEATS_MARGIN)
             verdicts.append(ok)
             details.append(f"{c} {v} vs ls-nn-lmmse: {facts}")
     won = all_of(*verdicts)
@@ -179,7 +174,7 @@ def test_r3_int4_per_channel_beats_ls_lmmse_high_speed(request, claim_check, see
     _golden(claim_check, res, sz, ("int4-pc",))
     from effinrx.stats import beats_counts
 
-    won, facts = beats_counts(*_pool(res, "high", "int4-pc"), *_pool(res, "high", "ls-nn-lmmse"), alpha=ALPHA,
+    won, facts = beats_counts(*pooled(res["high"]["int4-pc"]), *pooled(res["high"]["ls-nn-lmmse"]), alpha=ALPHA,
                               margin=BEATS_MARGIN)
     word = {True: "reproduced", False: "not reproduced", None: "inconclusive (underpowered)"}[won]
     others = "; ".join(f"{c}: {_fmt(res, c, 'int4-pc')} vs {_fmt(res, c, 'ls-nn-lmmse')}" for c in CLASSES)
@@ -194,9 +189,9 @@ def test_r4_int4_per_tensor_degrades(request, claim_check, seed):
     _golden(claim_check, res, sz, ("int4-pt",))
     details, flags = [], {}
     for c in CLASSES:
-        p = one_sided_less(*_pool(res, c, "fp32"), *_pool(res, c, "int4-pt"))
+        p = one_sided_less(*pooled(res[c]["fp32"]), *pooled(res[c]["int4-pt"]))
         # fp32 at BLER 1 leaves int4-pt no room to be worse: such a class is not judged
-        flags[c] = (p < ALPHA, _pool(res, c, "fp32")[0] < _pool(res, c, "fp32")[1])
+        flags[c] = (p < ALPHA, pooled(res[c]["fp32"])[0] < pooled(res[c]["fp32"])[1])
         details.append(f"{c}: {_fmt(res, c, 'int4-pt')} vs {_fmt(res, c, 'fp32')} (p={p:.2g}"
                        f"{'' if flags[c][1] else ', fp32 BLER 1: not judged'})")
     worse = _verdict(flags)

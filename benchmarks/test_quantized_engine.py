@@ -5,11 +5,8 @@ import pytest
 
 from effinrx import device
 from effinrx.latency import build
-from effinrx.weights import reference_dir
 
-_REF = reference_dir()
-pytestmark = pytest.mark.skipif(not (_REF and (_REF / "nrx_rt_weights").exists()),
-                                reason=f"reference NRX weights not found ({_REF}); set EFFINRX_NRX_WEIGHTS")
+pytestmark = pytest.mark.reference_weights
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +45,7 @@ def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
 # u8 x s8 saturation) so ORT runs every Conv as QLinearConv; its accuracy is checked below
 @pytest.mark.parametrize("precision", ["fp32", "int8", "int8-fused"])
 def test_ort_cpu_latency(claim_check, benchmark, onnx_dir, precision, model, prbs):
-    from effinrx.engines.ort import OrtEngine, time_beside_probe
+    from effinrx.engines.ort import OrtEngine
     from effinrx.export.onnx import op_counts
 
     path = build.ort_model_path(model, precision, prbs, onnx_dir)
@@ -56,7 +53,7 @@ def test_ort_cpu_latency(claim_check, benchmark, onnx_dir, precision, model, prb
     x = eng.check_inputs(eng.random_inputs())
     benchmark.pedantic(eng.run, args=(x,), rounds=10, iterations=1, warmup_rounds=2)
     # model and speed probe timed alternately, so both see the same machine speed state
-    stats = time_beside_probe(lambda: eng.session.run(None, x), threads=eng.threads, n=30, warmup=3)
+    stats = eng.time(n=30, warmup=3, inputs=x)  # the CLI's path: time_beside_probe -> time_interleaved
     # the graph's compute and Q/DQ ops in the note: a latency change from a different graph shows as such
     ops = {k: v for k, v in op_counts(path).items()
            if k in ("Conv", "MatMul", "QuantizeLinear", "DequantizeLinear", "QLinearConv", "MatMulInteger")}

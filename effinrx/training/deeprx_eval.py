@@ -57,6 +57,16 @@ def pooled(counts_one_rx: dict) -> tuple[int, int]:
             sum(int(c["blocks"]) for c in counts_one_rx.values()))
 
 
+def pooled_over(res: dict, name: str, classes) -> tuple[int, int]:
+    """(block errors, blocks) of receiver ``name`` summed over the mobility ``classes`` of a
+    :func:`counts_by_class` result ``res`` ({class: {name: {ebno: counts}}})."""
+    e = n = 0
+    for c in classes:
+        a, b = pooled(res[c][name])
+        e, n = e + a, n + b
+    return e, n
+
+
 def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr: float = 1e-4,
                  path=None, progress: bool = False):
     """QAT (fake-quant + STE + learnable per-channel scales, seed 002) warm-started from the fp32
