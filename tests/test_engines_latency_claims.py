@@ -1,5 +1,5 @@
 """The GPU branch of benchmarks/test_latency.py (L1, L3-L5, L7) in a child pytest run, with
-``latency.measure_tensorrt`` replaced by the paper's own RTX 6000 Ada table: the verdicts follow from
+``latency.measure.measure_tensorrt`` replaced by the paper's own RTX 6000 Ada table: the verdicts follow from
 the numbers, latencies on a GPU without goldens end as "no golden for this device", and nothing
 calls pytest.fail. No GPU or TensorRT is used: this checks the benchmark's logic only."""
 import json

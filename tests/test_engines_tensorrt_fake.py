@@ -217,7 +217,7 @@ def test_trt10_qdq_is_strongly_typed(tmp_path, monkeypatch, runtime):
 
 
 def test_measure_tensorrt_and_the_cli_table(tmp_path, monkeypatch, runtime):
-    """latency.measure_tensorrt (what the paper-tier benchmarks and `effinrx latency --engine
+    """latency.measure.measure_tensorrt (what the paper-tier benchmarks and `effinrx latency --engine
     tensorrt` run) builds each variant from the right ONNX with the right options."""
     from effinrx.latency import build, measure, table
 
