@@ -29,7 +29,7 @@ import pytest
 from effinrx.claims.registry import param
 from effinrx.stats import one_sided_less
 from effinrx.training.deeprx import shipped_path
-from effinrx.training.deeprx_eval import pooled
+from effinrx.training.deeprx_eval import plot_bler_by_class, pooled
 
 WIDTH, DEPTH = 32, 4
 pytestmark = pytest.mark.skipif(not shipped_path(WIDTH, DEPTH).is_file(),
@@ -230,27 +230,7 @@ def test_m2_deeprx_storage_bytes(claim_check, size):
 
 
 def _plot(res, sz, report_dir, report_artifact):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
-    for ax, c in zip(axes, CLASSES):
-        for n in VARIANTS + BASELINES:
-            r = res[c][n]
-            e = sorted(r)
-            ax.semilogy(e, [max(r[x]["errors"], 0.5) / r[x]["blocks"] for x in e],
-                        "o--" if n in BASELINES else "o-", label=n)
-        ax.set_title(f"{c} speed")
-        ax.set_xlabel("Eb/N0 [dB]")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("BLER")
-    axes[-1].legend(fontsize=7)
-    p = report_dir / "plots" / "deeprx_ptq_bler.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
+    p = plot_bler_by_class(res, CLASSES, VARIANTS, BASELINES, report_dir / "plots" / "deeprx_ptq_bler.png")
     report_artifact(p, f"DeepRx {WIDTH}x{DEPTH} PTQ BLER, SIMO 1x2 64-QAM CDL-D/E 0-50 ns, "
                        f"{sz['batches'] * sz['batch']} slots per point (zero-error points at 0.5 errors)",
                     claim="R2")

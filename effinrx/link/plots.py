@@ -10,14 +10,15 @@ _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
           "ls-lmmse": ("tab:gray", ":", "LS/lin + LMMSE")}
 
 
-def new_figure(figsize=(6, 4.2)):
-    """(fig, ax) on matplotlib's Agg backend (no display needed)."""
+def new_figure(figsize=(6, 4.2), **subplots_kw):
+    """(fig, ax) on matplotlib's Agg backend (no display needed); ``subplots_kw`` (``ncols``,
+    ``sharey``, ...) go to ``plt.subplots`` (then ax is the array of axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize)
+    return plt.subplots(figsize=figsize, **subplots_kw)
 
 
 def save_png(fig, path) -> Path:

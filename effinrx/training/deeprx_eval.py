@@ -13,6 +13,7 @@ Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
+from effinrx.link.plots import new_figure, save_png
 from effinrx.link.simo import TRAIN, evaluate, simo_scenario, test_range, train_batches
 from effinrx.quant.deeprx import ptq_copy
 from effinrx.receivers.deeprx import DeepRxReceiver, train
@@ -65,6 +66,26 @@ def pooled_over(res: dict, name: str, classes) -> tuple[int, int]:
         a, b = pooled(res[c][name])
         e, n = e + a, n + b
     return e, n
+
+
+def plot_bler_by_class(res: dict, classes, names, baselines, path):
+    """One BLER-vs-Eb/N0 panel per mobility class of a :func:`counts_by_class` result ``res``:
+    ``names`` solid, ``baselines`` dashed; a point without errors is drawn at 0.5 errors (log axis).
+    Returns the PNG path."""
+    fig, axes = new_figure((12, 3.6), ncols=len(classes), sharey=True)
+    for ax, c in zip(axes, classes):
+        for n in tuple(names) + tuple(baselines):
+            r = res[c][n]
+            e = sorted(r)
+            ax.semilogy(e, [max(r[x]["errors"], 0.5) / r[x]["blocks"] for x in e],
+                        "o--" if n in baselines else "o-", label=n)
+        ax.set_title(f"{c} speed")
+        ax.set_xlabel("Eb/N0 [dB]")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("BLER")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return save_png(fig, path)
 
 
 def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr: float = 1e-4,
