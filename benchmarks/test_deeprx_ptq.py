@@ -3,7 +3,7 @@ class; and M2 (exact storage bytes) for DeepRx.
 
 Receiver under test: the shipped CPU-sized DeepRx ``effinrx/data/deeprx-32x4.npz`` (32 channels,
 4 residual blocks; the paper's is 128 x 8), trained by ``effinrx deeprx train`` (steps, wall time,
-seed in the JSON sidecar). PTQ (``effinrx.receivers.deeprx_quant``): Conv2D kernels only, signed
+seed in the JSON sidecar). PTQ (``effinrx.quant.deeprx``): Conv2D kernels only, signed
 symmetric, fp16 / int8 / int4, per-tensor (``-pt``) or per output channel (``-pc``); biases and
 LayerNorm parameters stay fp32.
 
@@ -27,8 +27,9 @@ import math
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.receivers.deeprx_train import shipped_path
 from effinrx.stats import one_sided_less
+from effinrx.training.deeprx import shipped_path
+from effinrx.training.deeprx_eval import plot_bler_by_class, pooled
 
 WIDTH, DEPTH = 32, 4
 pytestmark = pytest.mark.skipif(not shipped_path(WIDTH, DEPTH).is_file(),
@@ -49,7 +50,7 @@ BEATS_MARGIN = param("R2", "margin")  # "beats": smallest win
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.receivers import deeprx_eval
+    from effinrx.training import deeprx_eval
 
     sz = SIZES[tier]
     fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
@@ -57,12 +58,6 @@ def _counts(tier: str, seed: int):
     res = deeprx_eval.counts_by_class(rxs, sc, sz["ebno"], batches=sz["batches"], batch_size=sz["batch"],
                                       seed=seed)
     return res, sz, fp.meta
-
-
-def _pool(res, cls, name):
-    from effinrx.receivers.deeprx_eval import pooled
-
-    return pooled(res[cls][name])
 
 
 def _golden(claim_check, res, sz, names, claim=None):
@@ -76,14 +71,14 @@ def _golden(claim_check, res, sz, names, claim=None):
 
 
 def _fmt(res, cls, name):
-    e, n = _pool(res, cls, name)
+    e, n = pooled(res[cls][name])
     return f"{name} {e}/{n}"
 
 
 def _informative(res, cls, name="fp32"):
     """A "close to"/"worse than" comparison with ``name`` means something only when its pooled BLER
     is neither 0 nor 1 (two saturated curves are trivially "close")."""
-    e, n = _pool(res, cls, name)
+    e, n = pooled(res[cls][name])
     return 0 < e < n
 
 
@@ -114,13 +109,13 @@ def test_r1_int8_ptq_close_to_fp32(request, claim_check, seed):
             if not _informative(res, c):
                 details.append(f"{c} {v}: fp32 saturated, not judged")
                 continue
-            ok, facts = equivalent_counts(*_pool(res, c, v), *_pool(res, c, "fp32"), alpha=ALPHA, margin=EQUIV_MARGIN)
+            ok, facts = equivalent_counts(*pooled(res[c][v]), *pooled(res[c]["fp32"]), alpha=ALPHA, margin=EQUIV_MARGIN)
             verdicts.append(ok)
-            details.append(f"{c} {v} {_pool(res, c, v)[0]} vs fp32 {_pool(res, c, 'fp32')[0]}: {facts}")
+            details.append(f"{c} {v} {pooled(res[c][v])[0]} vs fp32 {pooled(res[c]['fp32'])[0]}: {facts}")
     ok = all_of(*verdicts) if verdicts else None
     word = {True: "reproduced", False: "not reproduced", None: "inconclusive (an interval straddles the margin, "
             "or every class is saturated; more blocks would decide)"}[ok]
-    n = _pool(res, "low", "fp32")[1]
+    n = pooled(res["low"]["fp32"])[1]
     claim_check("int8-close-to-fp32", {"decided": ok is not None}, kind="verdict", reproduced=ok,
                 note=f"{word}: {n} blocks per class (Eb/N0 {sz['ebno']} dB pooled): " + "; ".join(details)
                      + f"; {_meta_note(meta)}")
@@ -137,7 +132,7 @@ def test_r2_int8_ptq_beats_ls_lmmse(request, claim_check, seed, report_dir, repo
     details, verdicts = [], []
     for c in CLASSES:
         for v in ("int8-pt", "int8-pc"):
-            ok, facts = beats_counts(*_pool(res, c, v), *_pool(res, c, "ls-nn-lmmse"), alpha=ALPHA, margin=BEATS_MARGIN)
+            ok, facts = beats_counts(*pooled(res[c][v]), *pooled(res[c]["ls-nn-lmmse"]), alpha=ALPHA, margin=BEATS_MARGIN)
             verdicts.append(ok)
             details.append(f"{c} {v} vs ls-nn-lmmse: {facts}")
     won = all_of(*verdicts)
@@ -155,7 +150,7 @@ def test_r2_int8_ptq_beats_ls_lmmse(request, claim_check, seed, report_dir, repo
 def _required_ebno_checks(claim_check, res, sz):
     """Required Eb/N0 at BLER 10 % of int8 vs LS/nn + LMMSE per class (nightly)."""
     from effinrx.link.metrics import required_ebno
-    from effinrx.link.montecarlo import PointCounts
+    from effinrx.link.counts import PointCounts
 
     for c in CLASSES:
         req = {}
@@ -179,7 +174,7 @@ def test_r3_int4_per_channel_beats_ls_lmmse_high_speed(request, claim_check, see
     _golden(claim_check, res, sz, ("int4-pc",))
     from effinrx.stats import beats_counts
 
-    won, facts = beats_counts(*_pool(res, "high", "int4-pc"), *_pool(res, "high", "ls-nn-lmmse"), alpha=ALPHA,
+    won, facts = beats_counts(*pooled(res["high"]["int4-pc"]), *pooled(res["high"]["ls-nn-lmmse"]), alpha=ALPHA,
                               margin=BEATS_MARGIN)
     word = {True: "reproduced", False: "not reproduced", None: "inconclusive (underpowered)"}[won]
     others = "; ".join(f"{c}: {_fmt(res, c, 'int4-pc')} vs {_fmt(res, c, 'ls-nn-lmmse')}" for c in CLASSES)
@@ -194,9 +189,9 @@ def test_r4_int4_per_tensor_degrades(request, claim_check, seed):
     _golden(claim_check, res, sz, ("int4-pt",))
     details, flags = [], {}
     for c in CLASSES:
-        p = one_sided_less(*_pool(res, c, "fp32"), *_pool(res, c, "int4-pt"))
+        p = one_sided_less(*pooled(res[c]["fp32"]), *pooled(res[c]["int4-pt"]))
         # fp32 at BLER 1 leaves int4-pt no room to be worse: such a class is not judged
-        flags[c] = (p < ALPHA, _pool(res, c, "fp32")[0] < _pool(res, c, "fp32")[1])
+        flags[c] = (p < ALPHA, pooled(res[c]["fp32"])[0] < pooled(res[c]["fp32"])[1])
         details.append(f"{c}: {_fmt(res, c, 'int4-pt')} vs {_fmt(res, c, 'fp32')} (p={p:.2g}"
                        f"{'' if flags[c][1] else ', fp32 BLER 1: not judged'})")
     worse = _verdict(flags)
@@ -216,7 +211,7 @@ def test_m2_deeprx_storage_bytes(claim_check, size):
     and the per-element LayerNorm gamma/beta, which do not shrink; same 10 % rule as benchmarks/
     test_formats.py for "reproduced"."""
     from effinrx.receivers.deeprx import build_deeprx, num_params
-    from effinrx.receivers.deeprx_quant import storage_bytes
+    from effinrx.quant.deeprx import storage_bytes
 
     w, d = size
     m = build_deeprx((14, 48), w, d)
@@ -235,27 +230,7 @@ def test_m2_deeprx_storage_bytes(claim_check, size):
 
 
 def _plot(res, sz, report_dir, report_artifact):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
-    for ax, c in zip(axes, CLASSES):
-        for n in VARIANTS + BASELINES:
-            r = res[c][n]
-            e = sorted(r)
-            ax.semilogy(e, [max(r[x]["errors"], 0.5) / r[x]["blocks"] for x in e],
-                        "o--" if n in BASELINES else "o-", label=n)
-        ax.set_title(f"{c} speed")
-        ax.set_xlabel("Eb/N0 [dB]")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("BLER")
-    axes[-1].legend(fontsize=7)
-    p = report_dir / "plots" / "deeprx_ptq_bler.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
+    p = plot_bler_by_class(res, CLASSES, VARIANTS, BASELINES, report_dir / "plots" / "deeprx_ptq_bler.png")
     report_artifact(p, f"DeepRx {WIDTH}x{DEPTH} PTQ BLER, SIMO 1x2 64-QAM CDL-D/E 0-50 ns, "
                        f"{sz['batches'] * sz['batch']} slots per point (zero-error points at 0.5 errors)",
                     claim="R2")

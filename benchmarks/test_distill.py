@@ -1,11 +1,11 @@
 """Large -> RT distillation (claim D1): a RT student distilled from the NRX-Large teacher (reference
 weights, frozen) vs the same RT trained alone, at RT latency.
 
-Method (``effinrx.distill``): one shared start, NVIDIA's RT weights degraded by seeded Gaussian
+Method (``effinrx.training.distill``): one shared start, NVIDIA's RT weights degraded by seeded Gaussian
 noise (``distill.weakened_start``, ``start_noise`` x each array's std, drawn from ``--seed``): from a
 random init the CPU budget left both students at TBLER ~1 (511/512, saturated), which decides
 nothing. Two copies of the start are trained with the
-same :class:`~effinrx.train.TrainRecipe` (same seed, so the same slots, Eb/N0 and active-UE draws):
+same :class:`~effinrx.training.nrx.TrainRecipe` (same seed, so the same slots, Eb/N0 and active-UE draws):
 "alone" with the reference loss (BCE + 0.02 x channel MSE), "distilled" with
 ``0.5 x BCE + 0.5 x T^2 KL(teacher || student)`` (T = 1) + the same channel MSE (training on UMi
 slots). Both are then evaluated, with the teacher as a reference, on the same held-out slots of the
@@ -48,9 +48,9 @@ BCE_TOL = 0.02  # nats, golden tolerance of a mean held-out BCE
 
 @functools.lru_cache(maxsize=None)
 def _run(tier: str, seed: int, folder: str):
-    from effinrx.distill import DistillConfig, evaluate, train_pair, weakened_start
     from effinrx.receivers.nrx import NRXReceiver, load_model
-    from effinrx.train import TrainRecipe
+    from effinrx.training.distill import DistillConfig, evaluate, train_pair, weakened_start
+    from effinrx.training.nrx import TrainRecipe
 
     sz = SIZES[tier]
     recipe = TrainRecipe(model="nrx-rt", steps=sz["steps"], batch_size=sz["batch"], seed=seed,

@@ -3,20 +3,21 @@ MIMO (8x8 complex), 16-QAM. Latency (K3/L8) uses the PGD-Net (exported with ORT'
 ``Inverse`` for its preconditioner; the ADMM-Net is not exported).
 
 The experiment (fp32, QAT and KAQ at 4 and 8 bits, BER counts, convergence curves) is trained once
-per session by :func:`effinrx.unfolded.experiment.run_experiment`; sizes per tier are in that module.
+per session by :func:`effinrx.training.kaq_experiment.run_experiment`; sizes per tier are in that module.
 Goldens are the suite's own measurements; ``reproduced`` is our verdict on the paper statement.
 """
 import numpy as np
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.unfolded import experiment, kaq
+from effinrx.quant import kaq
+from effinrx.training import kaq_experiment
 
 _LAT: dict = {}
 
 
 def _res(request, arch):
-    return experiment.run_experiment(request.config.getoption("--tier"), request.config.getoption("--seed"),
+    return kaq_experiment.run_experiment(request.config.getoption("--tier"), request.config.getoption("--seed"),
                                      arch=arch)
 
 
@@ -68,8 +69,8 @@ def test_k1_ber_kaq_vs_qat(request, arch, bits, claim_check, report_dir, report_
                      f"by {margin:g} x BER_QAT at {100 * (1 - 2 * alpha):g} %); total bit errors KAQ {tot_k} vs "
                      f"QAT {tot_q} of {n} bits each")
     if bits == 4:
-        for p in experiment.plot(res, report_dir / "plots"):
-            report_artifact(p, f"{experiment.ARCHS[arch]} K=5: BER (fp32, QAT, KAQ, ZF, LMMSE) and validation MSE per epoch "
+        for p in kaq_experiment.plot(res, report_dir / "plots"):
+            report_artifact(p, f"{kaq_experiment.ARCHS[arch]} K=5: BER (fp32, QAT, KAQ, ZF, LMMSE) and validation MSE per epoch "
                             f"({res['tier']} size: {res['size']['epochs']} epochs x "
                             f"{res['size']['steps_per_epoch']} steps of batch 128)")
 
@@ -122,11 +123,11 @@ def test_k2_convergence(request, arch, bits, claim_check):
 
 @pytest.fixture(scope="module")
 def onnx_models(res, tmp_path_factory):
-    from effinrx.unfolded import export
+    from effinrx.export import mimo_onnx
 
     d = tmp_path_factory.mktemp("kaq_onnx")
-    f32 = export.export_fp32(res["fp32"]["net"], res["cfg"], d / "pgdnet_fp32.onnx")
-    i8 = export.quantize_int8(f32, d / "pgdnet_int8.onnx", res["cfg"])
+    f32 = mimo_onnx.export_fp32(res["fp32"]["net"], res["cfg"], d / "pgdnet_fp32.onnx")
+    i8 = mimo_onnx.quantize_int8(f32, d / "pgdnet_int8.onnx", res["cfg"])
     return {"fp32": f32, "int8": i8}
 
 
@@ -135,26 +136,27 @@ def onnx_models(res, tmp_path_factory):
 def test_k3_l8_ort_cpu_latency(res, onnx_models, precision, benchmark, claim_check):
     """ORT CPU (1 thread) latency of one batch of 1024 detections; reproduced (int8 row) = fp32/int8
     >= 1.1 (paper: ~20% faster). The int8 graph is ORT static QDQ on the MatMuls."""
-    from effinrx.unfolded import export, mimo
+    from effinrx.export import mimo_onnx
+    from effinrx.receivers.mimo import system as mimo
 
     batch = 1024
     d = mimo.to_numpy(mimo.generate(res["cfg"], batch, (10.0, 10.0), seed=3))
-    sess = export.session(onnx_models[precision], threads=1)
+    sess = mimo_onnx.session(onnx_models[precision], threads=1)
     x_fp = res["fp32"]["net"](d["y"], d["h"], d["snr_db"]).numpy()
-    x = export.run(sess, d["y"], d["h"], d["snr_db"])
+    x = mimo_onnx.run(sess, d["y"], d["h"], d["snr_db"])
     # the exported detector must agree with the TF model (int8: at most a few symbols flip)
     flips = float(np.mean(mimo.slice_pam(x) != mimo.slice_pam(x_fp)))
     assert flips <= (0.0 if precision == "fp32" else 0.05), f"{precision} ONNX symbol flips {flips:.4f}"
     rounds = 30 if res["tier"] == "smoke" else 200
-    benchmark.pedantic(export.run, args=(sess, d["y"], d["h"], d["snr_db"]), rounds=rounds, iterations=1, warmup_rounds=3)
+    benchmark.pedantic(mimo_onnx.run, args=(sess, d["y"], d["h"], d["snr_db"]), rounds=rounds, iterations=1, warmup_rounds=3)
     from effinrx.engines.ort import time_beside_probe
 
     # detector and machine speed probe timed alternately (goldens compare latency / probe)
-    t = time_beside_probe(lambda: export.run(sess, d["y"], d["h"], d["snr_db"]), threads=1, n=rounds, warmup=3)
+    t = time_beside_probe(lambda: mimo_onnx.run(sess, d["y"], d["h"], d["snr_db"]), threads=1, n=rounds, warmup=3)
     m = {"median_ms": t["median_ms"], "min_ms": t["min_ms"], "batch": batch, "threads": 1,
          "probe_ms": t["probe_ms"]}
     _LAT[precision] = m["median_ms"]
-    ops = export.op_counts(onnx_models[precision])
+    ops = mimo_onnx.op_counts(onnx_models[precision])
     for cid in ("K3", "L8"):
         rep, note = None, f"ops: {ops}"
         if precision == "int8" and "fp32" in _LAT:

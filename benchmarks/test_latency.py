@@ -1,7 +1,7 @@
 """Latency claims L1-L7 (EffiNRX blog, TensorRT on RTX 6000 Ada / A100).
 
 TensorRT claims (L1, L3-L5, L7) are measured on a GPU in the paper tier by
-``effinrx.latency.measure_tensorrt`` (the code ``effinrx latency --engine tensorrt`` runs): NRX-RT
+``effinrx.latency.measure.measure_tensorrt`` (the code ``effinrx latency --engine tensorrt`` runs): NRX-RT
 and -Large at 132 PRBs, batch 1, fp32 / fp16 / fp8 and int8 (ModelOpt Q/DQ) / fp16 2:4-sparse,
 CUDA events on CUDA-graph replays, copies timed apart; goldens per GPU. Without a CUDA device they
 are "not measurable here" with the reason (never skipped silently, never passed); on a GPU in a
@@ -15,9 +15,9 @@ measured in benchmarks/test_quantized_engine.py.
 import numpy as np
 import pytest
 
-from effinrx import latency as L
 from effinrx.claims.registry import load_claims
 from effinrx.engines.tensorrt import tensorrt_reason
+from effinrx.latency import build, measure, table
 
 TRT_WHY = tensorrt_reason()
 MODELS = ("nrx-rt", "nrx-large")
@@ -37,9 +37,9 @@ def trt(tmp_path_factory, request):
         """Stats, or ``{"unsupported": why}`` where this GPU lacks the hardware (fp8 before Ada,
         2:4 sparsity before Ampere); a build error is an error, never 'not measurable'."""
         if (model, precision) not in cache:
-            why = L.trt_unsupported(precision)
+            why = measure.trt_unsupported(precision)
             cache[(model, precision)] = ({"unsupported": why} if why else
-                                         L.measure_tensorrt(model, precision, 132, folder))
+                                         measure.measure_tensorrt(model, precision, 132, folder))
         return cache[(model, precision)]
 
     return get
@@ -58,7 +58,7 @@ def test_l2_bits_per_slot_and_mbps_from_measured_throughput(claim_check, tmp_pat
     from effinrx.engines.ort import OrtEngine
 
     prbs = 4
-    eng = OrtEngine(L.ort_model_path("nrx-rt", "fp32", prbs, tmp_path))
+    eng = OrtEngine(build.ort_model_path("nrx-rt", "fp32", prbs, tmp_path))
     x = eng.random_inputs(0)
     llr = eng.run(x)["llr"]
     assert np.all(np.isfinite(llr))
@@ -66,19 +66,19 @@ def test_l2_bits_per_slot_and_mbps_from_measured_throughput(claim_check, tmp_pat
     stats = eng.time(n=30, warmup=3, inputs=x)
     fps = 1000.0 / stats["mean_ms"]
     measured_mbps = delivered * fps / 1e6  # bits delivered per second over the timed runs
-    formula_mbps = fps * L.raw_bits_per_slot(prbs) / 1e6
+    formula_mbps = fps * table.raw_bits_per_slot(prbs) / 1e6
     claim_check(f"delivered_bits_per_slot/{prbs}prb", delivered, kind="exact",
                 note=f"LLR tensor {tuple(llr.shape)} of one ORT fp32 run")
     scaled = delivered * 132 // prbs  # the grid is 12 x PRBs subcarriers: bits scale with the PRBs
     rel = abs(measured_mbps - formula_mbps) / formula_mbps
-    implied = {k: L.PAPER_ADA_MBPS[k] * 1e6 / L.PAPER_ADA_FPS[k] for k in L.PAPER_ADA_FPS}
+    implied = {k: table.PAPER_ADA_MBPS[k] * 1e6 / table.PAPER_ADA_FPS[k] for k in table.PAPER_ADA_FPS}
     claim = load_claims()["L2"]  # reference 177,408 bits, allowed_fraction 0
     claim_check("bits_per_slot_and_mbps", None, kind="verdict", reproduced=claim.reproduces(scaled) and rel < 1e-9,
                 note=f"measured: {delivered} bits/slot at {prbs} PRBs (x132/{prbs} = {scaled}); ORT CPU "
                      f"{fps:.0f} fps -> {measured_mbps:.2f} Mbps delivered vs {formula_mbps:.2f} Mbps by the "
                      f"blog's formula (rel. diff {rel:.1e}). Paper arithmetic: its Mbps/fps columns imply "
                      f"{min(implied.values()):.0f}..{max(implied.values()):.0f} bits/slot")
-    info = L.info_bits_per_slot(132)
+    info = table.info_bits_per_slot(132)
     claim_check("info_bits_per_slot/132prb", info, kind="exact",
                 note=f"information bits (TB size x 2 UEs) = {info / 177408:.3f} of the raw bits")
 
@@ -88,12 +88,12 @@ def test_l2_bits_per_slot_and_mbps_from_measured_throughput(claim_check, tmp_pat
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("precision", ["fp8", "int8"])
 def test_l3_speedup_over_fp16(claim_check, request, model, precision):
-    table = L.PAPER_ADA_MS[(model, "fp16")] / L.PAPER_ADA_MS[(model, precision)]
-    stated = L.PAPER_STATED_SPEEDUP[(model, precision)]
+    table_ratio = table.PAPER_ADA_MS[(model, "fp16")] / table.PAPER_ADA_MS[(model, precision)]
+    stated = table.PAPER_STATED_SPEEDUP[(model, precision)]
     # the paper's table against its own text: arithmetic on the paper, not a measurement of ours
-    claim_check(f"{model}/{precision}/paper_arithmetic_table_ratio", round(table, 6), kind="rel",
+    claim_check(f"{model}/{precision}/paper_arithmetic_table_ratio", round(table_ratio, 6), kind="rel",
                 paper=f"x{stated} stated",
-                note=f"paper arithmetic (not a measurement): table ratio x{table:.3f} vs stated x{stated}")
+                note=f"paper arithmetic (not a measurement): table ratio x{table_ratio:.3f} vs stated x{stated}")
     if TRT_WHY:
         claim_check(f"{model}/{precision}/132prb_speedup", None, kind="latency", not_measurable=TRT_WHY,
                     paper=f"x{stated}")
@@ -117,7 +117,7 @@ def test_l3_speedup_over_fp16(claim_check, request, model, precision):
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "fp8", "int8"])
 def test_l1_tensorrt_latency_132prb(claim_check, request, model, precision):
-    paper = f"{L.PAPER_ADA_MS[(model, precision)]} ms (RTX 6000 Ada)"
+    paper = f"{table.PAPER_ADA_MS[(model, precision)]} ms (RTX 6000 Ada)"
     if TRT_WHY:
         claim_check(f"{model}/{precision}/132prb", None, kind="latency", not_measurable=TRT_WHY, paper=paper)
         return
@@ -134,8 +134,8 @@ def test_l1_tensorrt_latency_132prb(claim_check, request, model, precision):
 @pytest.mark.smoke
 @pytest.mark.claim("L4")
 def test_l4_urllc_budget(claim_check, request):
-    paper_ok = {p: L.PAPER_ADA_MS[("nrx-rt", p)] < L.URLLC_BUDGET_MS for p in ("fp32", "fp16", "fp8", "int8")}
-    note = ("paper arithmetic: its table has " + ", ".join(f"{p} {L.PAPER_ADA_MS[('nrx-rt', p)]:.3f} ms"
+    paper_ok = {p: table.PAPER_ADA_MS[("nrx-rt", p)] < table.URLLC_BUDGET_MS for p in ("fp32", "fp16", "fp8", "int8")}
+    note = ("paper arithmetic: its table has " + ", ".join(f"{p} {table.PAPER_ADA_MS[('nrx-rt', p)]:.3f} ms"
                                                            for p in paper_ok))
     if TRT_WHY:
         claim_check("nrx-rt/132prb", None, kind="latency", not_measurable=TRT_WHY, note=note)
@@ -149,7 +149,7 @@ def test_l4_urllc_budget(claim_check, request):
         return
     ms = {p: s["median_ms"] for p, s in got_all.items()}
     want = {"fp32": False, "fp16": True, "fp8": True, "int8": True}  # the claim: only fp32 misses 1 ms
-    got = {p: v < L.URLLC_BUDGET_MS for p, v in ms.items()}
+    got = {p: v < table.URLLC_BUDGET_MS for p, v in ms.items()}
     claim_check("nrx-rt/132prb/urllc_1ms", None, kind="verdict", reproduced=got == want,
                 note="measured median " + ", ".join(f"{p} {v:.3f} ms" for p, v in ms.items()) + "; " + note)
 
@@ -184,7 +184,7 @@ def test_l5_fp8_faster_than_int8_on_ada(claim_check, request, model):
 def test_l6_ada_vs_a100(claim_check):
     claim_check("ada_over_a100", None, kind="latency",
                 not_measurable="needs both an RTX 6000 Ada and an A100 (cross-device claim)",
-                paper=f"x{L.PAPER_ADA_OVER_A100}")
+                paper=f"x{table.PAPER_ADA_OVER_A100}")
 
 
 @pytest.mark.smoke

@@ -1,6 +1,6 @@
 """Pruned NRX (claims P1-P7): tfmot magnitude pruning (unstructured 0.8, 2:4) and movement pruning
 of NRX-RT / NRX-Large, warm-started from the reference weights and fine-tuned with
-``effinrx.train`` (recipes in ``_recipe``; recorded in every golden's meta), then stripped.
+``effinrx.training.nrx`` (recipes in ``_recipe``; recorded in every golden's meta), then stripped.
 
 * P1 sparsity per pruned kernel and overall, and which parameters tfmot leaves dense.
 * P2 bytes dense fp32 vs CSR (32-bit and narrow indices) of the pruned weights.
@@ -59,7 +59,7 @@ def _recipe(model, method, pattern, tier, seed):
 @functools.lru_cache(maxsize=None)
 def _pruned(model, method, pattern, tier, seed):
     """PruneResult of one variant, computed once per session (weights never leave memory)."""
-    from effinrx.prune.recipe import prune_nrx
+    from effinrx.prune.dispatch import prune_nrx
 
     return prune_nrx(_recipe(model, method, pattern, tier, seed), None)
 

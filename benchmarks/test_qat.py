@@ -1,6 +1,6 @@
 """Claims T1, T2 (seed 002): QAT (fake-quant + STE + learnable per-channel scales) of the DeepRx receiver.
 
-QAT models (``effinrx.receivers.deeprx_eval.finetune_qat``): the shipped fp32 DeepRx 32x4
+QAT models (``effinrx.training.deeprx_eval.finetune_qat``): the shipped fp32 DeepRx 32x4
 (``effinrx/data/deeprx-32x4.npz``; the paper's network is 128x8) with every Conv2D kernel
 fake-quantised to 4 or 8 bits (signed symmetric, per-channel scales initialised to max|w|/qmax and
 learned with the kernels through the straight-through estimator), fine-tuned a few Adam steps on
@@ -22,8 +22,9 @@ import functools
 import pytest
 
 from effinrx.claims.registry import param
-from effinrx.receivers.deeprx_train import shipped_path
 from effinrx.stats import one_sided_less
+from effinrx.training.deeprx import shipped_path
+from effinrx.training.deeprx_eval import pooled_over
 
 WIDTH, DEPTH = 32, 4
 pytestmark = pytest.mark.skipif(not shipped_path(WIDTH, DEPTH).is_file(),
@@ -44,7 +45,7 @@ EQUIV_MARGIN = param("T2", "margin")  # "close to fp32": within +-margin of fp32
 
 @functools.lru_cache(maxsize=None)
 def _counts(tier: str, seed: int):
-    from effinrx.receivers import deeprx_eval
+    from effinrx.training import deeprx_eval
 
     sz = SIZES[tier]
     fp, sc = deeprx_eval.shipped_setup(WIDTH, DEPTH)
@@ -57,16 +58,6 @@ def _counts(tier: str, seed: int):
                                       seed=seed)
     steps = {k: (r.train_steps, round(r.train_seconds, 1)) for k, r in qat.items()}
     return res, sz, steps
-
-
-def _pool_all(res, name):
-    from effinrx.receivers.deeprx_eval import pooled
-
-    e = n = 0
-    for c in CLASSES:
-        a, b = pooled(res[c][name])
-        e, n = e + a, n + b
-    return e, n
 
 
 def _golden(claim_check, res, sz, names):
@@ -88,7 +79,7 @@ def _how(sz, steps):
 def test_t1_qat_beats_ptq_at_4_bits(request, claim_check, seed):
     res, sz, steps = _counts(request.config.getoption("--tier"), seed)
     _golden(claim_check, res, sz, ("qat4", "int4-pc", "int4-pt"))
-    q, pc, pt = _pool_all(res, "qat4"), _pool_all(res, "int4-pc"), _pool_all(res, "int4-pt")
+    q, pc, pt = pooled_over(res, "qat4", CLASSES), pooled_over(res, "int4-pc", CLASSES), pooled_over(res, "int4-pt", CLASSES)
     p = one_sided_less(*q, *pc)
     p_pt = one_sided_less(*q, *pt)
     # PTQ int4-pc at BLER 0 leaves QAT no room to win: not judged
@@ -107,12 +98,12 @@ def test_t2_qat_4_and_8_bits_close_to_fp32(request, claim_check, seed):
     from effinrx.link.metrics import all_of
     from effinrx.stats import equivalent_counts, saturated
 
-    f, f0 = _pool_all(res, "fp32-ft"), _pool_all(res, "fp32")
+    f, f0 = pooled_over(res, "fp32-ft", CLASSES), pooled_over(res, "fp32", CLASSES)
     details, verdicts = [], []
     for n in ("qat4", "qat8"):
-        ok_n, facts = equivalent_counts(*_pool_all(res, n), *f, alpha=ALPHA, margin=EQUIV_MARGIN)
+        ok_n, facts = equivalent_counts(*pooled_over(res, n, CLASSES), *f, alpha=ALPHA, margin=EQUIV_MARGIN)
         verdicts.append(ok_n)
-        details.append(f"{n} {_pool_all(res, n)[0]}/{f[1]}: {facts}")
+        details.append(f"{n} {pooled_over(res, n, CLASSES)[0]}/{f[1]}: {facts}")
     # "close" = equivalence (TOST style) with fp32-ft: fewer blocks widen the interval and can only
     # make the verdict inconclusive, never a pass; saturated fp32 BLER (0 or ~1) decides nothing
     ok = None if f[0] == 0 or saturated(f[0] / f[1]) else all_of(*verdicts)
@@ -121,5 +112,5 @@ def test_t2_qat_4_and_8_bits_close_to_fp32(request, claim_check, seed):
     claim_check("qat-close-to-fp32", {"decided": ok is not None}, kind="verdict", reproduced=ok,
                 note=f"{word}: vs fp32 fine-tuned with the same recipe {f[0]}/{f[1]}, margin +-{EQUIV_MARGIN:g} x its "
                      f"BLER (98 % Newcombe intervals): " + "; ".join(details)
-                     + f"; shipped fp32 {f0[0]}/{f0[1]}, PTQ int8-pc {_pool_all(res, 'int8-pc')[0]}/{f[1]}; "
+                     + f"; shipped fp32 {f0[0]}/{f0[1]}, PTQ int8-pc {pooled_over(res, 'int8-pc', CLASSES)[0]}/{f[1]}; "
                        f"{_how(sz, steps)}")

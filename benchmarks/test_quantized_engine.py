@@ -4,12 +4,9 @@ import numpy as np
 import pytest
 
 from effinrx import device
-from effinrx import latency as L
-from effinrx.weights import reference_dir
+from effinrx.latency import build
 
-_REF = reference_dir()
-pytestmark = pytest.mark.skipif(not (_REF and (_REF / "nrx_rt_weights").exists()),
-                                reason=f"reference NRX weights not found ({_REF}); set EFFINRX_NRX_WEIGHTS")
+pytestmark = pytest.mark.reference_weights
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +20,7 @@ def onnx_dir(tmp_path_factory):
 def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
     from effinrx.export import modelopt as mo
 
-    path = L.ort_model_path("nrx-rt", precision, 4, onnx_dir)
+    path = build.ort_model_path("nrx-rt", precision, 4, onnx_dir)
     cov = mo.coverage(path)
     dw = mo.depthwise_conv_names(path)
     pw_and_dense = {"Conv": 9, "MatMul": 5}  # every pointwise conv and the exported Dense layers
@@ -48,15 +45,15 @@ def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
 # u8 x s8 saturation) so ORT runs every Conv as QLinearConv; its accuracy is checked below
 @pytest.mark.parametrize("precision", ["fp32", "int8", "int8-fused"])
 def test_ort_cpu_latency(claim_check, benchmark, onnx_dir, precision, model, prbs):
-    from effinrx.engines.ort import OrtEngine, time_beside_probe
+    from effinrx.engines.ort import OrtEngine
     from effinrx.export.onnx import op_counts
 
-    path = L.ort_model_path(model, precision, prbs, onnx_dir)
+    path = build.ort_model_path(model, precision, prbs, onnx_dir)
     eng = OrtEngine(path)
     x = eng.check_inputs(eng.random_inputs())
     benchmark.pedantic(eng.run, args=(x,), rounds=10, iterations=1, warmup_rounds=2)
     # model and speed probe timed alternately, so both see the same machine speed state
-    stats = time_beside_probe(lambda: eng.session.run(None, x), threads=eng.threads, n=30, warmup=3)
+    stats = eng.time(n=30, warmup=3, inputs=x)  # the CLI's path: time_beside_probe -> time_interleaved
     # the graph's compute and Q/DQ ops in the note: a latency change from a different graph shows as such
     ops = {k: v for k, v in op_counts(path).items()
            if k in ("Conv", "MatMul", "QuantizeLinear", "DequantizeLinear", "QLinearConv", "MatMulInteger")}
@@ -76,11 +73,11 @@ def test_engine_computes_the_same_receiver(onnx_dir, claim_check):
     from effinrx.quant.formats import sqnr_db
     from effinrx.receivers.nrx import load_model
 
-    x = {k: v[:2] for k, v in L.simulated_calibration(4, n_slots=2, seed=11).items()}
+    x = {k: v[:2] for k, v in build.simulated_calibration(4, n_slots=2, seed=11).items()}
     tf_fn = make_tf_wrapper(load_model("nrx-rt", "auto"), 4)
 
     def llr(prec, optimization="all"):  # the 2 slots one at a time (the ONNX has batch 1)
-        eng = OrtEngine(L.ort_model_path("nrx-rt", prec, 4, onnx_dir), optimization=optimization)
+        eng = OrtEngine(build.ort_model_path("nrx-rt", prec, 4, onnx_dir), optimization=optimization)
         return np.concatenate([eng.run({k: v[i:i + 1] for k, v in x.items()})["llr"] for i in range(2)])
 
     out = {prec: llr(prec) for prec in ("fp32", "int8", "int8-fused")}
@@ -111,7 +108,7 @@ def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
     from effinrx.engines.ort_selfcheck import integer_gemm_defect
     from effinrx.link.config import Scenario
     from effinrx.link.montecarlo import simulate
-    from effinrx.receivers.engine_rx import EngineNRXReceiver
+    from effinrx.engines.receiver import EngineNRXReceiver
     from effinrx.receivers.nrx import receiver_for_scenario
     from effinrx.stats import compare_counts
 
@@ -119,7 +116,7 @@ def test_tbler_through_the_engine(onnx_dir, claim_check, seed):
     tf_rx = receiver_for_scenario(sc, "nrx-rt", "reference")
     counts = {}
     for name, rx in [("tf-fp32", tf_rx)] + [
-            (f"ort-{p}", EngineNRXReceiver(OrtEngine(L.ort_model_path("nrx-rt", p, 4, onnx_dir)), tf_rx, 4,
+            (f"ort-{p}", EngineNRXReceiver(OrtEngine(build.ort_model_path("nrx-rt", p, 4, onnx_dir)), tf_rx, 4,
                                            f"nrx-rt-ort-{p}")) for p in ("fp32", "int8", "int8-fused")]:
         pt = simulate(rx, sc, [ebno], max_blocks=64, target_errors=10**9, batch_size=32, seed=seed,
                       progress=False)[0]

@@ -69,16 +69,12 @@ def _counts(tier: str, seed: int):
     return res, sz, cmd
 
 
-def _pool(res, name):
-    return sweep.pool(res[name])
-
-
 def _beats(tier, seed, a, b, res):
     """Paired 'a beats b' verdict on the shared slots (:func:`effinrx.stats.beats_verdict`)."""
     sz = SIZES[tier]
     a_only, b_only, n = sweep.paired(a, b, _names(tier), ebno=sz["ebno"], batch=sz["batch"], max_blocks=sz["max_blocks"],
                                      seed=seed, prbs=_prbs(tier))
-    eb, nb = _pool(res, b)
+    eb, nb = sweep.pool(res[b])
     return beats_verdict(a_only, b_only, n, eb / nb, alpha=ALPHA, margin=MARGIN)
 
 
@@ -100,10 +96,10 @@ def test_q1_rt_fp16_a_little_worse_than_kbest(request, claim_check, seed):
         _record(claim_check, res, cmd, (RT, FP16), tier)
         claim_check(_key(tier, "nrx-rt-ptq-fp16/vs-kbest"), None, kind="verdict",
                     not_measurable=f"LMMSE+K-best is not run at {_prbs(tier)} PRBs (module docstring); fp16 "
-                                   f"{_pool(res, FP16)} vs fp32 {_pool(res, RT)} recorded; decided at 4 PRBs")
+                                   f"{sweep.pool(res[FP16])} vs fp32 {sweep.pool(res[RT])} recorded; decided at 4 PRBs")
         return
     _record(claim_check, res, cmd, (FP16, KB), tier)
-    (ef, nf), (ek, nk) = _pool(res, FP16), _pool(res, KB)
+    (ef, nf), (ek, nk) = sweep.pool(res[FP16]), sweep.pool(res[KB])
     counts = f"pooled fp16 {ef}/{nf} vs LMMSE+K-best {ek}/{nk} (one-sided p[fp16 worse]={one_sided_less(ek, nk, ef, nf):.2g})"
     if len(sz["ebno"]) < 2:
         claim_check("nrx-rt-ptq-fp16/vs-kbest", {"decided": False}, kind="verdict", reproduced=None,
@@ -125,7 +121,7 @@ def test_q2_fp8_beats_ls_lmmse(request, claim_check, seed):
     _record(claim_check, res, cmd, (RT, FP16, FP8W, FP8, LS), tier)
     verdict, why = _beats(tier, seed, FP8, LS, res)
     claim_check(_key(tier, "nrx-rt-w8a8-fp8/beats-ls-lmmse"), {"decided": verdict is not None}, kind="verdict",
-                reproduced=verdict, note=f"{why}; pooled fp8 W8A8 {_pool(res, FP8)} vs LS {_pool(res, LS)}")
+                reproduced=verdict, note=f"{why}; pooled fp8 W8A8 {sweep.pool(res[FP8])} vs LS {sweep.pool(res[LS])}")
 
 
 @pytest.mark.claim("Q3")
@@ -133,15 +129,15 @@ def test_q3_int8_w8a8_fails(request, claim_check, seed):
     tier = request.config.getoption("--tier")
     res, sz, cmd = _counts(tier, seed)
     _record(claim_check, res, cmd, (INT8, INT8W), tier)
-    e8, n8 = _pool(res, INT8)
-    ew, nw = _pool(res, INT8W)
+    e8, n8 = sweep.pool(res[INT8])
+    ew, nw = sweep.pool(res[INT8W])
     mixed = ""
     if MIXED in res:
         _record(claim_check, res, cmd, (MIXED,), tier)
-        em, nm = _pool(res, MIXED)
+        em, nm = sweep.pool(res[MIXED])
         mixed = (f", W8A8 int8 with {'+'.join(KEEP_FLOAT)} fp32 {em}/{nm} (one-sided Fisher p[better than full "
                  f"W8A8]={one_sided_less(em, nm, e8, n8):.2g}, p[worse than fp32]="
-                 f"{one_sided_less(*_pool(res, RT), em, nm):.2g})")
+                 f"{one_sided_less(*sweep.pool(res[RT]), em, nm):.2g})")
     # "TBLER near 1": pooled TBLER >= NEAR_ONE, decided on its 98 % interval
     lo, hi = clopper_pearson(e8, n8, 1 - 2 * ALPHA)
     verdict = True if lo >= NEAR_ONE else False if hi < NEAR_ONE else None
@@ -157,7 +153,7 @@ def test_q7_fp8_beats_int8(request, claim_check, seed):
     res, sz, cmd = _counts(tier, seed)
     verdict, why = _beats(tier, seed, FP8, INT8, res)
     claim_check(_key(tier, "nrx-rt/fp8-vs-int8-w8a8"), {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
-                note=f"{why}; pooled fp8 W8A8 {_pool(res, FP8)} vs int8 W8A8 {_pool(res, INT8)}")
+                note=f"{why}; pooled fp8 W8A8 {sweep.pool(res[FP8])} vs int8 W8A8 {sweep.pool(res[INT8])}")
 
 
 @pytest.mark.claim("Q2")

@@ -51,12 +51,8 @@ def _counts(tier: str, seed: int):
     return res, sz, cmd
 
 
-def _pool(res, name):
-    return sum(p.errors for p in res[name]), sum(p.blocks for p in res[name])
-
-
 def _rate(res, name):
-    e, n = _pool(res, name)
+    e, n = sweep.pool(res[name])
     return f"{name} {e}/{n}"
 
 
@@ -88,7 +84,7 @@ def _gaps_note(res, names):
 
 
 def _p_less(res, a, b):
-    return one_sided_less(*_pool(res, a), *_pool(res, b))
+    return one_sided_less(*sweep.pool(res[a]), *sweep.pool(res[b]))
 
 
 FP32, FP16, FP8W, INT8W = "nrx-large", "nrx-large-ptq-fp16", "nrx-large-ptq-fp8", "nrx-large-ptq-int8-pc"
@@ -153,7 +149,7 @@ def test_q7_large_fp8_beats_int8(request, claim_check, seed):
     res, sz, cmd = _counts(tier, seed)
     a_only, b_only, n = sweep.paired(FP8, INT8, NAMES, ebno=sz["ebno"], batch=sz["batch"],
                                      max_blocks=sz["max_blocks"], seed=seed)
-    ei, ni = _pool(res, INT8)
+    ei, ni = sweep.pool(res[INT8])
     v, why = beats_verdict(a_only, b_only, n, ei / ni, alpha=ALPHA, margin=MARGIN)
     claim_check("nrx-large/fp8-vs-int8-w8a8", {"decided": v is not None}, kind="verdict", reproduced=v,
                 note=f"{why}; pooled {_rate(res, FP8)} vs {_rate(res, INT8)}")

@@ -1,13 +1,19 @@
 """The ``effinrx`` command line. Every subcommand calls the same library functions the benchmarks use.
 
-Subcommands live in ``effinrx/commands/<name>.py`` (``HELP``, ``add_arguments(parser)``, ``run(args)``)
-and are imported only when used, so ``effinrx --help`` stays fast.
+Subcommands live in ``effinrx/commands/<name>.py`` (``add_arguments(parser)``, ``run(args)``), their
+one-line help in :data:`COMMANDS` (the one place), and are imported only when used, so
+``effinrx --help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from effinrx import __version__
+from effinrx.errors import EffinrxError
+from effinrx.io import oserror_line
+from effinrx.receivers.checks import INPUT_CHECK_TAG
 
 # Ordered as a researcher's workflow: simulate baselines -> train -> compress -> export -> time -> report.
 COMMANDS = [
@@ -70,7 +76,6 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="effinrx", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    from effinrx import __version__
 
     p.add_argument("--version", action="version", version=f"effinrx {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,8 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from effinrx.errors import EffinrxError
-
     argv = sys.argv[1:] if argv is None else argv
     saved = sys.argv
     sys.argv = [saved[0], *argv]
@@ -112,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"effinrx {args._command}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # late write errors (disk full, a folder removed): the path, one line
-        from effinrx.io import oserror_line
-
         print(f"effinrx {args._command}: error: {oserror_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -149,8 +150,6 @@ def _saved_on_interrupt(args) -> str:
 def input_check_line(e: BaseException) -> str | None:
     """The one-line message of a failed graph-mode input check (``effinrx.receivers.checks
     .INPUT_CHECK_TAG`` in a TensorFlow ``InvalidArgumentError``), None for any other exception."""
-    from effinrx.receivers.checks import INPUT_CHECK_TAG
-
     msg = getattr(e, "message", None) or str(e)
     if type(e).__name__ != "InvalidArgumentError" or INPUT_CHECK_TAG not in msg:
         return None

@@ -29,8 +29,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from effinrx import weights as W
 from effinrx.errors import ConfigError, WeightsError
-from effinrx.receivers.nrx_layers import NRX_MODELS
+from effinrx.link.umi import UMiSlotSource
+from effinrx.prune.recipe import variable_names
+from effinrx.quant.formats import int_range
+from effinrx.quant.ptq import METHODS, quantize_model
+from effinrx.quant.qat import BITS, finetune
+from effinrx.quant.receivers import w8a8_receiver
+from effinrx.quant.w8a8 import FORMATS, restore_w8a8
+from effinrx.receivers.nrx import NRXReceiver, load_model
+from effinrx.receivers.nrx_layers import NRX_MODELS, _own_vars, get_config
 
 KINDS = ("ptq", "w8a8", "qat", "pruned", "distilled")
 FORMAT = "effinrx-nrx-v1"
@@ -73,13 +82,9 @@ class Recipe:
         """Check the kind-specific ``params`` (types and the W8A8 scales)."""
         p = self.params
         if self.kind == "ptq":
-            from effinrx.quant.ptq import METHODS
-
             if p.get("method") not in METHODS:
                 raise ConfigError(f"{where}: ptq method {p.get('method')!r} not one of {', '.join(METHODS)}")
         elif self.kind == "w8a8":
-            from effinrx.quant.w8a8 import FORMATS
-
             if p.get("fmt") not in FORMATS:
                 raise ConfigError(f"{where}: w8a8 fmt {p.get('fmt')!r} not one of {', '.join(FORMATS)}")
             sc = p.get("scales")
@@ -94,8 +99,6 @@ class Recipe:
             if not isinstance(kf, list) or not all(isinstance(n, str) for n in kf):
                 raise WeightsError(f"{where}: params.keep_float must be a list of layer names")
         elif self.kind == "qat":
-            from effinrx.quant.qat import BITS
-
             if p.get("bits") not in BITS:
                 raise ConfigError(f"{where}: qat bits {p.get('bits')!r} not one of {', '.join(map(str, BITS))}")
             sc = p.get("scales")
@@ -110,9 +113,6 @@ def compress_ptq(model: str, weights: str, method: str, keep_depthwise: bool = F
                  keep_first_last: bool = False):
     """Weight-only PTQ of NRX ``model`` loaded from ``weights``. Returns (net, Recipe); the net holds
     the quantize-dequantized float32 kernels (biases float)."""
-    from effinrx.quant.ptq import quantize_model
-    from effinrx.receivers.nrx import load_model
-
     net = load_model(model, weights)
     src = net.weights_source
     wq, _ = quantize_model(net, method, keep_depthwise=keep_depthwise, keep_first_last=keep_first_last)
@@ -130,9 +130,6 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
     per Eb/N0 of ``ebno_db`` from ``source`` (default ``UMiSlotSource(num_prbs, 2)``, the training
     channel; TF's, numpy's and Sionna's seeds are set to ``seed`` first unless None). Returns (net, Recipe) with
     the scales in core-layer order."""
-    from effinrx.quant.receivers import w8a8_receiver
-    from effinrx.quant.w8a8 import FORMATS
-
     if fmt not in FORMATS:
         raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
     if calib not in ("max", "percentile"):
@@ -145,8 +142,6 @@ def compress_w8a8(model: str, weights: str, fmt: str, source=None, calib: str = 
         # on what ran before in the process
         set_seeds(int(seed))
     if source is None:
-        from effinrx.receivers.nrx_sim import UMiSlotSource
-
         source = UMiSlotSource(num_prbs, 2)
     rx = w8a8_receiver(model, fmt, source, weights=weights, num_prbs=num_prbs,
                        ebno_db=tuple(ebno_db), slots=int(slots), method=calib, percentile=percentile,
@@ -168,8 +163,6 @@ def compress_qat(model: str, weights: str, bits: int, steps: int = 200, batch_si
                  learning_rate: float = 1e-4, seed: int = 0, progress: bool = False):
     """QAT fine-tune (:func:`effinrx.quant.qat.finetune`) of NRX ``model`` warm-started from
     ``weights``; returns (plain net holding the baked kernels ``code * scale``, Recipe)."""
-    from effinrx.quant.qat import finetune
-
     res = finetune(model, bits=bits, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                    seed=seed, init=weights, progress=progress)
     train = {"steps": int(steps), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
@@ -181,10 +174,6 @@ def qat_artifact(model: str, qat_net, baked: list, scales: list, bits: int, weig
                  train: Optional[dict] = None):
     """(plain net with ``baked`` weights, Recipe) of a trained QAT net (``bake`` output); the learned
     scales are stored by core-weight index so a reload can check every kernel's integer grid."""
-    from effinrx.prune.recipe import variable_names
-    from effinrx.receivers.nrx import load_model
-    from effinrx.receivers.nrx_layers import _own_vars
-
     names, entries, i = variable_names(qat_net), [], 0
     for w, sc in zip(qat_net.qat_wrappers, scales):
         for v in _own_vars(w.inner):
@@ -206,8 +195,6 @@ def check_qat_grid(ws: list, rec: Recipe, where: str = "qat artifact") -> None:
     """WeightsError unless every scaled kernel of ``ws`` is ``code * scale`` with integer codes in the
     signed ``bits`` range (what QAT trained; a retouched or re-quantized file fails here)."""
     import numpy as np
-
-    from effinrx.quant.formats import int_range
 
     qmin, qmax = int_range(int(rec.params["bits"]))
     for e in rec.params["scales"]:
@@ -231,8 +218,6 @@ def recipe_of_checkpoint(path, kind: str) -> tuple[list, Recipe]:
     --distill-from``) checkpoint ``path``: the recipe comes from its sidecar (distilled: plus the
     ``distill.json`` beside it); for pruned the sidecar's overall sparsity is checked against the
     weights."""
-    from effinrx import weights as W
-
     if kind not in ("pruned", "distilled"):
         raise ConfigError(f"only pruned or distilled checkpoints can be wrapped, not {kind!r}")
     ws, meta = W.load_npz(path)
@@ -270,8 +255,6 @@ def recipe_of_checkpoint(path, kind: str) -> tuple[list, Recipe]:
 def save_artifact(path, net, recipe: Recipe, extra: Optional[dict] = None) -> Path:
     """Write ``net``'s core weights and ``recipe`` to ``<path>.npz`` + ``<path>.json`` (atomic).
     For W8A8 the scales in ``recipe.params`` must be the net's own. Returns the ``.npz`` path."""
-    from effinrx import weights as W
-
     recipe.validate()
     if recipe.model != net.cfg.name:
         raise WeightsError(f"recipe is for model '{recipe.model}', the net is '{net.cfg.name}'")
@@ -286,9 +269,6 @@ def save_artifact(path, net, recipe: Recipe, extra: Optional[dict] = None) -> Pa
 def read_recipe(path) -> tuple[list, Recipe, dict]:
     """(weights, Recipe, sidecar) of an artifact, validated but not built. A checkpoint of
     ``effinrx prune`` without a ``compression`` block is read as kind "pruned"."""
-    from effinrx import weights as W
-    from effinrx.receivers.nrx_layers import get_config
-
     p = Path(path)
     side = (p.with_suffix("") if p.suffix == ".npz" else p).with_suffix(".json")
     ws, meta = W.load_npz(p)
@@ -323,16 +303,12 @@ def load_artifact(path, model: Optional[str] = None):
     if rec.kind == "qat":
         check_qat_grid(ws, rec, where=str(path))
     if rec.kind == "w8a8":
-        from effinrx.quant.w8a8 import restore_w8a8
-
         blocks = rec.params.get("scale_blocks")
         net, _ = restore_w8a8(rec.model, ws, rec.params["fmt"], rec.params["scales"],
                               keep_float=rec.params.get("keep_float", []))
         if blocks is not None and list(blocks) != list(net.block_of):
             raise WeightsError(f"{path}: params.scale_blocks do not match the layers of '{rec.model}'")
     else:
-        from effinrx.receivers.nrx import load_model
-
         net = load_model(rec.model, ws)
     net.weights_source = f"{rec.kind}:{Path(path).name}"
     return net, rec, meta
@@ -340,8 +316,6 @@ def load_artifact(path, model: Optional[str] = None):
 
 def artifact_receiver(path, num_prbs: int = 4, model: Optional[str] = None):
     """:class:`~effinrx.receivers.nrx.NRXReceiver` on :func:`load_artifact` (LLRs float32)."""
-    from effinrx.receivers.nrx import NRXReceiver
-
     net, rec, _ = load_artifact(path, model)
     return NRXReceiver(rec.model, net=net, num_prbs=num_prbs, name=f"{rec.model}-{describe(rec)}")
 

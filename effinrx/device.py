@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 
+from effinrx.engines.gpu_runtime import cuda_device_reason, import_tensorrt
+
 
 @functools.lru_cache(maxsize=1)
 def gpu_info() -> dict | None:
@@ -84,8 +86,6 @@ def tensorrt_version() -> str | None:
     """``tensorrt.__version__`` (the distribution may be ``tensorrt``, ``tensorrt-cu12`` or the bare
     ``tensorrt-cu12-bindings``, so the package metadata name is not a reliable key), None without it."""
     try:
-        from effinrx.engines.tensorrt import import_tensorrt
-
         return str(import_tensorrt().__version__)
     except Exception:  # NotAvailableError, or a broken install
         return None
@@ -93,8 +93,6 @@ def tensorrt_version() -> str | None:
 
 def cuda_device() -> str | None:
     """None when a CUDA device is usable (``cudaGetDeviceCount() >= 1``), else the reason."""
-    from effinrx.engines.tensorrt import cuda_device_reason
-
     return cuda_device_reason()
 
 

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from effinrx.errors import ConfigError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
@@ -68,8 +70,6 @@ def check_writable(path: str | os.PathLike, what: str, kind: str = "file") -> Pa
     nearest existing folder cannot be written (permissions, read-only file system: probed by creating
     and deleting a temporary file there, so it holds for root and for ACLs as well). Creates nothing
     that stays. Returns ``path`` as a :class:`Path`."""
-    from effinrx.errors import ConfigError
-
     if kind not in ("file", "dir"):
         raise ValueError(f"check_writable kind must be 'file' or 'dir', got {kind!r}")
     p = Path(path).expanduser()

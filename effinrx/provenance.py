@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from effinrx.weights import git_hash
+
 #: packages whose versions can change a measured number (absent ones are omitted)
 PACKAGES = ("effinrx", "numpy", "scipy", "tensorflow", "tf-keras", "tensorflow-model-optimization",
             "sionna-no-rt", "sionna", "onnx", "onnxruntime", "tf2onnx", "nvidia-modelopt", "tensorrt")
@@ -30,8 +32,6 @@ def static() -> dict:
     """``versions`` (Python + :data:`PACKAGES`), ``git_commit``, ``git_dirty``; a fresh copy."""
     if not _STATIC:
         from importlib import metadata
-
-        from effinrx.weights import git_hash
 
         vers = {"python": sys.version.split()[0]}
         for name in PACKAGES:

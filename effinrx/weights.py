@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from effinrx.errors import WeightsError
 from effinrx.io import atomic_write_bytes, atomic_write_json
+from effinrx.receivers.nrx_layers import CONFIGS
 
 #: the only globals a pickled list of numpy arrays needs (numpy 1 and numpy 2 module names)
 ALLOWED_GLOBALS = frozenset({
@@ -239,7 +240,6 @@ def validate_sidecar(meta: Any, weights: Sequence, side: str | os.PathLike) -> N
         return
     if not isinstance(cfg, dict):
         raise WeightsError(f"sidecar {side}: 'config' must be a JSON object, got a JSON {_json_type(cfg)}")
-    from effinrx.receivers.nrx_layers import CONFIGS  # no TensorFlow at import
 
     name = cfg.get("name")
     if name not in CONFIGS:

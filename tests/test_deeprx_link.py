@@ -84,7 +84,7 @@ def test_evaluate_same_slots_and_baselines(sc):
 
 
 def test_recipe_validation():
-    from effinrx.receivers.deeprx_train import Recipe
+    from effinrx.training.deeprx import Recipe
 
     with pytest.raises(ConfigError, match="width"):
         Recipe(width=0)
@@ -93,8 +93,8 @@ def test_recipe_validation():
 
 
 def test_train_save_load_roundtrip_and_qat_init(tmp_path):
-    from effinrx.receivers.deeprx_quant import ptq_copy
-    from effinrx.receivers.deeprx_train import Recipe, load_receiver, train_and_save
+    from effinrx.quant.deeprx import ptq_copy
+    from effinrx.training.deeprx import Recipe, load_receiver, train_and_save
 
     path, meta = train_and_save(Recipe(width=4, depth=1, num_prbs=1, batch_size=2, steps=2, max_minutes=None),
                                 tmp_path / "dx.npz", progress=False)

@@ -5,7 +5,7 @@ import pytest
 
 from effinrx.errors import ConfigError, ShapeError
 from effinrx.receivers import deeprx
-from effinrx.receivers import deeprx_quant as dq
+from effinrx.quant import deeprx as dq
 
 GRID = (14, 12)
 MASK = np.ones(GRID, bool)

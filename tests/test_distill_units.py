@@ -1,4 +1,4 @@
-"""Distillation loss (effinrx.distill): KL/MSE terms, alpha=1 is plain BCE, no gradient into the
+"""Distillation loss (effinrx.training.distill): KL/MSE terms, alpha=1 is plain BCE, no gradient into the
 teacher (loss level and through the train.py hook with a real NRX teacher), config validation."""
 import math
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from effinrx.distill import (DistillConfig, bce, bernoulli_kl, distance, distill_loss, llr_mse,
+from effinrx.training.distill import (DistillConfig, bce, bernoulli_kl, distance, distill_loss, llr_mse,
                              make_extra_loss, masked_mean)
 from effinrx.errors import ConfigError
 
@@ -118,7 +118,7 @@ def test_train_hook_frozen_teacher_and_total_loss():
     """The train.py hook with a real (random-init) NRX teacher: teacher variables get no gradient
     and are not trainable; hook + BCE = alpha * BCE + (1 - alpha) * D."""
     from effinrx._tf import tf
-    from effinrx.distill import load_teacher
+    from effinrx.training.distill import load_teacher
     from effinrx.receivers.nrx import NRXReceiver
 
     t_ = tf()
@@ -150,8 +150,8 @@ def test_train_hook_frozen_teacher_and_total_loss():
 
 
 def test_train_pair_and_evaluate_reject_bad_input(tmp_path):
-    from effinrx.distill import evaluate, train_pair
-    from effinrx.train import TrainRecipe
+    from effinrx.training.distill import evaluate, train_pair
+    from effinrx.training.nrx import TrainRecipe
 
     with pytest.raises(ConfigError, match="recipe.init"):
         train_pair(TrainRecipe(init="reference"), DistillConfig(), tmp_path)
@@ -164,7 +164,7 @@ def test_train_pair_and_evaluate_reject_bad_input(tmp_path):
 def test_evaluate_pairs_bce_with_the_engines_counts():
     """evaluate() = one simulate_many run with LLRs: per-TB BCE in the same order for every
     receiver, counts equal to a plain simulate_many run of the same slots."""
-    from effinrx.distill import evaluate
+    from effinrx.training.distill import evaluate
     from effinrx.link.config import Scenario
     from effinrx.link.montecarlo import simulate_many
     from effinrx.receivers.nrx import NRXReceiver

@@ -1,5 +1,5 @@
 """The GPU branch of benchmarks/test_latency.py (L1, L3-L5, L7) in a child pytest run, with
-``latency.measure_tensorrt`` replaced by the paper's own RTX 6000 Ada table: the verdicts follow from
+``latency.measure.measure_tensorrt`` replaced by the paper's own RTX 6000 Ada table: the verdicts follow from
 the numbers, latencies on a GPU without goldens end as "no golden for this device", and nothing
 calls pytest.fail. No GPU or TensorRT is used: this checks the benchmark's logic only."""
 import json
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFTEST = '''
 pytest_plugins = ["effinrx.claims.pytest_plugin"]
 import effinrx.engines.tensorrt as T
-import effinrx.latency as L
+from effinrx.latency import measure, table
 from effinrx import device
 
 T.tensorrt_reason = lambda: None  # "a GPU with TensorRT is here"
@@ -25,14 +25,14 @@ CALLS = []
 
 def fake_measure(model, precision, prbs, folder, runs=200, warmup=20):
     CALLS.append((model, precision))
-    base = L.PAPER_ADA_MS[(model, "fp16" if precision == "fp16-2:4" else precision)]
+    base = table.PAPER_ADA_MS[(model, "fp16" if precision == "fp16-2:4" else precision)]
     ms = base * (SPARSE_FACTOR if precision == "fp16-2:4" else 1.0)
     return {"median_ms": ms, "p99_ms": ms * 1.1, "min_ms": ms * 0.95, "mean_ms": ms, "n": runs,
             "h2d_ms": 0.1, "d2h_ms": 0.05, "timing": "cuda-graph", "tensorrt": "10.16.1.11 (stand-in)"}
 
 
-L.measure_tensorrt = fake_measure
-L.trt_unsupported = lambda precision: UNSUPPORTED.get(precision)
+measure.measure_tensorrt = fake_measure
+measure.trt_unsupported = lambda precision: UNSUPPORTED.get(precision)
 
 
 def pytest_sessionfinish(session):

@@ -8,16 +8,18 @@ import sys
 import numpy as np
 import pytest
 
-from effinrx import latency as L
+from effinrx import errors
+from effinrx.engines import base as engine_base
+from effinrx.latency import gate
 
 
 def test_interleaving_flips_the_order_every_round():
     order = []
-    out = L.time_interleaved(lambda: order.append("m"), lambda: order.append("p"), rounds=4, warmup=1)
+    out = engine_base.time_interleaved(lambda: order.append("m"), lambda: order.append("p"), rounds=4, warmup=1)
     assert order == ["p", "m"] + ["m", "p", "p", "m", "m", "p", "p", "m"]  # warm-up, then ABBA
     assert out["n"] == 4 and len(out["samples_ms"]) == 4 and len(out["probe_samples_ms"]) == 4
-    with pytest.raises(L.ConfigError, match="rounds must be >= 1"):
-        L.time_interleaved(None, lambda: None, rounds=0)
+    with pytest.raises(errors.ConfigError, match="rounds must be >= 1"):
+        engine_base.time_interleaved(None, lambda: None, rounds=0)
 
 
 def _run(rng, golden_ratio, slowdown, load, rounds=60):
@@ -38,39 +40,39 @@ OLD_GOLDEN = {"median_ms": 5.2, "min_ms": 5.0, "probe_ms": 2.0}  # written befor
 @pytest.mark.parametrize("load", [1.0, 3.0])
 def test_hard_gate_passes_shared_load_and_catches_a_slowdown(load):
     rng = np.random.default_rng(0)
-    same = L.latency_gate(GOLDEN, _run(rng, 2.5, 1.0, load), 0.5, hard=True)
-    assert same.ok and not same.advisory and same.p_value > L.GATE_ALPHA, same
-    slow = L.latency_gate(GOLDEN, _run(rng, 2.5, 2.0, load), 0.5, hard=True)
-    assert not slow.ok and slow.p_value < L.GATE_ALPHA and "benchmark runner (hard gate)" in slow.text, slow
+    same = gate.latency_gate(GOLDEN, _run(rng, 2.5, 1.0, load), 0.5, hard=True)
+    assert same.ok and not same.advisory and same.p_value > gate.GATE_ALPHA, same
+    slow = gate.latency_gate(GOLDEN, _run(rng, 2.5, 2.0, load), 0.5, hard=True)
+    assert not slow.ok and slow.p_value < gate.GATE_ALPHA and "benchmark runner (hard gate)" in slow.text, slow
     assert slow.ratio == pytest.approx(2.0, rel=0.15)
 
 
 def test_false_alarm_rate_of_the_hard_gate_is_at_most_alpha():
     rng = np.random.default_rng(1)
-    alarms = sum(not L.latency_gate(GOLDEN, _run(rng, 2.5, 1.0, 3.0), 0.5, hard=True).ok for _ in range(200))
+    alarms = sum(not gate.latency_gate(GOLDEN, _run(rng, 2.5, 1.0, 3.0), 0.5, hard=True).ok for _ in range(200))
     assert alarms <= 4, f"{alarms}/200 false alarms at an unchanged model"
 
 
 def test_shared_runner_reports_the_ratio_and_does_not_fail(monkeypatch):
-    monkeypatch.delenv(L.BENCHMARK_RUNNER_ENV, raising=False)
-    slow = L.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5)
+    monkeypatch.delenv(gate.BENCHMARK_RUNNER_ENV, raising=False)
+    slow = gate.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5)
     assert slow.ok and slow.advisory and slow.text.startswith("advisory (shared runner): per-round latency/probe median x")
     assert slow.ratio == pytest.approx(2.0, rel=0.1)
     assert "slower than golden, not failed" in slow.text
-    monkeypatch.setenv(L.BENCHMARK_RUNNER_ENV, "1")
-    assert L.benchmark_runner() and not L.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5).ok
+    monkeypatch.setenv(gate.BENCHMARK_RUNNER_ENV, "1")
+    assert gate.benchmark_runner() and not gate.latency_gate(GOLDEN, _run(np.random.default_rng(2), 2.5, 2.0, 1.0), 0.5).ok
 
 
 def test_without_samples_falls_back_to_the_best_of_n_ratio():
     GOLDEN = OLD_GOLDEN
-    ok = L.latency_gate(GOLDEN, {"median_ms": 6.0, "min_ms": 5.5, "probe_ms": 2.0}, 0.5, hard=True)
+    ok = gate.latency_gate(GOLDEN, {"median_ms": 6.0, "min_ms": 5.5, "probe_ms": 2.0}, 0.5, hard=True)
     assert ok.ok and ok.p_value is None and "best-of-n" in ok.text
-    bad = L.latency_gate(GOLDEN, {"median_ms": 9.0, "min_ms": 8.0, "probe_ms": 2.0}, 0.5, hard=True)
+    bad = gate.latency_gate(GOLDEN, {"median_ms": 9.0, "min_ms": 8.0, "probe_ms": 2.0}, 0.5, hard=True)
     assert not bad.ok and bad.margin < 0
-    fast = L.latency_gate(GOLDEN, {"median_ms": 2.0, "min_ms": 2.0, "probe_ms": 2.0}, 0.5, hard=True)
+    fast = gate.latency_gate(GOLDEN, {"median_ms": 2.0, "min_ms": 2.0, "probe_ms": 2.0}, 0.5, hard=True)
     assert fast.ok and "stale?" in fast.text
-    with pytest.raises(L.ConfigError, match="needs 'median_ms'"):
-        L.latency_gate({}, GOLDEN, 0.5)
+    with pytest.raises(errors.ConfigError, match="needs 'median_ms'"):
+        gate.latency_gate({}, GOLDEN, 0.5)
 
 
 def test_real_probe_against_itself_holds_with_a_cpu_hog():
@@ -86,7 +88,7 @@ def test_real_probe_against_itself_holds_with_a_cpu_hog():
     finally:
         hog.kill()
         hog.wait()
-    g = L.latency_gate(quiet, loaded, 0.5, hard=True)
+    g = gate.latency_gate(quiet, loaded, 0.5, hard=True)
     assert g.ok, g.text
 
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from effinrx import latency as L
+from effinrx.engines import base as engine_base
+from effinrx.engines import ort as ort_engine
+from effinrx.latency import build, measure, table
 from effinrx.engines.base import summarize_ms
 from effinrx.engines.ort import OrtEngine, summarize_profile
 from effinrx.errors import ConfigError, ShapeError
@@ -55,16 +57,16 @@ def test_profile_summary_flags_integer_ops():
 
 
 def test_latency_arithmetic():
-    assert L.raw_bits_per_slot(132) == 177408
-    row = L.make_row("nrx-rt", "fp32", "trt", "gpu", 132, {"median_ms": 1.17334, "p99_ms": 1.2})
+    assert table.raw_bits_per_slot(132) == 177408
+    row = table.make_row("nrx-rt", "fp32", "trt", "gpu", 132, {"median_ms": 1.17334, "p99_ms": 1.2})
     assert row.fps == pytest.approx(852.27, rel=1e-3) and not row.urllc_1ms
     assert row.raw_mbps == pytest.approx(row.fps * 177408 / 1e6)
     assert row.paper_ms == 1.17334
-    rows = L.add_speedups([row, L.make_row("nrx-rt", "fp16", "trt", "gpu", 132, {"median_ms": 0.5})], "fp32")
+    rows = table.add_speedups([row, table.make_row("nrx-rt", "fp16", "trt", "gpu", 132, {"median_ms": 0.5})], "fp32")
     assert rows[1].speedup == pytest.approx(1.17334 / 0.5) and rows[1].urllc_1ms
-    assert "nrx-rt | fp16" in L.format_table(rows)
+    assert "nrx-rt | fp16" in table.format_table(rows)
     with pytest.raises(ConfigError):
-        L.raw_bits_per_slot(0)
+        table.raw_bits_per_slot(0)
     assert summarize_ms([1, 2, 3])["median_ms"] == 2.0
 
 
@@ -72,7 +74,7 @@ def test_ort_paths_name_unsupported_precisions(tmp_path, capsys):
     from effinrx.cli import main
 
     with pytest.raises(ConfigError, match="precision 'int2' has no ONNX model path"):
-        L.ort_model_path("nrx-rt", "int2", 4, tmp_path)
+        build.ort_model_path("nrx-rt", "int2", 4, tmp_path)
     assert main(["latency", "--precision", "fp32,fp8"]) == 1  # fp8 Q/DQ does not run on ORT CPU
     assert "--precision ['fp8']" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing exported for a rejected request
@@ -154,14 +156,14 @@ def test_tensorrt_cli_without_a_cuda_device_is_one_line(capsys):
 
 def test_latency_table_times_through_the_shared_path(tiny_onnx, tmp_path, monkeypatch):
     """The CLI's table and the benchmarks time ORT through the same interleaved model/probe path."""
-    monkeypatch.setattr(L, "ort_model_path", lambda m, p, prbs, folder: tiny_onnx)
-    monkeypatch.setattr(L, "info_bits_per_slot", lambda prbs: 1000)
+    monkeypatch.setattr(build, "ort_model_path", lambda m, p, prbs, folder: tiny_onnx)
+    monkeypatch.setattr(measure, "info_bits_per_slot", lambda prbs: 1000)
     seen = []
-    real = L.time_interleaved
-    monkeypatch.setattr(L, "time_interleaved", lambda *a, **k: seen.append(k["rounds"]) or real(*a, **k))
-    rows = L.latency_table("ort", ["nrx-rt"], ["fp32", "int8"], 4, tmp_path, runs=3, threads=1)
+    real = engine_base.time_interleaved
+    monkeypatch.setattr(ort_engine, "time_interleaved", lambda *a, **k: seen.append(k["rounds"]) or real(*a, **k))
+    rows = measure.latency_table("ort", ["nrx-rt"], ["fp32", "int8"], 4, tmp_path, runs=3, threads=1)
     assert seen == [3, 3] and [r.precision for r in rows] == ["fp32", "int8"]
     assert rows[0].speedup == 1.0 and rows[0].median_ms > 0 and rows[0].info_mbps == pytest.approx(rows[0].fps / 1e3)
-    assert "copies" not in L.format_table(rows)
-    trt = L.make_row("nrx-rt", "fp16", "tensorrt", "gpu-x", 132, {"median_ms": 0.5, "h2d_ms": 0.1, "d2h_ms": 0.05})
-    assert "copies (timed apart, not in the latency): nrx-rt fp16: H2D 0.100 ms, D2H 0.050 ms" in L.format_table([trt])
+    assert "copies" not in table.format_table(rows)
+    trt = table.make_row("nrx-rt", "fp16", "tensorrt", "gpu-x", 132, {"median_ms": 0.5, "h2d_ms": 0.1, "d2h_ms": 0.05})
+    assert "copies (timed apart, not in the latency): nrx-rt fp16: H2D 0.100 ms, D2H 0.050 ms" in table.format_table([trt])

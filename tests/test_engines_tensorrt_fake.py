@@ -10,8 +10,9 @@ import types
 import numpy as np
 import pytest
 
+from effinrx.engines import gpu_runtime
 from effinrx.engines import tensorrt as T
-from effinrx.errors import ShapeError
+from effinrx.errors import ConfigError, ShapeError
 
 NS = types.SimpleNamespace
 
@@ -216,9 +217,9 @@ def test_trt10_qdq_is_strongly_typed(tmp_path, monkeypatch, runtime):
 
 
 def test_measure_tensorrt_and_the_cli_table(tmp_path, monkeypatch, runtime):
-    """latency.measure_tensorrt (what the paper-tier benchmarks and `effinrx latency --engine
+    """latency.measure.measure_tensorrt (what the paper-tier benchmarks and `effinrx latency --engine
     tensorrt` run) builds each variant from the right ONNX with the right options."""
-    from effinrx import latency as L
+    from effinrx.latency import build, measure, table
 
     trt, rec = fake_trt("10.16.1.11")
     monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
@@ -230,33 +231,33 @@ def test_measure_tensorrt_and_the_cli_table(tmp_path, monkeypatch, runtime):
         made.append(kind)
         return p
 
-    monkeypatch.setattr(L, "ort_model_path", lambda m, p, prbs, folder: path(f"{m}-{p}"))
-    monkeypatch.setattr(L, "pruned_2to4_onnx", lambda m, prbs, folder: path(f"{m}-2to4"))
-    monkeypatch.setattr(L, "info_bits_per_slot", lambda prbs: 81952)
-    s = L.measure_tensorrt("nrx-rt", "int8", 132, tmp_path, runs=4, warmup=1)
+    monkeypatch.setattr(build, "ort_model_path", lambda m, p, prbs, folder: path(f"{m}-{p}"))
+    monkeypatch.setattr(build, "pruned_2to4_onnx", lambda m, prbs, folder: path(f"{m}-2to4"))
+    monkeypatch.setattr(measure, "info_bits_per_slot", lambda prbs: 81952)
+    s = measure.measure_tensorrt("nrx-rt", "int8", 132, tmp_path, runs=4, warmup=1)
     assert made == ["nrx-rt-int8"] and rec.net_flags == 2 and rec.flags == []  # Q/DQ: strongly typed
     assert {"median_ms", "p99_ms", "min_ms", "h2d_ms", "d2h_ms", "timing", "tensorrt"} <= set(s)
-    L.measure_tensorrt("nrx-rt", "fp16-2:4", 132, tmp_path, runs=2, warmup=0)
+    measure.measure_tensorrt("nrx-rt", "fp16-2:4", 132, tmp_path, runs=2, warmup=0)
     assert made[-1] == "nrx-rt-2to4" and rec.flags == ["FP16", "SPARSE_WEIGHTS"]
-    with pytest.raises(L.ConfigError, match="TensorRT variants are"):
-        L.trt_variant("nrx-rt", "int8-fused", 132, tmp_path)
-    rows = L.latency_table("tensorrt", ["nrx-rt"], ["fp16", "fp8"], 132, tmp_path, runs=2)
+    with pytest.raises(ConfigError, match="TensorRT variants are"):
+        build.trt_variant("nrx-rt", "int8-fused", 132, tmp_path)
+    rows = measure.latency_table("tensorrt", ["nrx-rt"], ["fp16", "fp8"], 132, tmp_path, runs=2)
     assert made[-2:] == ["nrx-rt-fp32", "nrx-rt-fp8"]  # fp16 from the plain ONNX (FP16 flag), fp8 Q/DQ
     assert [r.engine for r in rows] == ["tensorrt", "tensorrt"] and rows[0].speedup == 1.0
-    assert rows[0].paper_ms == L.PAPER_ADA_MS[("nrx-rt", "fp16")] and "H2D 0.250 ms" in L.format_table(rows)
+    assert rows[0].paper_ms == table.PAPER_ADA_MS[("nrx-rt", "fp16")] and "H2D 0.250 ms" in table.format_table(rows)
 
 
 def test_prune_2to4_makes_every_kernel_2_of_4_sparse_along_input_channels():
     """The fp16-2:4 variant's weights: every pointwise/Dense kernel 2:4 along its input channels
     (the layout TensorRT's sparse kernels need); depthwise kernels and biases untouched."""
-    from effinrx import latency as L
+    from effinrx.latency import build
     from effinrx.prune.masks import m_by_n_report
     from effinrx.prune.recipe import variable_names
     from effinrx.receivers.nrx import load_model
 
     net = load_model("nrx-rt", "auto")
     before = {n: v.numpy().copy() for n, v in zip(variable_names(net), net.core_variables())}
-    done = L.prune_2to4(net)
+    done = build.prune_2to4(net)
     assert done and all(n.endswith(("pointwise_kernel", "/kernel")) for n in done)
     for n, v in zip(variable_names(net), net.core_variables()):
         w = v.numpy()
@@ -273,24 +274,24 @@ def test_hardware_capability_decides_unsupported_variants(monkeypatch):
     attr = NS(cudaDevAttrComputeCapabilityMajor="maj", cudaDevAttrComputeCapabilityMinor="min")
     cc = {"maj": 8, "min": 0}
     fake = NS(cudaDeviceAttr=attr, cudaDeviceGetAttribute=lambda a, dev: (0, cc[a]))
-    monkeypatch.setattr(T, "import_cudart", lambda: fake)
-    assert T.compute_capability() == (8, 0)
-    assert T.unsupported_here("fp8") == "fp8 needs compute capability >= 8.9; this GPU has 8.0"
-    assert T.unsupported_here("int8") is None and T.unsupported_here("fp16", sparse=True) is None
+    monkeypatch.setattr(gpu_runtime, "import_cudart", lambda: fake)
+    assert gpu_runtime.compute_capability() == (8, 0)
+    assert gpu_runtime.unsupported_here("fp8") == "fp8 needs compute capability >= 8.9; this GPU has 8.0"
+    assert gpu_runtime.unsupported_here("int8") is None and gpu_runtime.unsupported_here("fp16", sparse=True) is None
     cc.update(maj=7, min=5)
-    assert "sparse needs compute capability >= 8.0; this GPU has 7.5" == T.unsupported_here("fp16", sparse=True)
+    assert "sparse needs compute capability >= 8.0; this GPU has 7.5" == gpu_runtime.unsupported_here("fp16", sparse=True)
     cc.update(maj=9, min=0)
-    assert T.unsupported_here("fp8") is None
+    assert gpu_runtime.unsupported_here("fp8") is None
 
 
 def test_cli_refuses_a_precision_the_gpu_lacks_before_building(monkeypatch, capsys):
-    from effinrx import latency as L
     from effinrx.cli import main
+    from effinrx.latency import measure
 
     monkeypatch.setattr(T, "tensorrt_reason", lambda: None)
-    monkeypatch.setattr(L, "trt_unsupported", lambda p: "fp8 needs compute capability >= 8.9; this GPU has 8.0"
+    monkeypatch.setattr(measure, "trt_unsupported", lambda p: "fp8 needs compute capability >= 8.9; this GPU has 8.0"
                         if p == "fp8" else None)
-    monkeypatch.setattr(L, "latency_table", lambda *a, **k: pytest.fail("nothing may be built"))
+    monkeypatch.setattr(measure, "latency_table", lambda *a, **k: pytest.fail("nothing may be built"))
     assert main(["latency", "--engine", "tensorrt", "--precision", "fp16,fp8"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.endswith("--precision fp8: fp8 needs compute capability >= 8.9; this GPU has 8.0")

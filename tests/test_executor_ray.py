@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from effinrx.link import executor as X
 from effinrx.link import montecarlo as M
 from effinrx.link.config import Scenario
+from effinrx.link.counts import BatchCounts
 from effinrx.link.slots import as_source
 
 try:
@@ -52,7 +53,7 @@ def fake_run_batch(group, source, ebno_db, batch, seed, i, **kw):
         p = min(1.0, rx.p * 2.0 ** (-ebno_db))
         e = [[r.random() < p for _ in range(2)] for _ in range(batch)]
         k = sum(map(sum, e))
-        counts[n] = M.BatchCounts(k, batch * 2, 3 * k, batch * 2 * 100, k)
+        counts[n] = BatchCounts(k, batch * 2, 3 * k, batch * 2 * 100, k)
         err[n] = e
     return M.Batch(float(ebno_db), i, counts, err)
 

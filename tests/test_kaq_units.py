@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.unfolded import kaq, mimo, pgdnet
+from effinrx.quant import kaq
+from effinrx.receivers.mimo import pgdnet
+from effinrx.receivers.mimo import system as mimo
 
 CFG = mimo.MimoConfig(8, 8)
 FAST = settings(max_examples=25, deadline=None)

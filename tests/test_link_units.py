@@ -9,7 +9,7 @@ import pytest
 from effinrx.errors import ConfigError
 from effinrx.link.config import Scenario
 from effinrx.link.metrics import gap_db, required_ebno
-from effinrx.link.montecarlo import PointCounts
+from effinrx.link.counts import PointCounts
 from effinrx.link.regression import check, pass_rate, tbler_shift
 
 
@@ -128,7 +128,7 @@ def test_plot_tbler_writes_png_with_zero_error_points(tmp_path):
 
 def test_required_table_gaps_and_unbracketed_rows():
     from effinrx.link.metrics import format_required, required_table
-    from effinrx.link.montecarlo import PointCounts as P
+    from effinrx.link.counts import PointCounts as P
 
     curves = {"fp32": [P(0.0, 50, 100), P(2.0, 20, 100), P(4.0, 2, 100)],
               "int8": [P(0.0, 60, 100), P(2.0, 40, 100), P(4.0, 5, 100)],
@@ -145,7 +145,7 @@ def test_required_table_gaps_and_unbracketed_rows():
 
 
 def test_method_figure_writes_png_and_byte_table(tmp_path):
-    from effinrx.link.montecarlo import PointCounts as P
+    from effinrx.link.counts import PointCounts as P
     from effinrx.quant.summary import method_figure
 
     one = {"nrx-rt": [P(3.0, 32, 128)], "nrx-rt-w8a8-int8": [P(3.0, 56, 128)], "ls-lmmse": [P(3.0, 55, 128)]}
@@ -158,7 +158,7 @@ def test_gap_interval_and_interval_rules():
     import math
 
     from effinrx.link.metrics import all_of, gap_interval, within
-    from effinrx.link.montecarlo import PointCounts as P
+    from effinrx.link.counts import PointCounts as P
 
     a = [P(0.0, 90, 100), P(2.0, 40, 100), P(4.0, 1, 100)]
     b = [P(0.0, 80, 100), P(2.0, 20, 100), P(4.0, 2, 100)]

@@ -15,7 +15,13 @@ def _args(mod, argv):
 
 
 def test_help_lines():
-    assert export_cmd.HELP and train_cmd.HELP
+    """Every subcommand module has its one help line in cli.COMMANDS, and every entry has a module."""
+    from pathlib import Path
+
+    from effinrx import cli
+
+    mods = {p.stem for p in (Path(cli.__file__).parent / "commands").glob("*.py") if p.stem != "__init__"}
+    assert mods == {n for n, _ in cli.COMMANDS} and all(h for _, h in cli.COMMANDS)
 
 
 def test_export_rejects_bad_prbs():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.link.pusch import reference_pusch_configs, reference_transmitter
 from effinrx.receivers import nrx_preproc as P
 from effinrx.receivers.nrx_layers import NRX_LARGE, NRX_RT, NRXConfig, build_cgnn, get_config
 
@@ -118,7 +119,7 @@ def test_input_scale_invariance():
 
 @functools.lru_cache(maxsize=None)
 def _rg(prbs=4):
-    return P.reference_transmitter(prbs, 2).resource_grid
+    return reference_transmitter(prbs, 2).resource_grid
 
 
 def test_pilot_positions_and_pe():
@@ -136,9 +137,9 @@ def test_pilot_positions_and_pe():
 
 def test_reference_pusch_config_errors():
     with pytest.raises(ConfigError, match="num_prbs"):
-        P.reference_pusch_configs(0)
+        reference_pusch_configs(0)
     with pytest.raises(ConfigError, match="num_tx"):
-        P.reference_pusch_configs(4, num_tx=3)
+        reference_pusch_configs(4, num_tx=3)
 
 
 def test_nn_indices_match_sionna_estimator():
@@ -249,12 +250,11 @@ def test_cached_model_builds_once_and_rejects_unhashable():
 
 def test_receiver_for_scenario_checks_fields_and_matches_link_ls_nn():
     """Scenario guard names the field; the NRX's LS-NN input equals the link's ls_nn_estimate."""
-    link = pytest.importorskip("effinrx.link.config", reason="project link simulation effinrx.link absent")
-    classical = pytest.importorskip("effinrx.receivers.classical", reason="effinrx.receivers.classical absent")
     from effinrx._tf import tf
-    from effinrx.receivers import nrx
+    from effinrx.link.config import Scenario
+    from effinrx.receivers import classical, nrx
 
-    sc = link.Scenario()
+    sc = Scenario()
     with pytest.raises(ConfigError, match="mcs_index=14"):
         nrx.receiver_for_scenario(sc.replace(mcs_index=10), "nrx-rt", "reference")
     with pytest.raises(ConfigError, match="DMRS ports"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from effinrx.errors import ConfigError
-from effinrx.train import TrainRecipe, nrx_losses, train
+from effinrx.training.nrx import TrainRecipe, nrx_losses, train
 
 
 def test_recipe_validation():
@@ -23,7 +23,7 @@ def setup():
     from effinrx._tf import tf
     from effinrx.receivers.nrx import NRXReceiver
     from effinrx.receivers.nrx_preproc import precoding_matrices
-    from effinrx.receivers.nrx_sim import UMiSlotSource
+    from effinrx.link.umi import UMiSlotSource
 
     tf().random.set_seed(0)
     rx = NRXReceiver("nrx-rt", weights=None)

@@ -34,7 +34,7 @@ def _llr_fn(x):
 
 
 def test_units_cover_every_kernel_once():
-    from effinrx.quant.sensitivity import layer_units
+    from effinrx.quant.units import layer_units
 
     net, _ = _net_and_inputs()
     vs = net.core_variables()
@@ -55,7 +55,8 @@ def test_units_cover_every_kernel_once():
 
 
 def test_no_layer_quantized_is_exact_and_one_layer_changes_only_its_weights():
-    from effinrx.quant.sensitivity import layer_units, llr_sqnr_db, quantize_unit
+    from effinrx.quant.sensitivity import llr_sqnr_db, quantize_unit
+    from effinrx.quant.units import layer_units
 
     net, x = _net_and_inputs()
     vs = net.core_variables()
@@ -71,7 +72,8 @@ def test_no_layer_quantized_is_exact_and_one_layer_changes_only_its_weights():
 
 
 def test_sweep_ranks_destroyed_layer_first_and_restores_weights():
-    from effinrx.quant.sensitivity import layer_units, sweep
+    from effinrx.quant.sensitivity import sweep
+    from effinrx.quant.units import layer_units
 
     net, x = _net_and_inputs()
     w_orig = net.get_core_weights()
@@ -148,7 +150,8 @@ def test_w8a8_sweep_switches_one_layers_activations_and_matches_manual():
     other layer float; the all-layers row is the full W8A8 model; state restored afterwards."""
     from effinrx._tf import set_seeds
     from effinrx.quant.ptq import quantize_model
-    from effinrx.quant.sensitivity import layer_units, llr_sqnr_db, quantize_unit, sweep
+    from effinrx.quant.sensitivity import llr_sqnr_db, quantize_unit, sweep
+    from effinrx.quant.units import layer_units
     from effinrx.quant.w8a8 import _layer_class, calibrate, set_mode
     from effinrx.receivers.nrx_layers import NRXConfig, build_cgnn, collecting_wrap
 

@@ -4,7 +4,8 @@ import types
 
 import pytest
 
-from effinrx.engines.tensorrt import TensorRTEngine, cuda_graph_launcher, time_with_events
+from effinrx.engines.gpu_runtime import cuda_graph_launcher, time_with_events
+from effinrx.engines.tensorrt import TensorRTEngine
 
 
 class FakeRuntime:

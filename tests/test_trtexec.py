@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from effinrx.engines import gpu_runtime
 from effinrx.engines import tensorrt as trt_engine
 from effinrx.engines import trtexec
 from effinrx.errors import ConfigError, NotAvailableError, ShapeError
@@ -134,11 +135,12 @@ def test_api_list_names_what_the_engine_calls():
 
 
 def test_cudart_list_names_what_the_engine_calls():
+    """CUDART_API (gpu_runtime) lists every cr.<name> of the engine and its CUDA runtime helpers."""
     import re
 
-    src = Path(trt_engine.__file__).read_text()
+    src = Path(trt_engine.__file__).read_text() + Path(gpu_runtime.__file__).read_text()
     used = set(re.findall(r"\bcr\.(cuda\w+)", src))
-    assert used == set(trt_engine.CUDART_API), used ^ set(trt_engine.CUDART_API)
+    assert used == set(gpu_runtime.CUDART_API), used ^ set(gpu_runtime.CUDART_API)
 
 
 def test_no_cuda_device_is_the_reason_everywhere():
@@ -162,18 +164,18 @@ def test_device_count_error_is_not_a_gpu(monkeypatch):
     import types
 
     fake = types.SimpleNamespace(cudaGetDeviceCount=lambda: (35, 0))
-    monkeypatch.setattr(trt_engine, "import_cudart", lambda: fake)
-    trt_engine.cuda_device_reason.cache_clear()
+    monkeypatch.setattr(gpu_runtime, "import_cudart", lambda: fake)
+    gpu_runtime.cuda_device_reason.cache_clear()
     try:
-        assert trt_engine.cuda_device_reason() == "no CUDA device: cudaGetDeviceCount: CUDA call failed with 35"
+        assert gpu_runtime.cuda_device_reason() == "no CUDA device: cudaGetDeviceCount: CUDA call failed with 35"
         fake.cudaGetDeviceCount = lambda: (0, 0)
-        trt_engine.cuda_device_reason.cache_clear()
-        assert trt_engine.cuda_device_reason() == "no CUDA device: cudaGetDeviceCount() = 0"
+        gpu_runtime.cuda_device_reason.cache_clear()
+        assert gpu_runtime.cuda_device_reason() == "no CUDA device: cudaGetDeviceCount() = 0"
         fake.cudaGetDeviceCount = lambda: (0, 1)
-        trt_engine.cuda_device_reason.cache_clear()
-        assert trt_engine.cuda_device_reason() is None
+        gpu_runtime.cuda_device_reason.cache_clear()
+        assert gpu_runtime.cuda_device_reason() is None
     finally:
-        trt_engine.cuda_device_reason.cache_clear()
+        gpu_runtime.cuda_device_reason.cache_clear()
 
 
 def test_missing_tensorrt_is_a_clear_error():

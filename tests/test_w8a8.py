@@ -36,7 +36,7 @@ def test_bad_format():
 def test_keep_float_layer_stays_fp32_and_unknown_name_is_listed(inputs):
     """Mixed precision: the kept layer's kernels are the fp32 ones and its input is never quantized;
     keeping every layer float makes the quant-mode model equal the fp32 model."""
-    from effinrx.quant.sensitivity import layer_units
+    from effinrx.quant.units import layer_units
     from effinrx.quant.w8a8 import build_w8a8, calibrate, set_mode
     from effinrx.receivers.nrx import load_model
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from effinrx.claims.golden import GoldenStore, comparability
 from effinrx.errors import GoldenError
-from effinrx.latency import ADVISORY
+from effinrx.latency.gate import ADVISORY, latency_gate
+from effinrx.stats import compare_counts
 
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
 
@@ -82,8 +83,6 @@ def _num(x: Any, what: str) -> float:
 def compare(kind: str, golden: Any, measured: Any, tol: float | None) -> tuple[bool, float | None, str]:
     """Return (ok, margin, tolerance text). ``margin`` > 0 means inside the tolerance."""
     if kind == "counts":
-        from effinrx.stats import compare_counts
-
         for name, v in (("golden", golden), ("measured", measured)):
             if not (isinstance(v, dict) and {"errors", "blocks"} <= set(v)):
                 raise GoldenError(f"counts {name} must be {{'errors', 'blocks'}}, got {v!r}")
@@ -123,11 +122,9 @@ def compare(kind: str, golden: Any, measured: Any, tol: float | None) -> tuple[b
 
 
 def _compare_latency(golden: dict, measured: dict, tol: float | None) -> tuple[bool, float | None, str]:
-    """:func:`effinrx.latency.latency_gate`: interleaved per-round latency/probe ratios in a rank test
+    """:func:`effinrx.latency.gate.latency_gate`: interleaved per-round latency/probe ratios in a rank test
     (best-of-n after probe normalisation for goldens without samples); a hard gate only on a declared
     benchmark runner (``EFFINRX_BENCHMARK_RUNNER=1``), else ``advisory (shared runner)``, never failed."""
-    from effinrx.latency import latency_gate
-
     t = DEFAULT_TOL["latency"] if tol is None else tol
     if "median_ms" not in golden or "median_ms" not in measured:
         raise GoldenError("latency values need 'median_ms'")

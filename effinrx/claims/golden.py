@@ -32,7 +32,7 @@ from typing import Any
 
 from effinrx.errors import GoldenError
 from effinrx.io import atomic_write_json
-from effinrx.provenance import config_hash
+from effinrx.provenance import config_hash, static
 
 SCHEMA = 1
 MODES = ("check", "force-regen", "regen-all")
@@ -196,7 +196,6 @@ def provenance(*, seed: int | None, test: str, tier: str, config: dict | None = 
     ``git_commit``, ``config``, ``config_hash``, ``seed``, ``command``. Versions and the commit are
     read once per process."""
     cfg = dict(config or {})
-    from effinrx.provenance import static
 
     out = {**static(), "config": cfg, "config_hash": config_hash(cfg)}
     if seed is not None:

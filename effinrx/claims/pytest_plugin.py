@@ -32,7 +32,6 @@ MARKERS = {
     "paper": "tier: GPU runner, 132 PRBs, TensorRT",
     "gpu": "needs a CUDA GPU (skips with the reason when absent)",
     "tensorrt": "needs TensorRT (skips with the import error when absent)",
-    "slow": "takes more than ~30 s on 2 cores",
     "claim(id)": "the claim ID(s) of golden/claims.toml this test checks",
     "timing": "times something (benchmark fixture or a latency claim; set by the plugin): serial only",
     "xdist_group(name)": "pytest-xdist: tests of one group run on one worker (registered here too for runs without xdist)",

@@ -106,10 +106,3 @@ def param(claim_id: str, name: str, path: str | None = None):
         raise ConfigError(f"{path or default_claims_path()}: claim {claim_id} has no key {name!r} "
                           f"(its verdict rule needs it)")
     return extra[name]
-
-
-def get_claim(claim_id: str, path: str | None = None) -> Claim:
-    claims = load_claims(path)
-    if claim_id not in claims:
-        raise ConfigError(f"unknown claim ID {claim_id!r} (registry has {', '.join(sorted(claims))})")
-    return claims[claim_id]

@@ -1,1 +1,2 @@
-"""One module per CLI subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int``."""
+"""One module per CLI subcommand: ``add_arguments(parser)``, ``run(args) -> int`` (the one-line help is
+``effinrx.cli.COMMANDS``)."""

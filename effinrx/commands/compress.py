@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import compress as C
 from effinrx.errors import ConfigError
+from effinrx.io import check_writable
+from effinrx.quant.ptq import METHODS
+from effinrx.quant.qat import BITS
+from effinrx.receivers.nrx import load_model
 
-HELP = "save a compressed NRX (PTQ, W8A8, QAT, pruned, distilled) with its recipe as .npz + JSON"
 
 EPILOG = """\
 examples:
@@ -43,7 +47,6 @@ def add_arguments(p) -> None:
                    help="model (default nrx-rt; pruned/distilled: taken from the checkpoint)")
     p.add_argument("--weights", default="reference",
                    help="uncompressed weights: reference | packaged | PATH (.npz or pickle)")
-    from effinrx.quant.ptq import METHODS
 
     p.add_argument("--method", required=True,
                    help=f"ptq:<{'|'.join(METHODS)}> | w8a8:<int8|fp8> | qat:<2..8 bits> | "
@@ -77,10 +80,6 @@ def _parse_method(s: str) -> tuple[str, str]:
 def run(args) -> int:
     import numpy as np
 
-    from effinrx import compress as C
-
-    from effinrx.io import check_writable
-
     kind, arg = _parse_method(args.method)
     base = Path(args.out).with_suffix("") if Path(args.out).suffix == ".npz" else Path(args.out)
     for sfx in (".npz", ".json"):  # the artifact is written after minutes of calibration / QAT
@@ -92,8 +91,6 @@ def run(args) -> int:
                                   args.keep_depthwise, args.keep_first_last)
         ws = net.get_core_weights()
     elif kind == "qat":
-        from effinrx.quant.qat import BITS
-
         if not arg.isdigit() or int(arg) not in BITS:
             raise ConfigError(f"--method qat:{arg}: bits must be one of {', '.join(map(str, BITS))}")
         if args.steps < 1 or args.batch_size < 1 or not args.lr > 0:
@@ -125,7 +122,6 @@ def run(args) -> int:
         ws, rec = C.recipe_of_checkpoint(args.weights, kind)
         if args.model is not None and args.model != rec.model:
             raise ConfigError(f"--model {args.model}: checkpoint {args.weights} is '{rec.model}'")
-        from effinrx.receivers.nrx import load_model
 
         net = load_model(rec.model, ws)
     out = C.save_artifact(args.out, net, rec)

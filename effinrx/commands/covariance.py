@@ -2,7 +2,8 @@
 space) used by the LMMSE channel estimator."""
 from __future__ import annotations
 
-HELP = "estimate and cache channel covariances for LMMSE channel estimation"
+from effinrx.link.config import Scenario
+from effinrx.link.covariance import cache_path, load_or_estimate
 
 
 def add_arguments(p) -> None:
@@ -14,9 +15,6 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import numpy as np
-
-    from effinrx.link.config import Scenario
-    from effinrx.link.covariance import cache_path, load_or_estimate
 
     sc = Scenario(num_prbs=args.prbs, num_tx=args.num_tx, dmrs_ports=(0, 2)[: args.num_tx])
     cov = load_or_estimate(sc, num_samples=args.samples, recompute=args.recompute, progress=True)

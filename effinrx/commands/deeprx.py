@@ -1,12 +1,14 @@
 """``effinrx deeprx``: the DeepRx-style ResNet receiver. ``sizes`` prints the exact weight-storage
 table of weight-only PTQ formats for a given width/depth/grid; ``train`` trains a DeepRx on the SIMO
-CDL link (:mod:`effinrx.receivers.deeprx_train`, progress bar) and writes ``deeprx-<w>x<d>.npz`` +
+CDL link (:mod:`effinrx.training.deeprx`, progress bar) and writes ``deeprx-<w>x<d>.npz`` +
 ``.json`` sidecar (default into ``effinrx/data``)."""
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
-
-HELP = "DeepRx-style ResNet receiver: train on the SIMO CDL link, PTQ byte table"
+from effinrx.io import check_writable
+from effinrx.quant import deeprx as deeprx_quant
+from effinrx.receivers import deeprx
+from effinrx.training.deeprx import Recipe, shipped_path, train_and_save
 
 
 def add_arguments(p) -> None:
@@ -24,8 +26,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx.receivers import deeprx, deeprx_quant
-
     train = args.action == "train"
     width = args.width if args.width is not None else (32 if train else deeprx.PAPER_WIDTH)
     depth = args.depth if args.depth is not None else (4 if train else deeprx.PAPER_DEPTH)
@@ -33,9 +33,6 @@ def run(args) -> int:
         raise ConfigError(f"need --width >= 1, --depth >= 0, --prbs >= 1; got {width}, {depth}, {args.prbs}")
     if train:
         from pathlib import Path
-
-        from effinrx.io import check_writable
-        from effinrx.receivers.deeprx_train import Recipe, shipped_path, train_and_save
 
         out = Path(args.out) if args.out else shipped_path(width, depth)
         base = out.with_suffix("") if out.suffix == ".npz" else out

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import compress as C
 from effinrx.errors import ConfigError
+from effinrx.export import onnx as E
+from effinrx.io import check_writable
+from effinrx.quant.w8a8 import set_mode
+from effinrx.receivers.nrx import load_model
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
-HELP = "export a receiver to ONNX (fixed shapes per PRB count) and check parity"
 
 #: W8A8 (fake-quant graph) parity on simulated slots: L2(ONNX - TF W8A8) must be at most this
 #: fraction of L2(ONNX - TF with float activations), i.e. the export runs the quantized model, not
@@ -45,13 +49,8 @@ def run(args) -> int:
 
     import numpy as np
 
-    from effinrx.export import onnx as E
-    from effinrx.receivers.nrx import load_model
-
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
-    from effinrx import compress as C
-    from effinrx.io import check_writable
 
     if args.out is not None:
         check_writable(args.out, "--out")
@@ -100,9 +99,6 @@ def run(args) -> int:
 def w8a8_parity(net, path, prbs: int, n: int = 4) -> tuple[dict, dict]:
     """:func:`effinrx.export.onnx.slot_parity` of the ONNX at ``path`` vs the W8A8 ``net`` and vs
     the same net with its activation quantizers in mode "float" (restored to "quant" after)."""
-    from effinrx.export import onnx as E
-    from effinrx.quant.w8a8 import set_mode
-
     r = E.slot_parity(net, path, prbs, n=n)
     set_mode(net.act_quantizers, "float")
     try:

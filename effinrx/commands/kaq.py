@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from effinrx.errors import ConfigError
-
-HELP = "KAQ vs QAT on the deep-unfolded PGD-Net MIMO detector"
+from effinrx.export import mimo_onnx
+from effinrx.io import atomic_write_json, check_writable
+from effinrx.quant import kaq
+from effinrx.training import kaq_experiment
 
 
 def add_arguments(p) -> None:
     p.add_argument("--tier", choices=("smoke", "nightly", "paper"), default="smoke",
-                   help="training/evaluation size (see effinrx.unfolded.experiment)")
+                   help="training/evaluation size (see effinrx.training.kaq_experiment)")
     p.add_argument("--seed", type=int, default=42, help="seed of data, init and training")
     p.add_argument("--arch", choices=("pgd", "admm"), default="pgd", help="PGD-Net or ADMM-Net (K=5)")
     p.add_argument("--out", type=Path, default=Path("reports/kaq"), help="folder for plots, ONNX and JSON")
@@ -20,22 +22,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx.io import atomic_write_json
-    from effinrx.unfolded import experiment, kaq
-
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     if args.latency and args.arch != "pgd":
         raise ConfigError("--latency is implemented for --arch pgd only (ADMM-Net's per-sample linear "
                           "solve has no ONNX operator)")
-    from effinrx.io import check_writable
 
     out = Path(args.out)
     check_writable(out, "--out", kind="dir")
     for name in (f"kaq_{args.arch}_summary.json", "kaq_ber.png", "kaq_convergence.png"):
         check_writable(out / name, "--out")
-    res = experiment.run_experiment(args.tier, args.seed, progress=True, arch=args.arch)
-    print(experiment.ber_table(res))
+    res = kaq_experiment.run_experiment(args.tier, args.seed, progress=True, arch=args.arch)
+    print(kaq_experiment.ber_table(res))
     thr = res["fp32"]["val_mse"] * 1.05
     summary = {"arch": args.arch, "tier": args.tier, "seed": args.seed, "size": res["size"], "fp32_val_mse": res["fp32"]["val_mse"],
                "fp32_seconds": res["fp32"]["seconds"], "fp32_params": res["fp32"]["net"].describe(), "runs": {}}
@@ -53,14 +51,12 @@ def run(args) -> int:
     # the numbers first: a plot or the ONNX/latency step failing late must not lose the training
     summary_path = atomic_write_json(out / f"kaq_{args.arch}_summary.json", summary)
     print(f"summary: {summary_path}")
-    for p in experiment.plot(res, out):
+    for p in kaq_experiment.plot(res, out):
         print(f"plot: {p}")
     if args.latency:
-        from effinrx.unfolded import export
-
-        f32 = export.export_fp32(res["fp32"]["net"], res["cfg"], out / "pgdnet_fp32.onnx")
-        i8 = export.quantize_int8(f32, out / "pgdnet_int8.onnx", res["cfg"])
-        lat = {n: export.time_ort(p, res["cfg"], args.batch) for n, p in (("fp32", f32), ("int8", i8))}
+        f32 = mimo_onnx.export_fp32(res["fp32"]["net"], res["cfg"], out / "pgdnet_fp32.onnx")
+        i8 = mimo_onnx.quantize_int8(f32, out / "pgdnet_int8.onnx", res["cfg"])
+        lat = {n: mimo_onnx.time_ort(p, res["cfg"], args.batch) for n, p in (("fp32", f32), ("int8", i8))}
         summary["latency"] = lat
         print(f"ORT CPU batch {args.batch}: fp32 {lat['fp32']['median_ms']:.3f} ms, int8 "
               f"{lat['int8']['median_ms']:.3f} ms, speed-up {lat['fp32']['median_ms'] / lat['int8']['median_ms']:.2f}x")

@@ -5,10 +5,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from effinrx.errors import ConfigError
+from effinrx.engines import tensorrt as trt_engine
+from effinrx.engines.ort_selfcheck import integer_gemm_defect
+from effinrx.errors import ConfigError, NotAvailableError
+from effinrx.latency import measure
+from effinrx.latency.build import ORT_PRECISIONS, TRT_PRECISIONS
+from effinrx.latency.table import format_table
 from effinrx.receivers.nrx_layers import NRX_MODELS
-
-HELP = "latency/throughput table per model x precision x engine (ORT CPU, TensorRT)"
 
 
 def add_arguments(p) -> None:
@@ -25,8 +28,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx import latency as L
-
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     for m in models:
@@ -35,35 +36,30 @@ def run(args) -> int:
     if args.runs < 1:
         raise ConfigError(f"--runs must be >= 1, got {args.runs}")
     if args.engine == "tensorrt":
-        bad = [p for p in precisions if p not in L.TRT_PRECISIONS]
+        bad = [p for p in precisions if p not in TRT_PRECISIONS]
         if bad:
-            raise ConfigError(f"--precision {bad}: TensorRT runs {', '.join(L.TRT_PRECISIONS)}")
-        from effinrx.engines.tensorrt import tensorrt_reason
-        from effinrx.errors import NotAvailableError
-
-        why = tensorrt_reason()
+            raise ConfigError(f"--precision {bad}: TensorRT runs {', '.join(TRT_PRECISIONS)}")
+        why = trt_engine.tensorrt_reason()  # via the module: tests stand in for it
         if why:  # one line from the CLI: no CUDA device (or no TensorRT), nothing exported
             raise NotAvailableError(f"--engine tensorrt: {why}")
-        hw = {p: L.trt_unsupported(p) for p in precisions}
+        hw = {p: measure.trt_unsupported(p) for p in precisions}
         if any(hw.values()):  # before any export or build: this GPU lacks the tensor cores
             raise NotAvailableError("; ".join(f"--precision {p}: {w}" for p, w in hw.items() if w))
     else:
-        bad = [p for p in precisions if p not in L.ORT_PRECISIONS or p == "fp8"]
+        bad = [p for p in precisions if p not in ORT_PRECISIONS or p == "fp8"]
         if bad:
             raise ConfigError(f"--precision {bad}: ONNX Runtime CPU runs fp32, int8, int8-fused, int4 "
                               "(fp16/fp8 need --engine tensorrt)")
         if any(p.startswith("int8") for p in precisions):
-            from effinrx.engines.ort_selfcheck import integer_gemm_defect
-
             defect = integer_gemm_defect()
             if defect:  # the timings stand; the int8 outputs on this host do not
                 print(f"warning: {defect}", file=sys.stderr)
     work = args.workdir or Path(tempfile.gettempdir()) / "effinrx-onnx"
-    rows = L.latency_table(args.engine, models, precisions, args.prbs, work, args.runs, threads=args.threads)
-    print(L.format_table(rows))
+    rows = measure.latency_table(args.engine, models, precisions, args.prbs, work, args.runs, threads=args.threads)
+    print(format_table(rows))
     print("raw Mbps = fps x 12*PRBs*14 REs x 4 bits x 2 UEs (blog definition); info Mbps = fps x TB bits")
     if args.engine == "ort":
-        print("ORT CPU: each run timed in turn with a fixed speed probe (effinrx.latency.time_interleaved)")
+        print("ORT CPU: each run timed in turn with a fixed speed probe (effinrx.engines.base.time_interleaved)")
     else:
         print("TensorRT: CUDA events around CUDA-graph replays, inputs already on the device")
     return 0

@@ -1,7 +1,7 @@
 """``effinrx prune``: prune + fine-tune NRX-RT/Large and save the pruned weights with their recipe.
 
 Magnitude pruning goes through tfmot (unstructured PolynomialDecay to ``--target`` or 2:4),
-movement pruning through :mod:`effinrx.prune.movement`; fine-tuning is :func:`effinrx.train.train`
+movement pruning through :mod:`effinrx.prune.movement`; fine-tuning is :func:`effinrx.training.nrx.train`
 warm-started from ``--init`` (default: the reference weights). Output ``<out>.npz`` + ``<out>.json``
 (our weight format, loadable with ``load_model(model, "<out>.npz")``); the sidecar holds the
 recipe, the training summary, per-kernel and overall sparsity and which parameters stayed dense.
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import weights as W
 from effinrx.errors import ConfigError
+from effinrx.io import check_writable
+from effinrx.prune.dispatch import prune_nrx
+from effinrx.prune.recipe import PruneRecipe
 from effinrx.receivers.nrx_layers import NRX_MODELS
-
-HELP = "prune (tfmot magnitude unstructured/2:4, movement) and fine-tune an NRX; save with recipe"
 
 
 def add_arguments(p) -> None:
@@ -40,9 +42,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx import weights as W
-    from effinrx.prune.recipe import PruneRecipe, prune_nrx
-
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
     recipe = PruneRecipe(model=args.model, method=args.method, pattern=args.pattern, target=args.target,
@@ -50,7 +49,6 @@ def run(args) -> int:
                          power=args.power, batch_size=args.batch_size, learning_rate=args.lr,
                          seed=args.seed, num_prbs=args.prbs, init=args.init)
     recipe.validate()
-    from effinrx.io import check_writable
 
     base = Path(args.out).with_suffix("") if Path(args.out).suffix == ".npz" else Path(args.out)
     for sfx in (".npz", ".json"):  # written after the fine-tuning (minutes)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from effinrx.claims.registry import repo_root
 from effinrx.errors import ConfigError
-
-HELP = "run a claims tier (default smoke) and write the claims report with plots"
+from effinrx.io import check_writable
 
 
 def add_arguments(p) -> None:
@@ -25,8 +25,6 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import pytest
 
-    from effinrx.claims.registry import repo_root
-
     root = repo_root()
     bench = root / "benchmarks"
     if not bench.is_dir():
@@ -34,7 +32,6 @@ def run(args) -> int:
                           "installed with 'pip install -e .'")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = (args.out or Path.cwd() / "reports" / f"{stamp}-{args.tier}").resolve()
-    from effinrx.io import check_writable
 
     # the report is written when the whole tier has run (minutes): check the folder first
     check_writable(out, "--out", kind="dir")

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "per-layer quantization sensitivity (one layer quantized at a time): LLR SQNR + TB errors"
+from effinrx.errors import ConfigError
+from effinrx.io import check_writable
+from effinrx.quant.ptq import METHODS
+from effinrx.quant.sensitivity import ACT_METHODS, nrx_sweep, table_text, write_outputs
+from effinrx.receivers.nrx_layers import CONFIGS, NRX_MODELS
 
 
 def add_arguments(p) -> None:
-    from effinrx.quant.ptq import METHODS
-    from effinrx.quant.sensitivity import ACT_METHODS
-
-    from effinrx.receivers.nrx_layers import NRX_MODELS
-
     # no argparse choices: a bad name ends in effinrx's own one-line ConfigError (exit 1)
     p.add_argument("--model", default="nrx-rt", help=f"model to sweep: {' | '.join(NRX_MODELS)}")
     p.add_argument("--method", default="int4",
@@ -40,18 +39,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx.errors import ConfigError
-    from effinrx.quant.ptq import METHODS
-    from effinrx.quant.sensitivity import ACT_METHODS, nrx_sweep, table_text, write_outputs
-    from effinrx.receivers.nrx_layers import CONFIGS
-
     if args.model not in CONFIGS:
         raise ConfigError(f"--model {args.model!r} not one of {', '.join(CONFIGS)}")
     if args.method not in METHODS and args.method not in ACT_METHODS:
         raise ConfigError(f"--method {args.method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
     if args.rank_by == "tb" and args.no_tb:
         raise ConfigError("--rank-by tb needs TB errors (drop --no-tb)")
-    from effinrx.io import check_writable
 
     check_writable(args.out, "--out", kind="dir")
     for name in ("sensitivity.txt", "sensitivity.json", "sensitivity.png"):

@@ -15,9 +15,15 @@ import math
 from pathlib import Path
 
 from effinrx.errors import ConfigError
-from effinrx.link.config import CHANNELS
-
-HELP = "TBLER vs Eb/N0 of baselines, the NRX or compressed artifacts on the same slots (table + PNG)"
+from effinrx.io import atomic_write_json, check_writable
+from effinrx.link.config import CHANNELS, Scenario
+from effinrx.link.executor import RAY_EXTRA, RayExecutor
+from effinrx.link.metrics import format_required, required_table
+from effinrx.link.montecarlo import check_ebno, simulate_many
+from effinrx.link.plots import plot_tbler
+from effinrx.link.search import search
+from effinrx.provenance import provenance
+from effinrx.receivers.registry import make
 
 
 def parse_range(text: str) -> list[float]:
@@ -92,23 +98,7 @@ def result_json(curves: dict, sc, args, provenance: dict) -> dict:
             "provenance": provenance, "points": pts}
 
 
-def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, seed: int,
-                  target_errors: int = 10**9, channel: str = "double-tdl") -> str:
-    """The ``effinrx simulate`` arguments that reproduce a benchmark's counts (stored in goldens)."""
-    eb = ",".join(f"{float(e):g}" for e in ebno)
-    return (f"effinrx simulate --receiver {','.join(receivers)} --prbs {prbs} --channel {channel} "
-            f"--ebno {eb} --batch {batch} --max-blocks {max_blocks} --target-errors {target_errors} --seed {seed}")
-
-
 def run(args) -> int:
-    from effinrx.link.config import Scenario
-    from effinrx.link.metrics import format_required, required_table
-    from effinrx.link.montecarlo import check_ebno, simulate_many
-    from effinrx.link.plots import plot_tbler
-    from effinrx.io import check_writable
-    from effinrx.provenance import provenance
-    from effinrx.receivers.registry import make
-
     ebno = check_ebno(parse_range(args.ebno))
     specs = [r.strip() for r in args.receiver.split(",") if r.strip()]
     if not specs:
@@ -147,8 +137,6 @@ def run(args) -> int:
     for rx in rxs:
         _print_table(rx.name, curves[rx.name], sc)
     if args.json is not None:
-        from effinrx.io import atomic_write_json
-
         atomic_write_json(args.json, result_json(curves, sc, args, prov))
         print(f"json: {args.json}")
     done = {n: [p for p in pts if p.blocks] for n, pts in curves.items()}
@@ -171,8 +159,6 @@ def run(args) -> int:
 
 def _search(args, rxs, sc) -> dict:
     """``--search``: :func:`effinrx.link.search.search` over the ``--ebno lo:hi:res`` bracket."""
-    from effinrx.link.search import search
-
     parts = args.ebno.split(":")
     if len(parts) != 3:
         raise ConfigError(f"--search needs --ebno lo:hi:resolution, got {args.ebno!r}")
@@ -192,8 +178,6 @@ def _check_executor(args) -> None:
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
-        from effinrx.link.executor import RAY_EXTRA
-
         raise ConfigError(f"--executor ray: {RAY_EXTRA}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
@@ -204,7 +188,6 @@ def _executor(args, specs: dict):
     made absolute: workers may run in another folder)."""
     if getattr(args, "executor", "serial") != "ray":
         return None
-    from effinrx.link.executor import RayExecutor
 
     def absolute(s: str) -> str:
         return str(Path(s).resolve()) if s not in ("auto", "reference", "packaged") and Path(s).exists() else s

@@ -4,15 +4,17 @@ Writes ``<out>/ckpt_latest.npz`` + ``.json`` (config, recipe, git hash, seed), `
 ``summary.json``; resumes from the checkpoint unless ``--no-resume``. ``--package`` copies the final
 checkpoint to ``effinrx/data/<model>.npz`` (the embedded default when reference weights are absent).
 ``--distill-from nrx-large`` trains the model as a student of the frozen NRX-Large teacher
-(reference weights, :mod:`effinrx.distill`) and writes the distillation settings to ``distill.json``.
+(reference weights, :mod:`effinrx.training.distill`) and writes the distillation settings to ``distill.json``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import weights as W
 from effinrx.errors import ConfigError
-
-HELP = "train or fine-tune a neural receiver (NRX-RT/Large) on CPU"
+from effinrx.io import atomic_write_json, check_writable
+from effinrx.training.distill import DistillConfig, load_teacher, make_extra_loss
+from effinrx.training.nrx import TrainRecipe, train
 
 
 def add_arguments(p) -> None:
@@ -38,13 +40,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from effinrx import weights as W
     from effinrx.receivers.nrx import packaged_weights_path
-    from effinrx.train import TrainRecipe, train
 
     if args.prbs < 1:
         raise ConfigError(f"--prbs must be >= 1, got {args.prbs}")
-    from effinrx.io import check_writable
 
     check_writable(args.out / args.model, "--out", kind="dir")
     if args.package:
@@ -71,9 +70,6 @@ def run(args) -> int:
 def _distill_hook(args, recipe):
     """Validate the distillation options, load the frozen teacher, record the settings."""
     from dataclasses import asdict
-
-    from effinrx.distill import DistillConfig, load_teacher, make_extra_loss
-    from effinrx.io import atomic_write_json
 
     cfg = DistillConfig(alpha=args.distill_alpha, temperature=args.distill_temperature,
                         distance=args.distill_distance, teacher=args.distill_from)

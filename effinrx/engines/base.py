@@ -6,12 +6,13 @@ device it ran on, so latency goldens can be keyed per device.
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 
-from effinrx.errors import ShapeError
+from effinrx.errors import ConfigError, ShapeError
 
 
 def summarize_ms(samples_ms) -> dict:
@@ -77,3 +78,41 @@ class Engine(ABC):
     def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         return {k: rng.standard_normal(s).astype(np.float32) for k, s in self.input_shapes.items()}
+
+
+# One timing loop for the CLI and the benchmarks: the model and a fixed speed probe interleaved in
+# many short alternations; effinrx.latency.gate judges the result against a golden with a rank test.
+
+def time_interleaved(fn, probe, *, rounds: int = 60, warmup: int = 3, clock=time.perf_counter) -> dict:
+    """Time ``fn()`` and ``probe()`` in ``rounds`` short alternations, one call of each per round,
+    the order flipped every round (ABBA), so both see the same machine speed state at every moment.
+
+    Returns :func:`summarize_ms` of ``fn`` plus ``probe_ms`` (the probe's best), ``probe_median_ms``
+    and the raw per-round samples ``samples_ms`` / ``probe_samples_ms`` that the rank test of
+    :func:`latency_gate` needs. ``fn=None`` times the probe alone.
+
+    Why: timing the model in one block and the probe in another leaves any load change between the
+    blocks uncorrected (a 2-core machine running one other job: RT fp32 13.6-17.6 ms against a 5.2 ms
+    golden while a burst-timed probe read the machine as x0.93-x1.4)."""
+    if rounds < 1:
+        raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    for _ in range(max(0, warmup)):
+        probe()
+        if fn is not None:
+            fn()
+    model, ref = [], []
+
+    def one(f, out):
+        t0 = clock()
+        f()
+        out.append((clock() - t0) * 1e3)
+
+    for i in range(rounds):
+        pair = ((fn, model), (probe, ref)) if i % 2 == 0 else ((probe, ref), (fn, model))
+        for f, out in pair:
+            if f is not None:
+                one(f, out)
+    out = summarize_ms(model) if model else {}
+    out.update(probe_ms=float(min(ref)), probe_median_ms=float(np.median(ref)),
+               samples_ms=[round(v, 5) for v in model], probe_samples_ms=[round(v, 5) for v in ref])
+    return out

@@ -13,7 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 
 
-from effinrx.engines.base import Engine
+from effinrx import device
+from effinrx.engines.base import Engine, time_interleaved
 from effinrx.errors import ShapeError
 
 INT_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulIntegerToFloat",
@@ -75,7 +76,6 @@ class OrtEngine(Engine):
                                  warmup=warmup)
 
     def describe(self) -> dict:
-        from effinrx import device
         from effinrx.engines.ort_selfcheck import integer_gemm_defect
 
         # the integer GEMM's health is part of what computed the outputs (see ort_selfcheck)
@@ -150,26 +150,15 @@ def _probe(threads: int | None):
     return sess, {"x": np.random.default_rng(1).standard_normal(PROBE_SHAPE).astype(np.float32)}
 
 
-def speed_probe_ms(threads: int | None = None, n: int = 40) -> float:
-    """Best-of-``n`` ms of a fixed ORT conv workload with ``threads`` intra-op threads.
-
-    Why: this 2-core VM runs in speed states 2-2.6x apart minutes apart (RT 4 PRB fp32 1.5, 3.0 and
-    3.9 ms measured); a latency golden stores the probe beside the latency, and the check compares
-    latency / probe, so a slow machine state is not a code regression and a fast one hides none."""
-    return time_beside_probe(None, threads=threads, n=n)["probe_ms"]
-
-
 def time_beside_probe(fn, *, threads: int | None = None, n: int = 30, warmup: int = 3) -> dict:
     """Time ``fn()`` and the speed probe in ``n`` short alternations (one call each per round, order
-    flipped every round; ``fn=None``: probe only) through :func:`effinrx.latency.time_interleaved`,
+    flipped every round; ``fn=None``: probe only) through :func:`effinrx.engines.base.time_interleaved`,
     the one timing path of the CLI and the benchmarks.
 
     Returns ``summarize_ms`` of ``fn`` (empty without it) plus ``probe_ms`` (the probe's best),
     ``probe_median_ms`` and the per-round samples that the rank-test gate
-    (:func:`effinrx.latency.latency_gate`) reads. Why alternate: timing the probe once after the model
+    (:func:`effinrx.latency.gate.latency_gate`) reads. Why alternate: timing the probe once after the model
     left a speed-state change in between uncorrected (a CI run's int8-fused RT was 2.0x its golden
     while the probe read 1.2x)."""
-    from effinrx.latency import time_interleaved
-
     sess, feed = _probe(threads)
     return time_interleaved(fn, lambda: sess.run(None, feed), rounds=n, warmup=warmup)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 
+from effinrx import device
+
 #: (M, K, N) of the probe GEMMs: N tails of 8, 2 and 12 columns after full 16-column blocks, M past
 #: one 32-row block (the defect's pattern), and one NRX-like shape (1344 x 64 x 56)
 PROBE_SHAPES = ((64, 64, 56), (64, 16, 50), (128, 32, 60), (1344, 64, 56))
@@ -61,8 +63,6 @@ def integer_gemm_defect() -> str | None:
     """None when ORT's u8 x s8 ``MatMulInteger`` is exact on :data:`PROBE_SHAPES` on this CPU, else
     one line naming the ORT version, the shape, what is wrong and the CPU (cached per process)."""
     import onnxruntime as ort
-
-    from effinrx import device
 
     for m, k, n in PROBE_SHAPES:
         bad = gemm_mismatch(*_matmul_integer(m, k, n))

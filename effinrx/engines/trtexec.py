@@ -26,6 +26,7 @@ import json
 import re
 from pathlib import Path
 
+from effinrx.engines.base import summarize_ms
 from effinrx.errors import ConfigError, ShapeError
 
 PRECISIONS = ("fp32", "fp16", "fp8", "int8", "int4")
@@ -165,7 +166,6 @@ def parse_times(path_or_text) -> dict:
     unknown = sorted({k for r in data for k in r} - set(TIMES_FIELDS))
     if unknown:
         raise ShapeError(f"exportTimes records carry fields trtexec does not write: {unknown}")
-    from effinrx.engines.base import summarize_ms
 
     for i, r in enumerate(data):
         total = float(r["h2dMs"]) + float(r["computeMs"]) + float(r["d2hMs"])

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.io import atomic_write_bytes
 
 MODES = ("int8", "fp8", "int4")
 METHODS = {"int8": ("entropy", "max"), "fp8": ("entropy", "max"),
@@ -35,7 +36,6 @@ COMPUTE_OPS = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 
 def save_calibration(path: str | Path, batches: list[dict[str, np.ndarray]]) -> Path:
     """Stack per-slot input dicts along axis 0 and save an ``.npz`` keyed by input name."""
-    from effinrx.io import atomic_write_bytes
     import io
 
     if not batches:
@@ -174,8 +174,6 @@ def autocast_fp16(onnx_path: str | Path, out_path: str | Path, keep_io_types: bo
     stay fp32 (AutoCast's own data_max/init_max rules).
     """
     from modelopt.onnx.autocast import convert_to_mixed_precision
-
-    from effinrx.io import atomic_write_bytes
 
     model = convert_to_mixed_precision(str(onnx_path), low_precision_type="fp16",
                                        nodes_to_exclude=nodes_to_exclude, keep_io_types=keep_io_types,

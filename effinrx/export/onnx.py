@@ -22,6 +22,11 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from effinrx.errors import ConfigError, NotAvailableError, ShapeError
+from effinrx.io import atomic_write_bytes
+from effinrx.link.pusch import reference_transmitter
+from effinrx.link.umi import UMiSlotSource
+from effinrx.receivers import nrx_preproc as P
+from effinrx.receivers.nrx import load_model
 
 OPSET = 19
 TF2ONNX_MAX_OPSET = 18
@@ -37,9 +42,7 @@ def io_shapes(prbs: int) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _grid_consts(prbs: int):
-    from effinrx.receivers import nrx_preproc as P
-
-    rg = P.reference_transmitter(int(prbs), 2).resource_grid
+    rg = reference_transmitter(int(prbs), 2).resource_grid
     pilots = np.asarray(rg.pilot_pattern.pilots)[:, 0]
     pos = P.own_pilot_positions(rg)
     own = np.stack([pilots[u][np.abs(pilots[u]) > 1e-3] for u in range(2)])  # [U, P] complex
@@ -125,7 +128,6 @@ def export_nrx_onnx(model_cfg: Any, weights: Any, prbs: int, path: Union[str, Pa
     _rename_output(proto, "llr")
     for k, v in (metadata or {}).items():
         proto.metadata_props.add(key=str(k), value=str(v))
-    from effinrx.io import atomic_write_bytes
 
     # external data is never needed: the Large model is < 2 MB
     atomic_write_bytes(path, proto.SerializeToString())
@@ -142,8 +144,6 @@ def _rename_output(proto, name: str) -> None:
 
 
 def _load(model_cfg, weights, wrap):
-    from effinrx.receivers.nrx import load_model
-
     return load_model(model_cfg, weights if weights is not None else "auto", wrap)
 
 
@@ -177,7 +177,6 @@ def slot_parity(net, path: Union[str, Path], prbs: int, n: int = 4, ebno_db: flo
     as :func:`parity`), ``sign_agree`` (fraction of LLRs with the same sign) and ``exact_slots``
     (slots with max_rel <= 1e-4) of ``slots``."""
     from effinrx._tf import tf
-    from effinrx.receivers.nrx_sim import UMiSlotSource
 
     tf().random.set_seed(int(seed))
     y = UMiSlotSource(int(prbs), 2)(int(n), float(ebno_db), num_active=2).y.numpy()

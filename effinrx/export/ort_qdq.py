@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ShapeError
+from effinrx.io import atomic_write_bytes
 
 
 def _quantize_np(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int) -> np.ndarray:
@@ -279,8 +280,6 @@ def tune_for_ort(onnx_path: str | Path, out_path: str | Path, calibration: dict 
     "convs_kept_float", "pointwise_7bit"}``.
     """
     import onnx
-
-    from effinrx.io import atomic_write_bytes
 
     try:
         model = onnx.load(str(onnx_path))

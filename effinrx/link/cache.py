@@ -18,6 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_json
+from effinrx.link.counts import PointCounts
 
 SCHEMA = 2
 _FIELDS = ("errors", "blocks", "bit_errors", "bits", "batches", "crc_failures")
@@ -66,8 +68,6 @@ class Store:
         self._dirty = False
 
     def get(self, receiver, ebno_db: float):
-        from effinrx.link.montecarlo import PointCounts
-
         ent = self.entries.get(entry_key(receiver, self.source, self.batch, self.seed))
         k = f"{float(ebno_db):.4f}"
         rec = (ent or {}).get("points", {}).get(k)
@@ -90,7 +90,6 @@ class Store:
     def flush(self) -> None:
         if self.path is None or not self._dirty:
             return
-        from effinrx.io import atomic_write_json
 
         atomic_write_json(self.path, {"schema": SCHEMA, "entries": self.entries})
         self._dirty = False

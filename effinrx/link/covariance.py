@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_bytes
+from effinrx.link.channels import sample_channel
 
 
 def cache_dir() -> Path:
@@ -29,7 +31,6 @@ def estimate(sc, num_samples: int = 256, batch: int = 32, seed: int = 1, progres
     import sionna.phy
 
     from effinrx._tf import set_seeds
-    from effinrx.link.channels import sample_channel
 
     if num_samples < 1 or batch < 1:
         raise ConfigError(f"num_samples and batch must be >= 1, got {num_samples}, {batch}")
@@ -66,8 +67,6 @@ def cache_path(sc) -> Path:
 def load_or_estimate(sc, num_samples: int = 256, recompute: bool = False, progress: bool = False) -> dict:
     """Load the cached covariances of ``sc`` (training channel), estimating and caching them if absent."""
     import io
-
-    from effinrx.io import atomic_write_bytes
 
     p = cache_path(sc)
     if p.exists() and not recompute:

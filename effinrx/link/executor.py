@@ -27,6 +27,10 @@ import time
 from dataclasses import dataclass, field
 
 from effinrx.errors import ConfigError, NotAvailableError
+from effinrx.link import montecarlo
+from effinrx.link.counts import PointCounts
+from effinrx.link.montecarlo import Batch, _running
+from effinrx.receivers.registry import make
 
 RAY_EXTRA = "Ray is not installed: pip install 'effinrx[distributed]' (or -e '.[distributed]')"
 
@@ -71,8 +75,6 @@ def worker_receivers(job: Job) -> dict:
     """The job's receivers (name -> Receiver), built from the registry once per process."""
     key = (job.specs, str(job.weights), job.source.key())
     if key not in _BUILT:
-        from effinrx.receivers.registry import make
-
         _BUILT[key] = {n: make(s, job.source.scenario, job.weights) for n, s in job.specs}
     return _BUILT[key]
 
@@ -82,8 +84,6 @@ def run_chunk(job: Job, task: Task, receivers: dict | None = None) -> dict:
     name -> BatchCounts, tb_error name -> bool [B, U] or {}, seconds)]}``. Within the chunk a
     receiver stops once its chunk-local errors reach ``target_errors`` (the sweep's cumulative
     count has then reached it too, so the serial run stops there or earlier)."""
-    from effinrx.link import montecarlo
-
     rxs = receivers if receivers is not None else worker_receivers(job)
     first = dict(task.first)
     errors = {n: 0 for n in first}
@@ -120,8 +120,6 @@ class Sweep:
 
     def __init__(self, rxs: dict, points: list, store, curves: dict, *, max_batches: int, target_errors: int,
                  max_blocks: int, tbler_floor, chunk: int, bar=None):
-        from effinrx.link.montecarlo import _running
-
         self.rxs, self.points, self.store, self.curves = rxs, points, store, curves
         self.max_batches, self.target_errors, self.max_blocks = max_batches, target_errors, max_blocks
         self.floor, self.chunk, self.bar = tbler_floor, max(1, int(chunk)), bar
@@ -160,8 +158,6 @@ class Sweep:
         self.store.flush()
 
     def _fold(self, n: str, j: int) -> None:
-        from effinrx.link.montecarlo import _running
-
         cell = self.cells[n, j]
         while not cell.done and not cell.skipped and cell.pc.batches in cell.buf:
             i = cell.pc.batches
@@ -192,8 +188,6 @@ class Sweep:
             self.resolved[n] = j
             pc = cell.pc
             if self.floor is not None and pc.blocks and pc.tbler < self.floor:
-                from effinrx.link.montecarlo import PointCounts
-
                 for k in range(j + 1, len(self.points)):
                     skip = self.cells[n, k]
                     skip.skipped, skip.buf, skip.kept = True, {}, []
@@ -207,8 +201,6 @@ class Sweep:
 
     def result(self, on_batch=None) -> dict:
         """``{name: [PointCounts per point]}``; replays ``on_batch`` in the serial order."""
-        from effinrx.link.montecarlo import Batch
-
         open_ = [(n, self.points[j]) for (n, j), c in self.cells.items() if not (c.done or c.skipped)]
         if open_:
             raise RuntimeError(f"distributed sweep ended with unfinished points {open_[:3]} (executor bug)")

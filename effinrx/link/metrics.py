@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.stats import clopper_pearson
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ def _crossing(ebno, rates, target) -> float:
 def required_ebno(points, target: float = 0.1, confidence: float = 0.95) -> RequiredEbNo:
     """``points``: sequence of objects with ``ebno_db``, ``errors``, ``blocks`` (e.g. PointCounts),
     sorted by Eb/N0. Returns :class:`RequiredEbNo` at TBLER ``target``."""
-    from effinrx.stats import clopper_pearson
-
     if not 0 < target < 1:
         raise ConfigError(f"target TBLER must be in (0, 1), got {target}")
     pts = [p for p in points if p.blocks > 0]

@@ -29,76 +29,11 @@ from typing import Callable, Optional
 
 from effinrx.errors import ConfigError
 from effinrx.link import cache as _cache
+from effinrx.link.counts import PointCounts, count
+from effinrx.link.pusch import ebno_to_no, tb_decoder, transmitter
 from effinrx.link.slots import as_source, seed_batch
 
 EBNO_RANGE_DB = (-30.0, 60.0)
-
-
-@dataclass
-class PointCounts:
-    """Counts at one Eb/N0 point. ``errors``/``blocks``: transport blocks (per UE) in error / sent;
-    ``bit_errors``/``bits``: information bits; ``crc_failures``: blocks whose CRC failed;
-    ``batches``: batches run; ``seconds``: wall time spent on the point (summed over resumed runs;
-    not compared, so seeded reruns compare equal)."""
-
-    ebno_db: float
-    errors: int = 0
-    blocks: int = 0
-    bit_errors: int = 0
-    bits: int = 0
-    batches: int = 0
-    crc_failures: int = 0
-    seconds: float = field(default=0.0, compare=False)
-
-    @property
-    def block_errors(self) -> int:
-        """Alias of ``errors`` (transport blocks in error)."""
-        return self.errors
-
-    @property
-    def tbler(self) -> float:
-        return self.errors / self.blocks if self.blocks else float("nan")
-
-    @property
-    def ber(self) -> float:
-        return self.bit_errors / self.bits if self.bits else float("nan")
-
-    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
-        from effinrx.stats import clopper_pearson
-
-        return clopper_pearson(self.errors, self.blocks, confidence)
-
-    def add(self, c: "BatchCounts") -> None:
-        self.errors += c.errors
-        self.blocks += c.blocks
-        self.bit_errors += c.bit_errors
-        self.bits += c.bits
-        self.crc_failures += c.crc_failures
-        self.batches += 1
-
-
-@dataclass(frozen=True)
-class BatchCounts:
-    """Counts of one receiver on one batch (see :func:`count`)."""
-
-    errors: int
-    blocks: int
-    bit_errors: int
-    bits: int
-    crc_failures: int
-
-
-def count(wrong, crc_ok, tb_bits: int) -> BatchCounts:
-    """The error rule. ``wrong`` int [B, U]: wrong information bits per TB; ``crc_ok`` bool [B, U];
-    ``tb_bits``: information bits per TB. A TB is in error when ``wrong > 0``."""
-    import numpy as np
-
-    wrong = np.asarray(wrong)
-    crc_ok = np.asarray(crc_ok, bool)
-    if wrong.shape != crc_ok.shape:
-        raise ConfigError(f"count: wrong {wrong.shape} and crc {crc_ok.shape} differ in shape")
-    return BatchCounts(int(np.sum(wrong > 0)), int(wrong.size), int(np.sum(wrong)),
-                       int(wrong.size) * int(tb_bits), int(np.sum(~crc_ok)))
 
 
 _STEPS: dict = {}
@@ -112,7 +47,6 @@ def _step(receivers: tuple, sc, batch: int, with_llr: bool, compiled: bool):
     from sionna.phy.channel import ApplyOFDMChannel
 
     from effinrx._tf import tf
-    from effinrx.link.pusch import tb_decoder, transmitter
 
     t = tf()
     tx, dec, apply = transmitter(sc), tb_decoder(sc), ApplyOFDMChannel()
@@ -160,7 +94,6 @@ def run_batch(receivers: dict, source, ebno_db: float, batch: int, seed: int, i:
     import numpy as np
 
     from effinrx._tf import tf
-    from effinrx.link.pusch import ebno_to_no
 
     source = as_source(source)
     sc = source.scenario

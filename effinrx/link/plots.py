@@ -3,19 +3,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx.io import atomic_write_bytes
+
 _STYLE = {"perfect-kbest": ("k", "--", "Perfect CSI + K-best (K=64)"),
           "lmmse-kbest": ("darkgoldenrod", "-.", "LMMSE CE + K-best (K=64)"),  # outside the default cycle
           "ls-lmmse": ("tab:gray", ":", "LS/lin + LMMSE")}
 
 
-def new_figure(figsize=(6, 4.2)):
-    """(fig, ax) on matplotlib's Agg backend (no display needed)."""
+def new_figure(figsize=(6, 4.2), **subplots_kw):
+    """(fig, ax) on matplotlib's Agg backend (no display needed); ``subplots_kw`` (``ncols``,
+    ``sharey``, ...) go to ``plt.subplots`` (then ax is the array of axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize)
+    return plt.subplots(figsize=figsize, **subplots_kw)
 
 
 def save_png(fig, path) -> Path:
@@ -23,8 +26,6 @@ def save_png(fig, path) -> Path:
     import io
 
     import matplotlib.pyplot as plt
-
-    from effinrx.io import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.stats import compare_counts
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,6 @@ class RegressionResult:
 def check(new_errors: int, new_blocks: int, golden_errors: int, golden_blocks: int,
           alpha: float = 0.01) -> RegressionResult:
     """Fail when the new and golden block error rates differ at false-alarm rate ``alpha``."""
-    from effinrx.stats import compare_counts
-
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     try:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 
 from effinrx.errors import ConfigError
+from effinrx.link.metrics import required_ebno
+from effinrx.link.montecarlo import _named, simulate_many
 
 
 @dataclass
@@ -44,9 +46,6 @@ def search(receivers, scenario, *, target: float = 0.1, lo: float = -2.0, hi: fl
     """Required Eb/N0 at TBLER ``target`` of each receiver (dict name -> Receiver or a list).
     ``engine_kw`` go to :func:`simulate_many` (max_blocks, target_errors, batch_size, seed).
     Returns name -> :class:`SearchResult`."""
-    from effinrx.link.metrics import required_ebno
-    from effinrx.link.montecarlo import _named, simulate_many
-
     if not 0 < target < 1 or not lo < hi or resolution_db <= 0 or step_db <= 0:
         raise ConfigError(f"search needs 0 < target < 1, lo < hi, resolution_db > 0, step_db > 0; got "
                           f"{target}, {lo}, {hi}, {resolution_db}, {step_db}")

@@ -27,7 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.link.channels import _arrays
 from effinrx.link.config import Scenario
+from effinrx.link.montecarlo import simulate_many
+from effinrx.link.pusch import transmitter
 
 MCS_INDEX = 19  # table 1: Qm = 6, R = 517/1024 (the paper's 64-QAM, rate 0.5)
 MOBILITY = {"low": (0.0, 5.0), "medium": (10.0, 20.0), "high": (30.0, 50.0)}  # m/s
@@ -81,9 +84,6 @@ class CDLSampler:
         from sionna.phy.channel import subcarrier_frequencies
         from sionna.phy.channel.tr38901 import CDL
 
-        from effinrx.link.channels import _arrays
-        from effinrx.link.pusch import transmitter
-
         rg = transmitter(sc).resource_grid
         self.num_t = rg.num_ofdm_symbols
         self.fs = 1.0 / rg.ofdm_symbol_duration
@@ -108,8 +108,6 @@ class CDLSampler:
 
 def data_mask(sc: Scenario) -> np.ndarray:
     """bool ``[14, F]``: True at the data REs of the (single) UE's resource grid."""
-    from effinrx.link.pusch import transmitter
-
     mask = np.asarray(transmitter(sc).resource_grid.pilot_pattern.mask)[0, 0]
     return mask == 0
 
@@ -127,7 +125,6 @@ def train_batches(sc: Scenario, batch: int, seed: int, chan: ChannelRange = TRAI
     from sionna.phy.channel import ApplyOFDMChannel
 
     from effinrx._tf import tf
-    from effinrx.link.pusch import transmitter
 
     t = tf()
     tx, apply = transmitter(sc), ApplyOFDMChannel()
@@ -182,8 +179,6 @@ def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *,
     (:func:`effinrx.link.pusch.ebno_to_no`). Returns
     ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures"}}}`` (ints).
     """
-    from effinrx.link.montecarlo import simulate_many
-
     if batches < 1 or batch_size < 1:
         raise ConfigError(f"evaluate: batches and batch_size must be >= 1, got {batches}, {batch_size}")
     if not receivers:

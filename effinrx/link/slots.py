@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import zlib
 
+from effinrx.errors import ConfigError
+from effinrx.link.channels import sample_channel
 from effinrx.link.config import Scenario
 
 
@@ -39,8 +41,6 @@ class ScenarioChannel:
         return {"kind": "scenario", "scenario": self.scenario.as_dict()}
 
     def sample(self, batch: int, seed: int):
-        from effinrx.link.channels import sample_channel
-
         return sample_channel(self.scenario, batch)
 
 
@@ -49,8 +49,6 @@ def as_source(scenario_or_source):
     if isinstance(scenario_or_source, Scenario):
         return ScenarioChannel(scenario_or_source)
     if not all(hasattr(scenario_or_source, a) for a in ("key", "sample", "scenario")):
-        from effinrx.errors import ConfigError
-
         raise ConfigError(f"expected a Scenario or a channel source, got {type(scenario_or_source).__name__}")
     return scenario_or_source
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import functools
 
+from effinrx.link.config import Scenario
+from effinrx.link.executor import from_env
+from effinrx.link.montecarlo import simulate_many
+from effinrx.receivers.registry import make
+
 DEFAULT_CHANNEL = "double-tdl"
 
 
 def scenario(prbs: int = 4, channel: str = DEFAULT_CHANNEL):
-    from effinrx.link.config import Scenario
-
     return Scenario(num_prbs=int(prbs), channel=channel)
 
 
 @functools.lru_cache(maxsize=64)
 def receiver(name: str, prbs: int = 4, weights: str = "reference", channel: str = DEFAULT_CHANNEL):
     """Registry receiver ``name`` for the evaluation scenario, built once per process."""
-    from effinrx.receivers.registry import make
-
     return make(name, scenario(prbs, channel), weights)
 
 
@@ -33,8 +34,6 @@ def collect(rxs: dict, sc, ebno, **engine_kw):
     curves name -> [PointCounts], outcomes name -> ebno -> bool [TBs] per-TB errors in slot order
     (the input of :func:`discordant`)."""
     import numpy as np
-
-    from effinrx.link.montecarlo import simulate_many
 
     seen: dict = {n: {} for n in rxs}
 
@@ -64,8 +63,6 @@ def discordant(outcomes: dict, a: str, b: str) -> tuple[int, int, int]:
 @functools.lru_cache(maxsize=64)
 def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
          channel: str, target_errors: int):
-    from effinrx.link.executor import from_env
-
     rxs = {n: receiver(n, prbs, weights, channel) for n in names}
     # EFFINRX_EXECUTOR=ray (+ EFFINRX_RAY_ADDRESS, EFFINRX_RAY_WORKERS): the same counts from Ray workers
     return collect(rxs, scenario(prbs, channel), ebno, max_blocks=max_blocks, target_errors=target_errors,
@@ -76,8 +73,6 @@ def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4
            channel: str = DEFAULT_CHANNEL, target_errors: int = 10**9):
     """See the module docstring. Fixed-size points by default (``target_errors`` never reached), so
     every receiver has the same blocks per point (paired tests)."""
-    from effinrx.commands.simulate import simulate_args
-
     names = tuple(names)
     ebno = tuple(float(e) for e in ebno)
     curves, _ = _run(names, int(prbs), ebno, int(batch), int(max_blocks), int(seed), str(weights), channel,
@@ -87,6 +82,14 @@ def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4
     if weights != "auto":
         cmd += f" --weights {weights}"
     return curves, cmd
+
+
+def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, seed: int,
+                  target_errors: int = 10**9, channel: str = "double-tdl") -> str:
+    """The ``effinrx simulate`` arguments that reproduce a benchmark's counts (stored in goldens)."""
+    eb = ",".join(f"{float(e):g}" for e in ebno)
+    return (f"effinrx simulate --receiver {','.join(receivers)} --prbs {prbs} --channel {channel} "
+            f"--ebno {eb} --batch {batch} --max-blocks {max_blocks} --target-errors {target_errors} --seed {seed}")
 
 
 def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4,

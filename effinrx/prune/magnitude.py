@@ -15,7 +15,7 @@ channels (C_in) per output channel, computes the mask once at pruning step 1 and
 last group; the C_in = 18 and 114 pointwise kernels have a 2-entry tail per output that stays dense,
 so the 2:4 kernel sparsity is 0.497 (RT overall 0.460).
 
-Training: :func:`effinrx.train.train` (warm start from the reference weights). Its custom loop has
+Training: :func:`effinrx.training.nrx.train` (warm start from the reference weights). Its custom loop has
 no Keras callbacks, so the two things ``UpdatePruningStep`` does are done here: ``pruning_step``
 is set to 0 before the first step (the wrapper increments it on every training call and asserts
 >= 1), and ``weight_mask_op`` is applied after the last step (Adam moved the masked weights).
@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 
 from effinrx.errors import ConfigError
-from effinrx.prune.recipe import PruneRecipe, PruneResult
+from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
+from effinrx.receivers.nrx import load_model
+from effinrx.training.nrx import TrainRecipe, train
 
 
 def _tfmot():
@@ -97,20 +99,14 @@ def apply_masks(net) -> None:
 
 def strip(net):
     """Apply the masks and copy the core weights into a fresh unwrapped CGNN of the same config."""
-    from effinrx.receivers.nrx import load_model
-
     apply_masks(net)
     ws = net.get_core_weights()
     return load_model(net.cfg, ws), ws
 
 
 def prune_magnitude(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
-    """Wrap with tfmot, fine-tune with :func:`effinrx.train.train`, strip. ``work_dir`` receives
+    """Wrap with tfmot, fine-tune with :func:`effinrx.training.nrx.train`, strip. ``work_dir`` receives
     the training log/checkpoint (a temporary folder, removed afterwards, when None)."""
-    from effinrx.prune.recipe import sparsity_report
-    from effinrx.receivers.nrx import load_model
-    from effinrx.train import TrainRecipe, train
-
     recipe.validate()
     t0 = time.time()
     net = load_model(recipe.model, recipe.init, wrap=make_wrap(recipe))

@@ -18,7 +18,7 @@ and ``SeparableConv2D.pointwise_kernel``; depthwise kernels and biases stay dens
 
 Why a custom wrapper and not tfmot: tfmot has only magnitude scores. The gradient dL/dW' is read
 by an identity op with a custom gradient on the masked kernel (its backward adds -dy * W to the
-score variable), so :func:`effinrx.train.train` needs no gradient hook: its tape drives scoring.
+score variable), so :func:`effinrx.training.nrx.train` needs no gradient hook: its tape drives scoring.
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ import numpy as np
 
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import polynomial_sparsity, topk_mask
-from effinrx.prune.recipe import PruneRecipe, PruneResult
+from effinrx.prune.recipe import PruneRecipe, PruneResult, sparsity_report
+from effinrx.receivers.nrx import load_model
+from effinrx.training.nrx import TrainRecipe, train
 
 _CLS = None
 
@@ -133,7 +135,7 @@ def scores(net) -> list[np.ndarray]:
 
 
 def make_on_step(recipe: PruneRecipe):
-    """``on_step(step, net)`` for :func:`effinrx.train.train`: after training step ``step``
+    """``on_step(step, net)`` for :func:`effinrx.training.nrx.train`: after training step ``step``
     (0-based) update the masks every ``frequency`` steps until ``end_step`` (cubic ramp)."""
     end, f, p = recipe.schedule_end(), int(recipe.frequency), recipe.schedule_power()
     log: list = []
@@ -152,12 +154,8 @@ def make_on_step(recipe: PruneRecipe):
 
 
 def prune_movement(recipe: PruneRecipe, work_dir=None, progress: bool = False) -> PruneResult:
-    """Wrap, fine-tune with :func:`effinrx.train.train` while scoring and masking, bake the masks
+    """Wrap, fine-tune with :func:`effinrx.training.nrx.train` while scoring and masking, bake the masks
     and copy the weights into a fresh unwrapped CGNN. ``train`` summary gains ``mask_updates``."""
-    from effinrx.prune.recipe import sparsity_report
-    from effinrx.receivers.nrx import load_model
-    from effinrx.train import TrainRecipe, train
-
     recipe.validate()
     if recipe.method != "movement":
         raise ConfigError(f"prune_movement needs method 'movement', recipe says '{recipe.method}'")

@@ -16,7 +16,8 @@ from typing import Optional
 
 from effinrx.errors import ConfigError
 from effinrx.prune.masks import check_sparsity
-from effinrx.receivers.nrx_layers import NRX_MODELS
+from effinrx.prune.storage import sparsity_table
+from effinrx.receivers.nrx_layers import NRX_MODELS, _own_vars
 
 METHODS = ("magnitude", "movement")
 PATTERNS = ("unstructured", "2:4")
@@ -109,8 +110,6 @@ class PruneResult:
 def variable_names(net) -> list[str]:
     """Stable names of ``net.core_variables()`` (reference order), independent of Keras' layer
     numbering: ``<block>/L<i>_<sep|dense>/<depthwise_kernel|pointwise_kernel|kernel|bias>``."""
-    from effinrx.receivers.nrx_layers import _own_vars
-
     names = []
     for i, (layer, blk) in enumerate(zip(net.core_layers, net.block_of)):
         kind = "sep" if hasattr(layer, "pointwise_kernel") else "dense"
@@ -133,8 +132,6 @@ def sparsity_report(net) -> dict:
     kernel sat exactly at the target: the bias/depthwise gap), ``total_params``, ``nonzeros``."""
     import numpy as np
 
-    from effinrx.prune.storage import sparsity_table
-
     names = variable_names(net)
     ws = net.get_core_weights()
     rows, summ = sparsity_table(ws, names)
@@ -151,16 +148,3 @@ def sparsity_report(net) -> dict:
     return {"overall": summ["overall"], "kernels": kz / params["pruned"], "per_variable": per,
             "params": params, "total_params": total, "pruned_fraction": params["pruned"] / total,
             "nonzeros": int(sum(int(np.count_nonzero(w)) for w in ws))}
-
-
-def prune_nrx(recipe: PruneRecipe, work_dir, progress: bool = False):
-    """Prune + fine-tune per ``recipe``; returns :class:`PruneResult`
-    (plain NRX net with the pruned weights, training summary, sparsity report)."""
-    recipe.validate()
-    if recipe.method == "magnitude":
-        from effinrx.prune.magnitude import prune_magnitude
-
-        return prune_magnitude(recipe, work_dir, progress=progress)
-    from effinrx.prune.movement import prune_movement
-
-    return prune_movement(recipe, work_dir, progress=progress)

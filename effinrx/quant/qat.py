@@ -2,7 +2,7 @@
 
 Every core Dense / SeparableConv2D is wrapped (through the ``wrap`` hook of
 :func:`effinrx.receivers.nrx.load_model`) in :class:`QATWeights`, which runs the layer with its
-kernels fake-quantized by :func:`effinrx.quant.fakequant.lsq_fake_quant`: signed symmetric
+kernels fake-quantized by :func:`effinrx.quant.fakequant.fake_quant_ste` (LSQ gradient): signed symmetric
 ``bits``-bit integers (codes -2^(b-1)..2^(b-1)-1, zero-point 0), one learnable scale per output
 channel (pointwise / Dense kernels: last axis; depthwise kernels ``[kh, kw, C, 1]``: axis -2, the
 channel axis). Kernels get the straight-through gradient, scales the LSQ gradient. Biases and
@@ -16,7 +16,7 @@ foundation's STE op.
 
 Scales start at ``max|w| / (2^(b-1) - 1)`` per channel of the warm-start weights, i.e. exactly the
 per-channel PTQ scales of ``ptq`` method ``int<b>-pc``, so QAT at step 0 *is* PTQ per-channel; the
-fine-tune (:func:`effinrx.train.train`, the NRX training loop and loss) is what QAT adds.
+fine-tune (:func:`effinrx.training.nrx.train`, the NRX training loop and loss) is what QAT adds.
 :func:`bake` turns a trained QAT model into plain float32 weights (kernels on their integer grid
 times the learned scales) that any NRX receiver / exporter loads like PTQ weights.
 
@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.quant.fakequant import fake_quant_ste
+from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS
+from effinrx.receivers.nrx import load_model
+from effinrx.receivers.nrx_layers import _own_vars, collecting_wrap
+from effinrx.training.nrx import TrainRecipe, train
 
 KERNELS = ("depthwise_kernel", "pointwise_kernel", "kernel")
 BITS = (2, 3, 4, 5, 6, 7, 8)
@@ -41,8 +45,6 @@ _CLS = None
 
 
 def _channel_axis(attr: str) -> int:
-    from effinrx.quant.formats import DEPTHWISE_CHANNEL_AXIS
-
     return DEPTHWISE_CHANNEL_AXIS if attr == "depthwise_kernel" else -1
 
 
@@ -80,10 +82,8 @@ def qat_layer_class():
 
         def quantized(self, attr: str):
             """Fake-quantized kernel ``attr`` (same shape as the kernel, float32)."""
-            from effinrx.quant.fakequant import lsq_fake_quant
-
             s = t.maximum(self.scales[attr], _EPS)
-            return lsq_fake_quant(getattr(self.inner, attr), s, bits=self.bits)
+            return fake_quant_ste(getattr(self.inner, attr), s, self.bits, narrow=False, step_grad="lsq")
 
         def call(self, x, training=None):
             inner = self.inner
@@ -114,7 +114,6 @@ def make_wrap(bits: int):
     """(``wrap`` hook for ``load_model``, list that receives the wrappers in core-layer order)."""
     if bits not in BITS:
         raise ConfigError(f"QAT bits {bits!r} not one of {', '.join(map(str, BITS))}")
-    from effinrx.receivers.nrx_layers import collecting_wrap
 
     cls = qat_layer_class()
     return collecting_wrap(lambda layer: cls(layer, bits))
@@ -124,8 +123,6 @@ def build_qat(model: str = "nrx-rt", weights="auto", bits: int = 4):
     """NRX ``model`` with :class:`QATWeights` on every core layer, warm-started from ``weights``
     (see ``resolve_weights``) and scales initialised to the per-channel PTQ scales.
     Returns (net, wrappers)."""
-    from effinrx.receivers.nrx import load_model
-
     wrap, made = make_wrap(bits)
     net = load_model(model, weights, wrap=wrap)
     for w in made:
@@ -141,7 +138,6 @@ def bake(net) -> tuple[list, list]:
     wrappers = getattr(net, "qat_wrappers", None)
     if not wrappers:
         raise ConfigError("bake: model has no QAT wrappers (build it with build_qat)")
-    from effinrx.receivers.nrx_layers import _own_vars
 
     out, scales = [], []
     for w in wrappers:
@@ -167,12 +163,10 @@ class QATResult:
 def finetune(model: str = "nrx-rt", bits: int = 4, steps: int = 200, batch_size: int = 16,
              learning_rate: float = 1e-4, seed: int = 0, init: str = "reference", num_prbs: int = 4,
              work_dir=None, progress: bool = False) -> QATResult:
-    """QAT fine-tune of NRX ``model`` at ``bits`` with :func:`effinrx.train.train` (BCE + channel
+    """QAT fine-tune of NRX ``model`` at ``bits`` with :func:`effinrx.training.nrx.train` (BCE + channel
     MSE on UMi training slots, Adam ``learning_rate``), warm-started from ``init``."""
     import tempfile
     from pathlib import Path
-
-    from effinrx.train import TrainRecipe, train
 
     recipe = TrainRecipe(model=model, steps=int(steps), batch_size=int(batch_size),
                          learning_rate=float(learning_rate), num_prbs=int(num_prbs), seed=int(seed),
@@ -186,10 +180,3 @@ def finetune(model: str = "nrx-rt", bits: int = 4, steps: int = 200, batch_size:
     secs = time.perf_counter() - t0
     ws, sc = bake(net)
     return QATResult(net, ws, sc, summary, round(secs, 1))
-
-
-def baked_receiver(model: str, weights: list, num_prbs: int = 4, name: Optional[str] = None):
-    """Plain :class:`effinrx.receivers.nrx.NRXReceiver` running baked QAT weights."""
-    from effinrx.receivers.nrx import NRXReceiver
-
-    return NRXReceiver(model, list(weights), num_prbs=num_prbs, name=name or f"{model}-qat")

@@ -5,13 +5,18 @@ Both return an :class:`effinrx.receivers.nrx.NRXReceiver` (LLRs float32, same in
 """
 from __future__ import annotations
 
+from effinrx.errors import ConfigError
+from effinrx.quant.formats import QuantSpec
+from effinrx.quant.ptq import quantize_model
+from effinrx.quant.shapes import nrx_inventory
+from effinrx.quant.storage import storage_table
+from effinrx.quant.w8a8 import build_w8a8, calibrate
+from effinrx.receivers.nrx import NRXReceiver, load_model
+
 
 def ptq_receiver(model: str, method: str, weights: str = "reference", num_prbs: int = 4):
     """NRX ``model`` ("nrx-rt" | "nrx-large") with kernels quantized by ``effinrx.quant.ptq`` ``method``
     (e.g. "fp16", "fp8", "int8-pc"); activations stay float32."""
-    from effinrx.quant.ptq import quantize_model
-    from effinrx.receivers.nrx import NRXReceiver, load_model
-
     net = load_model(model, weights)
     wq, _ = quantize_model(net, method)
     net.set_core_weights(wq, source=f"ptq-{method}")
@@ -23,12 +28,10 @@ def w8a8_receiver(model: str, fmt: str, source, weights: str = "reference", num_
                   percentile: float = 99.99, keep_float=()):
     """NRX ``model`` with W8A8 fake-quant (``fmt`` "int8" | "fp8"), activation scales calibrated with
     ``method`` ("max" | "percentile" at ``percentile``) on ``slots`` slots per Eb/N0 of ``ebno_db``
-    drawn from ``source`` (a ``nrx_sim.UMiSlotSource``: training-channel slots, never the
+    drawn from ``source`` (a ``link.umi.UMiSlotSource``: training-channel slots, never the
     evaluation slots). ``keep_float``: core layer names left fp32 (mixed precision, see
     :mod:`effinrx.quant.w8a8`)."""
     from effinrx._tf import eager
-    from effinrx.quant.w8a8 import build_w8a8, calibrate
-    from effinrx.receivers.nrx import NRXReceiver
 
     net, ws, _ = build_w8a8(model, weights, fmt, keep_float=keep_float)
     tag = f"-keep{len(keep_float)}" if keep_float else ""
@@ -58,11 +61,6 @@ VARIANT_KEEP_FLOAT = {"w8a8-int8-keep1": ("cgnn_it0/upd0",)}
 def variant_bytes(model: str, variant: str) -> int:
     """Exact weight bytes of ``model`` ("nrx-rt" | "nrx-large") stored as benchmark ``variant`` (a key
     of :data:`VARIANT_STORAGE`): packed data + per-tensor/per-channel scales + fp32 biases."""
-    from effinrx.errors import ConfigError
-    from effinrx.quant.formats import QuantSpec
-    from effinrx.quant.shapes import nrx_inventory
-    from effinrx.quant.storage import storage_table
-
     iters = {"nrx-rt": 2, "nrx-large": 8}
     if model not in iters:
         raise ConfigError(f"model {model!r} not one of {', '.join(iters)}")

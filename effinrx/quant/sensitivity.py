@@ -37,25 +37,20 @@ from typing import Callable, Optional
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_json, atomic_write_text
+from effinrx.link.config import Scenario
+from effinrx.link.montecarlo import simulate_many
+from effinrx.link.plots import new_figure, save_png
+from effinrx.link.umi import UMiSlotSource
+from effinrx.quant.ptq import METHODS, quantize_weights
+from effinrx.quant.units import layer_units
+from effinrx.quant.w8a8 import FORMATS, build_w8a8, calibrate
+from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
-UNIT_KINDS = ("layer", "kernel")
 RANK_BY = ("sqnr", "tb")
 
 
 ACT_METHODS = {"w8a8-int8": "int8", "w8a8-fp8": "fp8"}  # -> effinrx.quant.w8a8.FORMATS key
-
-
-@dataclass
-class Unit:
-    """A group of kernels quantized together. ``indices``: positions in ``core_variables()``
-    (reference weight order); ``kinds``: "depthwise" | "pointwise" | "dense" per index;
-    ``layer``: index of the core layer the kernels belong to."""
-    name: str
-    block: str
-    indices: list
-    kinds: list
-    params: int
-    layer: int = -1
 
 
 @dataclass
@@ -97,48 +92,10 @@ class SweepResult:
                 "rows": [row(r) for r in self.rows]}
 
 
-def layer_units(net, unit: str = "layer") -> list[Unit]:
-    """Units of a CGNN built by ``build_cgnn``/``load_model``, in core-layer order.
-
-    Names are ``<block>/<role><j>``: role ``conv`` (state init), ``agg``/``upd`` (CGNN iteration
-    aggregation MLP / state-update convs), ``dense`` (readouts); with ``unit="kernel"`` a
-    separable layer gives ``.../upd0.dw`` and ``.../upd0.pw``. ``readout_chest`` units do not
-    feed the LLRs (their LLR SQNR is inf by construction)."""
-    from effinrx.quant.ptq import _kind
-    from effinrx.receivers.nrx_layers import _own_vars
-
-    if unit not in UNIT_KINDS:
-        raise ConfigError(f"sensitivity unit {unit!r} not one of {', '.join(UNIT_KINDS)}")
-    units, pos, seen = [], 0, {}
-    for li, (layer, blk) in enumerate(zip(net.core_layers, net.block_of)):
-        vs = _own_vars(layer)
-        sep = hasattr(layer, "depthwise_kernel")
-        if blk == "state_init":
-            role = "conv"
-        elif blk.startswith("cgnn_it"):
-            role = "upd" if sep else "agg"
-        else:
-            role = "dense"
-        j = seen.get((blk, role), 0)
-        seen[(blk, role)] = j + 1
-        ker = [(pos + i, _kind(v.name), int(v.shape.num_elements())) for i, v in enumerate(vs)
-               if _kind(v.name) != "bias"]
-        pos += len(vs)
-        base = f"{blk}/{role}{j}"
-        if unit == "layer" or len(ker) == 1:
-            units.append(Unit(base, blk, [k[0] for k in ker], [k[1] for k in ker], sum(k[2] for k in ker), li))
-        else:
-            for idx, kind, n in ker:
-                units.append(Unit(f"{base}.{'dw' if kind == 'depthwise' else 'pw'}", blk, [idx], [kind], n, li))
-    return units
-
-
 def quantize_unit(weights, names, indices, method: str):
     """Return (new weights, weight SQNR dB, max scale): a copy of ``weights`` (float32 arrays in
     reference order, ``names`` their variable names) where only the arrays at ``indices`` are
     quantize-dequantized with PTQ ``method``; everything else is returned unchanged (float32)."""
-    from effinrx.quant.ptq import quantize_weights
-
     out = [np.asarray(w, dtype=np.float32).copy() for w in weights]
     idx = list(indices)
     if not idx:
@@ -168,11 +125,7 @@ def llr_sqnr_db(ref: list, test: list) -> float:
 
 def weight_method(method: str) -> str:
     """The weight PTQ method of sensitivity ``method`` (a PTQ method, or a W8A8 one of :data:`ACT_METHODS`)."""
-    from effinrx.quant.ptq import METHODS
-
     if method in ACT_METHODS:
-        from effinrx.quant.w8a8 import FORMATS
-
         return FORMATS[ACT_METHODS[method]][1]
     if method not in METHODS:
         raise ConfigError(f"sensitivity method {method!r} not one of {', '.join([*METHODS, *ACT_METHODS])}")
@@ -247,9 +200,6 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     eagerly so a layer's quantizer can be switched between evaluations (~2x slower than the
     weight-only sweep, whose compiled graph reads the reassigned weight variables)."""
     from effinrx._tf import eager, set_seeds
-    from effinrx.link.config import Scenario
-    from effinrx.link.montecarlo import simulate_many
-    from effinrx.receivers.nrx import NRXReceiver, get_config, load_model
 
     get_config(model)  # ConfigError for an unknown model, before anything heavy
     weight_method(method)
@@ -259,17 +209,12 @@ def nrx_sweep(model: str = "nrx-rt", method: str = "int4", weights: str = "auto"
     sc = Scenario(num_prbs=int(num_prbs))
     wrappers = None
     if method in ACT_METHODS:
-        from effinrx.quant.w8a8 import build_w8a8
-
         net, wrappers, _ = build_w8a8(model, weights, ACT_METHODS[method], quantize_weights=False)
     else:
         net = load_model(model, weights)
     rx = NRXReceiver(model, net=net, num_prbs=num_prbs, name=f"{model}-sensitivity")
     act, act_scales = None, None
     if wrappers is not None:
-        from effinrx.quant.w8a8 import calibrate
-        from effinrx.receivers.nrx_sim import UMiSlotSource
-
         src = UMiSlotSource(num_prbs, 2)  # calibration only: the training channel, never evaluation
         set_seeds(0)
         cal = [src(16, e, num_active=2) for e in (-2.0, 2.0, 7.0)]
@@ -338,8 +283,6 @@ def table_text(res: SweepResult) -> str:
 def plot(res: SweepResult, path, title: str = ""):
     """Horizontal bar chart of LLR SQNR per unit (most damaging on top, inf drawn as a hatched bar
     at the axis limit), all-layers SQNR as a dashed line. Writes a PNG atomically; returns path."""
-    from effinrx.link.plots import new_figure, save_png
-
     rows = res.rows
     finite = [r.llr_sqnr_db for r in rows + [res.all_layers] if math.isfinite(r.llr_sqnr_db)]
     top = max(max(finite) if finite else 10.0, 1.0) * 1.1 + 1.0
@@ -378,8 +321,6 @@ def write_outputs(res: SweepResult, out_dir) -> dict:
     """Write ``sensitivity.txt``, ``sensitivity.json`` and ``sensitivity.png`` (atomically) into
     ``out_dir``; returns {"txt", "json", "png"} -> Path."""
     from pathlib import Path
-
-    from effinrx.io import atomic_write_json, atomic_write_text
 
     d = Path(out_dir)
     m = res.meta

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx.link.metrics import format_required, required_table
+from effinrx.link.plots import plot_tbler
+from effinrx.quant.receivers import VARIANT_STORAGE, variant_bytes
+
 
 def method_figure(curves: dict, model: str, path, title: str, reference: str | None = None,
                   background: dict | None = None, background_label: str = "nightly golden") -> tuple[Path, str]:
@@ -15,10 +19,6 @@ def method_figure(curves: dict, model: str, path, title: str, reference: str | N
     storage spec, e.g. classical baselines, get "—" bytes); ``reference`` defaults to ``model``
     (fp32); ``background``: a higher tier's curves drawn under them (``plot_tbler``). Returns (PNG
     path, markdown table)."""
-    from effinrx.link.metrics import format_required, required_table
-    from effinrx.link.plots import plot_tbler
-    from effinrx.quant.receivers import VARIANT_STORAGE, variant_bytes
-
     def tag(name):  # registry name -> compression tag ("nrx-rt" -> "fp32", "nrx-rt-ptq-fp16" -> "ptq-fp16")
         return "fp32" if name == model else name[len(model) + 1:] if name.startswith(model + "-") else name
 

@@ -7,7 +7,7 @@ Calibration: run the wrapped model on simulated slots in ``mode="calibrate"``; e
 max|x| and a sample of |x| for a percentile; :func:`freeze` turns those into scales.
 
 Mixed precision: ``keep_float`` names core layers (the unit names of
-:func:`effinrx.quant.sensitivity.layer_units`, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32 and
+:func:`effinrx.quant.units.layer_units`, e.g. ``cgnn_it0/upd0``) whose kernels stay fp32 and
 whose input is never quantized (they are still calibrated, so every layer has a scale). The
 sensitivity sweep finds such a layer: on NRX-RT, W8A8 int8 loses almost everything in
 ``cgnn_it0/upd0``.
@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from effinrx.errors import ConfigError
+from effinrx.errors import ConfigError, WeightsError
+from effinrx.quant.fakequant import fake_quant_float, fake_quant_int
+from effinrx.quant.formats import MINIFLOATS
+from effinrx.quant.ptq import quantize_model
+from effinrx.quant.units import layer_units
+from effinrx.receivers.nrx import load_model
+from effinrx.receivers.nrx_layers import collecting_wrap
 
 #: w8a8 format -> (activation format, weight PTQ method)
 FORMATS = {"int8": ("int8", "int8-pc"), "fp8": ("fp8_e4m3", "fp8")}
@@ -39,8 +45,6 @@ def _layer_class():
             self.keep_float = False  # mixed precision: never quantize this layer's input
 
         def call(self, x, training=None):
-            from effinrx.quant.fakequant import fake_quant_float, fake_quant_int
-
             if self.mode == "calibrate":
                 a = np.abs(x.numpy()).ravel()
                 self.amax = max(self.amax, float(a.max(initial=0.0)))
@@ -56,8 +60,6 @@ def _layer_class():
             return self.inner(x)
 
         def freeze(self, method: str = "max", percentile: float = 99.99):
-            from effinrx.quant.formats import MINIFLOATS
-
             if not self.samples:
                 raise ConfigError(f"{self.name}: no calibration data (run mode='calibrate' first)")
             amax = self.amax if method == "max" else float(
@@ -78,13 +80,9 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantiz
     Returns (net, wrappers, ptq_rows). The wrappers start in mode "float"; call
     :func:`calibrate` then :func:`set_mode` (net, "quant").
     """
-    from effinrx.quant.ptq import quantize_model
-    from effinrx.receivers.nrx import load_model
-
     if fmt not in FORMATS:
         raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
     afmt, wmethod = FORMATS[fmt]
-    from effinrx.receivers.nrx_layers import collecting_wrap
 
     cls = _layer_class()
     wrap, wrappers = collecting_wrap(lambda layer: cls(layer, afmt))
@@ -105,8 +103,6 @@ def build_w8a8(model: str = "nrx-rt", weights="auto", fmt: str = "int8", quantiz
 def mark_keep_float(net, wrappers, names) -> list:
     """Set ``keep_float`` on the wrappers of the named core layers; return the core-weight indices
     of their kernels (to leave fp32). ConfigError names unknown layers and lists the valid ones."""
-    from effinrx.quant.sensitivity import layer_units
-
     names = list(names or ())
     if not names:
         return []
@@ -130,12 +126,8 @@ def restore_w8a8(model, weights, fmt: str, scales, keep_float=()):
     order (:func:`calibrate`'s return value). Returns (net, wrappers) with the wrappers in mode
     "quant". WeightsError when the number of scales does not fit the model.
     """
-    from effinrx.errors import WeightsError
-    from effinrx.receivers.nrx import load_model
-
     if fmt not in FORMATS:
         raise ConfigError(f"w8a8 format {fmt!r} not one of {', '.join(FORMATS)}")
-    from effinrx.receivers.nrx_layers import collecting_wrap
 
     cls = _layer_class()
     wrap, wrappers = collecting_wrap(lambda layer: cls(layer, FORMATS[fmt][0]))

@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.link.covariance import load_or_estimate
+from effinrx.link.pusch import stream_management, transmitter
 from effinrx.receivers.base import Receiver
+from effinrx.receivers.checks import check_inputs
 
 
 def _ls_estimator(sc, interpolation: str = "lin", interpolator=None):
     from sionna.phy.nr import PUSCHLSChannelEstimator
-
-    from effinrx.link.pusch import transmitter
 
     tx = transmitter(sc)
     return PUSCHLSChannelEstimator(tx.resource_grid, tx._dmrs_length, tx._dmrs_additional_position,
@@ -51,8 +52,6 @@ def _cached_est(sc, kind):
 
 
 def _check_y(sc, y):
-    from effinrx.link.pusch import transmitter
-
     rg = transmitter(sc).resource_grid
     want = (1, sc.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size)
     shape = tuple(getattr(y, "shape", ()))
@@ -64,8 +63,6 @@ def _check_y(sc, y):
 
 class _Classical(Receiver):
     def __init__(self, scenario):
-        from effinrx.link.pusch import transmitter
-
         self.scenario = scenario
         self._tx = transmitter(scenario)
         self._bps = int(self._tx._num_bits_per_symbol)
@@ -81,15 +78,11 @@ class _Classical(Receiver):
         return {**super().describe(), "scenario": self.scenario.as_dict()}
 
     def _check(self, y, no) -> None:
-        from effinrx.receivers.checks import check_inputs
-
         check_inputs(y, no, self.name)
 
 
 def _kbest(sc, bps, k):
     from sionna.phy.ofdm import KBestDetector
-
-    from effinrx.link.pusch import stream_management, transmitter
 
     return KBestDetector("bit", sc.num_tx, k, transmitter(sc).resource_grid, stream_management(sc),
                          constellation_type="qam", num_bits_per_symbol=bps)
@@ -103,8 +96,6 @@ class LSLinLMMSE(_Classical):
     def __init__(self, scenario):
         super().__init__(scenario)
         from sionna.phy.ofdm import LinearDetector
-
-        from effinrx.link.pusch import stream_management
 
         self._est = _ls_estimator(scenario, "lin")
         self._det = LinearDetector("lmmse", "bit", "maxlog", self._tx.resource_grid,
@@ -130,7 +121,6 @@ class LMMSEKBest(_Classical):
         from sionna.phy.ofdm import LMMSEInterpolator
 
         from effinrx._tf import tf
-        from effinrx.link.covariance import load_or_estimate
 
         if k < 1:
             raise ConfigError(f"K-best list size k must be >= 1, got {k}")
@@ -157,8 +147,6 @@ def effective_channel(sc, h):
     # plain import (effinrx is already imported, so the legacy-Keras env is set): calling
     # effinrx._tf.tf() here would make AutoGraph try to convert os.environ.setdefault and warn
     import tensorflow as t
-
-    from effinrx.link.pusch import transmitter
 
     tx = transmitter(sc)
     if tx._precoding != "codebook":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
+from effinrx.quant.deeprx import qat_conv_class
 from effinrx.receivers.base import Receiver
 
 PAPER_WIDTH, PAPER_DEPTH = 128, 8
@@ -31,7 +32,7 @@ def build_deeprx(grid: tuple, width: int = PAPER_WIDTH, depth: int = PAPER_DEPTH
 
     ``grid``: ``(S, F)`` = (OFDM symbols, subcarriers); fixed because LayerNorm has one gamma/beta
     per (S, F, C) element. ``qat_bits``: use fake-quantised Conv2D kernels with learnable
-    per-channel scales (:func:`effinrx.receivers.deeprx_quant.qat_conv_class`) for QAT.
+    per-channel scales (:func:`effinrx.quant.deeprx.qat_conv_class`) for QAT.
     ``l2``: L2 weight regularisation on every Conv2D kernel (the paper trains with Adam + L2).
     """
     from effinrx._tf import keras
@@ -47,7 +48,6 @@ def build_deeprx(grid: tuple, width: int = PAPER_WIDTH, depth: int = PAPER_DEPTH
     def conv(c, nm):
         if qat_bits is None:
             return k.layers.Conv2D(c, 3, padding="same", kernel_regularizer=reg, name=nm)
-        from effinrx.receivers.deeprx_quant import qat_conv_class
 
         return qat_conv_class()(c, 3, padding="same", kernel_regularizer=reg, name=nm, bits=qat_bits)
 

@@ -10,6 +10,7 @@ returns float32 ``[B, 1, num_coded_bits]`` (Sionna sign convention), like every
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
+from effinrx.link.pusch import stream_management, transmitter
 from effinrx.receivers.base import Receiver
 
 
@@ -21,8 +22,6 @@ class SimoLMMSE(Receiver):
     def __init__(self, scenario, csi: str = "ls-nn"):
         from sionna.phy.nr import LayerDemapper, PUSCHLSChannelEstimator
         from sionna.phy.ofdm import LinearDetector
-
-        from effinrx.link.pusch import stream_management, transmitter
 
         if csi not in self.CSI:
             raise ConfigError(f"unknown CSI kind {csi!r}; choose one of {self.CSI}")

@@ -20,8 +20,12 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from effinrx.errors import ShapeError, WeightsError
+from effinrx import weights as W
+from effinrx.errors import ConfigError, ShapeError, WeightsError
+from effinrx.link.pusch import reference_transmitter
+from effinrx.receivers import nrx_preproc as P
 from effinrx.receivers.base import Receiver
+from effinrx.receivers.checks import check_inputs
 from effinrx.receivers.nrx_layers import CONFIGS, NRX_LARGE, NRX_RT, NRXConfig, build_cgnn, get_config
 
 __all__ = ["NRXReceiver", "NRX_RT", "NRX_LARGE", "NRXConfig", "build_cgnn", "get_config",
@@ -46,8 +50,6 @@ def resolve_weights(model: str, weights: WeightsArg = "auto",
     ``.npz`` (ours, sidecar validated) or a reference pickle. A list of arrays: used as is. ``None``:
     random initialisation. ``names`` (the model's variable names) only label a NaN/Inf error.
     """
-    from effinrx import weights as W
-
     if weights is None:
         return None, "random-init"
     if isinstance(weights, (list, tuple)):
@@ -85,8 +87,6 @@ def announce_packaged(model: str, path: Path, meta: dict) -> None:
     output and takes the undertrained checkpoint's TBLER for the paper's receiver."""
     import sys
 
-    from effinrx import weights as W
-
     if model in _ANNOUNCED:
         return
     _ANNOUNCED.add(model)
@@ -111,8 +111,6 @@ def load_model(model: Union[str, NRXConfig] = "nrx-rt", weights: WeightsArg = "a
                wrap: Optional[Callable] = None):
     """Build the CGNN for ``model`` and load ``weights`` (see :func:`resolve_weights`).
     WeightsError (naming the source and layer) for arrays holding NaN/Inf."""
-    from effinrx import weights as W
-
     cfg = model if isinstance(model, NRXConfig) else get_config(model)
     net = build_cgnn(cfg, wrap=wrap)
     names = [v.name for v in net.core_variables()]
@@ -157,8 +155,6 @@ def receiver_for_scenario(sc, model: str = "nrx-rt", weights: str = "auto") -> "
 
     ConfigError names the first field that differs from the reference system (the network's
     input layout, pilot pattern and bits per RE are fixed by training)."""
-    from effinrx.errors import ConfigError
-
     for k, v in SCENARIO_FIXED.items():
         if getattr(sc, k, v) != v:
             raise ConfigError(f"NRX '{model}' needs scenario {k}={v!r}, got {getattr(sc, k)!r}")
@@ -178,14 +174,12 @@ class NRXReceiver(Receiver):
                  num_prbs: int = 4, num_tx: int = 2, wrap: Optional[Callable] = None,
                  net=None, name: Optional[str] = None):
         from effinrx._tf import tf
-        from effinrx.receivers import nrx_preproc as P
-
         t = tf()
         self.cfg = model if isinstance(model, NRXConfig) else get_config(model)
         self.net = net if net is not None else load_model(self.cfg, weights, wrap)
         self.name = name or self.cfg.name
         self.num_prbs, self.num_tx = int(num_prbs), int(num_tx)
-        self.transmitter = P.reference_transmitter(self.num_prbs, self.num_tx)
+        self.transmitter = reference_transmitter(self.num_prbs, self.num_tx)
         rg = self.transmitter.resource_grid
         self.resource_grid = rg
         self.pe = t.constant(P.positional_encoding(rg))
@@ -206,8 +200,6 @@ class NRXReceiver(Receiver):
     # -- pieces, reused by training and export -------------------------------------------
     def prepare(self, y):
         """y complex [B, 1, A, T, S] -> (y_real [B, S, T, 2A], h_hat [B, U, S, T, 2A])."""
-        from effinrx.receivers import nrx_preproc as P
-
         h_ls, _ = self._ls(y, 0.1)  # noise variance only scales the (unused) error variance
         return P.y_to_real(y), P.h_to_real(h_ls, self.num_tx)
 
@@ -253,7 +245,6 @@ class NRXReceiver(Receiver):
         active = t.cast(active, t.float32)
         if tuple(active.shape) != (b, self.num_tx):
             raise ShapeError(f"active has shape {tuple(active.shape)}, expected ({b}, {self.num_tx})")
-        from effinrx.receivers.checks import check_inputs
 
         # NaN in y otherwise gives finite, input-independent LLRs (unit-power normalisation);
         # ``no`` is not used by the network but a caller passing NaN/<= 0 has a bug upstream

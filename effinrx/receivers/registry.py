@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from effinrx import compress as C
+from effinrx import weights as W
+from effinrx.compress import compress_w8a8
 from effinrx.errors import ConfigError
+from effinrx.quant.ptq import METHODS
+from effinrx.quant.receivers import ptq_receiver
+from effinrx.receivers import classical
+from effinrx.receivers.classical import BASELINES
+from effinrx.receivers.nrx import NRXReceiver
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
 ALIASES = {"ls": "ls-lmmse", "lmmse": "lmmse-kbest", "perfect": "perfect-kbest"}
@@ -27,15 +35,11 @@ W8A8_TAGS = {"w8a8-int8": ("int8", ()), "w8a8-fp8": ("fp8", ()),
 
 def compression_tags() -> list[str]:
     """Every compressed-NRX tag the registry builds (``ptq-*`` then ``w8a8-*``)."""
-    from effinrx.quant.ptq import METHODS
-
     return [f"ptq-{m}" for m in METHODS] + list(W8A8_TAGS)
 
 
 def names() -> list[str]:
     """Every valid receiver name (aliases and the ``PATH.npz`` form included), for error messages."""
-    from effinrx.receivers.classical import BASELINES
-
     nrx = [f"{m}-{t}" for m in NRX_MODELS for t in compression_tags()]
     return sorted(BASELINES) + sorted(ALIASES) + list(NRX_MODELS) + nrx + ["PATH.npz"]
 
@@ -53,8 +57,6 @@ def split(spec: str) -> tuple[str, str | None]:
 def make(spec: str, scenario, weights="auto"):
     """Build receiver ``spec`` (see the module docstring) for ``scenario``. ConfigError listing every
     valid name for an unknown one."""
-    from effinrx.receivers import classical
-
     spec = str(spec).strip()
     if spec in classical.BASELINES or spec in ALIASES:
         return classical.make(ALIASES.get(spec, spec), scenario)
@@ -67,8 +69,6 @@ def make(spec: str, scenario, weights="auto"):
         raise ConfigError(f"unknown receiver {spec!r}; valid: {', '.join(names())}")
     _need_two_ues(spec, scenario)
     if weights is not None and str(weights).endswith(".npz"):
-        from effinrx import compress as C
-
         if C.is_artifact(weights):
             if tag is not None:
                 raise ConfigError(f"receiver {spec!r}: --weights {weights} is a compressed artifact; "
@@ -78,15 +78,9 @@ def make(spec: str, scenario, weights="auto"):
                 raise ConfigError(f"receiver {spec!r}: artifact {weights} holds a different model ({rx.name})")
             return rx
     if tag is None:
-        from effinrx.receivers.nrx import NRXReceiver
-
         return NRXReceiver(model, weights, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx)
     if tag.startswith("ptq-"):
-        from effinrx.quant.receivers import ptq_receiver
-
         return ptq_receiver(model, tag[4:], weights, num_prbs=scenario.num_prbs)
-    from effinrx.compress import compress_w8a8
-    from effinrx.receivers.nrx import NRXReceiver
 
     # the same calibration as 'effinrx compress --method w8a8:<fmt>' (UMi training slots, seed 0)
     fmt, keep = W8A8_TAGS[tag]
@@ -100,10 +94,6 @@ def _need_two_ues(spec, scenario) -> None:
 
 
 def _from_file(path: Path, scenario):
-    from effinrx import compress as C
-    from effinrx import weights as W
-    from effinrx.receivers.nrx import NRXReceiver
-
     _need_two_ues(str(path), scenario)
     if not path.is_file():
         raise ConfigError(f"receiver {path}: file not found")

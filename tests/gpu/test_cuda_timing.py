@@ -1,4 +1,4 @@
-"""The GPU timing path of ``engines.tensorrt`` on a real CUDA device, TensorRT not needed.
+"""The GPU timing path of ``engines.tensorrt`` (``engines.gpu_runtime``) on a real CUDA device, TensorRT not needed.
 
 The TensorRT engine's copies, CUDA-graph capture/replay, fallback and CUDA-event timing only touch
 the engine through ``context.execute_async_v3(stream)``. Here a stand-in context enqueues device-to-
@@ -8,14 +8,15 @@ with the cuda-python import or device error as the reason, where there is no CUD
 import numpy as np
 import pytest
 
-from effinrx.engines.tensorrt import cuda_check, cuda_device_reason, import_cudart
+from effinrx.engines.gpu_runtime import (cuda_check, cuda_device_reason, cuda_graph_launcher, import_cudart,
+                                         time_with_events)
 
 _WHY = cuda_device_reason()
 if _WHY:
     pytest.skip(_WHY, allow_module_level=True)
 cr = import_cudart()
 
-from effinrx.engines.tensorrt import TensorRTEngine, cuda_graph_launcher, time_with_events  # noqa: E402
+from effinrx.engines.tensorrt import TensorRTEngine  # noqa: E402
 
 pytestmark = [pytest.mark.gpu]
 

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from effinrx.errors import ConfigError, WeightsError
+from effinrx.link.simo import TRAIN, data_mask, simo_scenario, train_batches
+from effinrx.quant.deeprx import init_qat_scales
+from effinrx.receivers.deeprx import DeepRxReceiver, build_deeprx, copy_weights, train
+from effinrx.weights import load_npz, save_npz
 
 FORMAT = "effinrx-deeprx-v1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -56,9 +60,6 @@ def shipped_path(width: int = 32, depth: int = 4) -> Path:
 
 def new_receiver(num_prbs: int, width: int, depth: int, qat_bits: int | None = None, name: str = "deeprx"):
     """An untrained :class:`DeepRxReceiver` on the SIMO scenario grid ``(14, 12 * num_prbs)``."""
-    from effinrx.link.simo import data_mask, simo_scenario
-    from effinrx.receivers.deeprx import DeepRxReceiver, build_deeprx
-
     sc = simo_scenario(num_prbs)
     mask = data_mask(sc)
     model = build_deeprx(mask.shape, width, depth, num_rx_ant=sc.num_rx_ant, bits_per_symbol=6,
@@ -72,9 +73,6 @@ def train_and_save(recipe: Recipe, out: str | Path | None = None, progress: bool
     Returns ``(npz_path, meta)``; ``meta`` is the sidecar dict.
     """
     from effinrx._tf import set_seeds
-    from effinrx.link.simo import TRAIN, simo_scenario, train_batches
-    from effinrx.receivers.deeprx import train
-    from effinrx.weights import save_npz
 
     set_seeds(recipe.seed)
     rx = new_receiver(recipe.num_prbs, recipe.width, recipe.depth)
@@ -107,12 +105,9 @@ def load_receiver(path: str | Path | None = None, *, width: int = 32, depth: int
     """A :class:`DeepRxReceiver` with the weights of ``path`` (default: the shipped ``width x depth``).
 
     With ``qat_bits`` the model has fake-quantised convolutions (per-channel scales initialised from
-    the loaded kernels, :func:`effinrx.receivers.deeprx_quant.init_qat_scales`).
+    the loaded kernels, :func:`effinrx.quant.deeprx.init_qat_scales`).
     Raises :class:`WeightsError` when the file is missing, not a DeepRx checkpoint, or does not fit.
     """
-    from effinrx.receivers.deeprx import copy_weights
-    from effinrx.weights import load_npz
-
     p = Path(path) if path is not None else shipped_path(width, depth)
     weights, meta = load_npz(p)
     if meta.get("format") != FORMAT:
@@ -130,7 +125,6 @@ def load_receiver(path: str | Path | None = None, *, width: int = 32, depth: int
         if name:
             fp.name = name
         return fp
-    from effinrx.receivers.deeprx_quant import init_qat_scales
 
     q = new_receiver(num_prbs, int(cfg["width"]), int(cfg["depth"]), qat_bits=qat_bits,
                      name=name or f"deeprx-qat{qat_bits}")

@@ -1,6 +1,6 @@
 """PGD-Net: projected gradient descent for MIMO detection unfolded into ``K`` trainable layers.
 
-Layer ``k`` (real-valued system, see :mod:`effinrx.unfolded.mimo`)::
+Layer ``k`` (real-valued system, see :mod:`effinrx.receivers.mimo.system`)::
 
     r_k     = y - H x_k                                    residual                 [B, M]
     r_k^q   = Q_r^(k)(r_k; snr)                            fake-quantised (identity in fp32)
@@ -13,7 +13,7 @@ Layer ``k`` (real-valued system, see :mod:`effinrx.unfolded.mimo`)::
 ``tau_k = t_k no + c_k``: ``P(z) = sum_s s softmax_s(-(z - s)^2 / tau_k)`` (the MMSE denoiser of a PAM
 symbol seen in Gaussian noise of variance ``tau_k / 2``); as ``tau -> 0`` it is the hard projection
 onto the constellation, as ``tau`` grows it tends to the constellation mean 0. ``no`` is the complex
-noise variance ``(N / M) 10^(-snr/10)`` (:func:`effinrx.unfolded.mimo.noise_var`). ``x_0 = 0``.
+noise variance ``(N / M) 10^(-snr/10)`` (:func:`effinrx.receivers.mimo.system.noise_var`). ``x_0 = 0``.
 
 Why the preconditioner and the constellation prox (measured, 8x8 complex = 16x16 real i.i.d.
 Rayleigh, 16-QAM): with plain steps ``x + eta_k g_k`` and the box clip, five layers cannot undo the
@@ -29,14 +29,14 @@ directly and used through ``|.|``.
 
 The residual is the activation we quantise with an SNR-dependent step (KAQ): its magnitude follows
 the noise level, which is what ``Delta = alpha SNR^-1/2 + gamma`` models. Quantisers are plugged in by
-:mod:`effinrx.unfolded.kaq`; this module only knows the fp32 network and the hook.
+:mod:`effinrx.quant.kaq`; this module only knows the fp32 network and the hook.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.unfolded.mimo import PAM_LEVELS
+from effinrx.receivers.mimo.system import PAM_LEVELS, generate
 
 #: initial values (first layer = damped LMMSE, then a soft prox cooling layer by layer)
 INIT = {"eta": 1.0, "lam": 0.05, "mu": 1.0, "nu": 0.02, "t": 2.0, "c": (0.2, 0.02)}
@@ -145,7 +145,6 @@ def train_fp32(net, cfg, *, epochs: int, steps_per_epoch: int, batch: int = 128,
                snr_db_range=(0.0, 25.0), lr: float = 1e-2, seed: int = 0, progress: bool = False):
     """Train the fp32 PGD-Net with MSE (Adam, lr halved every 10 epochs). Returns per-epoch mean loss."""
     from effinrx._tf import keras, tf
-    from effinrx.unfolded.mimo import generate
 
     tf = tf()
     opt = keras().optimizers.Adam(lr)

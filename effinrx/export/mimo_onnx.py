@@ -21,12 +21,14 @@ import numpy as np
 
 from effinrx.errors import ConfigError, NotAvailableError
 from effinrx.export.onnx import op_counts  # noqa: F401  (the KAQ benchmark reads it from here)
+from effinrx.engines.ort import OrtEngine
+from effinrx.io import atomic_write_bytes
+from effinrx.receivers.mimo.system import generate, to_numpy
 
 
 def export_fp32(net, cfg, path) -> Path:
     """Write the fp32 PGD-Net as ONNX to ``path`` (opset 17, dynamic batch). Returns the path."""
     from effinrx._tf import tf
-    from effinrx.io import atomic_write_bytes
 
     tf = tf()
     try:
@@ -59,14 +61,12 @@ def quantize_int8(fp32_path, out_path, cfg, n_calib: int = 512, seed: int = 5) -
     import sys
     import tempfile
 
-    from effinrx.unfolded.mimo import generate, to_numpy
-
     d = to_numpy(generate(cfg, n_calib, (0.0, 25.0), seed=seed))
     with tempfile.TemporaryDirectory() as tmp:
         calib = Path(tmp) / "calib.npz"
         np.savez(calib, y=np.asarray(d["y"], np.float32), h=np.asarray(d["h"], np.float32),
                  snr_db=np.asarray(d["snr_db"], np.float32))
-        code = ("from effinrx.unfolded.export import _quantize_static; "
+        code = ("from effinrx.export.mimo_onnx import _quantize_static; "
                 f"_quantize_static({str(fp32_path)!r}, {str(out_path)!r}, {str(calib)!r})")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if r.returncode != 0 or not Path(out_path).is_file():
@@ -119,8 +119,6 @@ def preconditioner_matmuls(path) -> list[str]:
 
 def session(path, threads: int = 1):
     """An ONNX Runtime CPU session built by the project's engine (same options as every CPU timing)."""
-    from effinrx.engines.ort import OrtEngine
-
     if not Path(path).is_file():
         raise ConfigError(f"ONNX file {path} does not exist")
     return OrtEngine(path, threads=threads).session
@@ -135,9 +133,6 @@ def run(sess, y, h, snr_db) -> np.ndarray:
 def time_ort(path, cfg, batch: int, repeats: int = 50, threads: int = 1, seed: int = 3) -> dict:
     """Latency stats (ms, see ``effinrx.engines.base.summarize_ms``) of one ``batch``-sized
     inference on the ORT CPU engine."""
-    from effinrx.engines.ort import OrtEngine
-    from effinrx.unfolded.mimo import generate, to_numpy
-
     d = to_numpy(generate(cfg, batch, (10.0, 10.0), seed=seed))
     x = {"y": np.asarray(d["y"], np.float32), "h": np.asarray(d["h"], np.float32),
          "snr_db": np.asarray(d["snr_db"], np.float32)}

@@ -7,23 +7,24 @@ kernel (per-tensor) or per output channel (last axis of a Conv2D kernel ``[3, 3,
 biases and LayerNorm gamma/beta stay float32 (as in the paper) and are counted in the bytes.
 
 The quantiser math and the byte counts are the shared ones (``effinrx.quant.formats.fake_quant``,
-``effinrx.quant.storage.storage_table``); this module maps DeepRx layers onto them. The QAT layer has
-its own STE because ``effinrx.quant.fakequant.lsq_fake_quant`` calls ``int(tf.size(...))`` and so
-cannot run inside ``tf.function`` (graph mode), where training runs.
+``effinrx.quant.storage.storage_table``); this module maps DeepRx layers onto them. The QAT layer
+fake-quantises with the shared straight-through op (``effinrx.quant.fakequant.fake_quant_ste``,
+gradients by autodiff, so the log-scales learn), which traces inside ``tf.function`` where training runs.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.quant.fakequant import fake_quant_ste
+from effinrx.quant.formats import QuantSpec, fake_quant
+from effinrx.quant.storage import storage_table
 
 FORMATS = ("fp32", "fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")
 
 
 def spec(fmt: str):
     """The shared :class:`effinrx.quant.formats.QuantSpec` of a DeepRx weight format name."""
-    from effinrx.quant.formats import QuantSpec
-
     if fmt not in FORMATS:
         raise ConfigError(f"unknown weight format {fmt!r}; choose one of {FORMATS}")
     if fmt.startswith("int"):
@@ -34,8 +35,6 @@ def spec(fmt: str):
 
 def quantize_kernel(w: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (dequantised kernel float32 same shape, scales float32 ``[C_out]``/``[1]`` or None)."""
-    from effinrx.quant.formats import fake_quant
-
     w = np.asarray(w, np.float32)
     x_hat, s, _ = fake_quant(w, spec(fmt))
     return x_hat.astype(np.float32), (None if s is None else np.asarray(s, np.float32).reshape(-1))
@@ -66,8 +65,6 @@ def storage_bytes(model, fmt: str) -> dict:
     Returns ``{"kernel_bytes", "scale_bytes", "float_bytes" (biases + norms, fp32), "total_bytes",
     "fp32_total_bytes", "ratio_total", "ratio_kernels"}``.
     """
-    from effinrx.quant.storage import storage_table
-
     tensors = []
     for layer in model.layers:
         for v in layer.weights:
@@ -104,11 +101,9 @@ def qat_conv_class():
                                              initializer="zeros", trainable=True)
 
         def convolution_op(self, inputs, kernel):
-            q = float(2 ** (self.bits - 1) - 1)
-            s = tf.exp(self.log_scale)
-            v = kernel / s
-            v = v + tf.stop_gradient(tf.round(v) - v)  # straight-through estimator
-            return super().convolution_op(inputs, tf.clip_by_value(v, -q, q) * s)
+            # clip(round(w/s), -q, q) * s, round straight through, s = exp(log_scale) learned by autodiff
+            w = fake_quant_ste(kernel, tf.exp(self.log_scale), self.bits, narrow=True, step_grad="autodiff")
+            return super().convolution_op(inputs, w)
 
         def get_config(self):
             return {**super().get_config(), "bits": self.bits}

@@ -22,8 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from effinrx import weights as W
 from effinrx.errors import ConfigError
 from effinrx.io import atomic_write_json, atomic_write_text
+from effinrx.link.umi import UMiSlotSource
+from effinrx.receivers.nrx import NRXReceiver, load_model
+from effinrx.receivers.nrx_preproc import effective_channel_real, precoding_matrices
 
 
 @dataclass
@@ -54,9 +58,8 @@ class TrainRecipe:
 
 
 def nrx_losses(rx, slot, llr_grid, h_ref, precoder):
-    """(bce, mse) scalars over active UEs. ``rx``: NRXReceiver (data-RE map); ``slot``: nrx_sim.Slot."""
+    """(bce, mse) scalars over active UEs. ``rx``: NRXReceiver (data-RE map); ``slot``: link.umi.Slot."""
     from effinrx._tf import tf
-    from effinrx.receivers.nrx_preproc import effective_channel_real
 
     t = tf()
     act = slot.active  # [B, U]
@@ -75,11 +78,7 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
           progress: bool = True) -> dict:
     """Run the training loop; returns the summary dict (also written to ``summary.json``)."""
     recipe.validate()
-    from effinrx import weights as W
     from effinrx._tf import set_seeds, tf
-    from effinrx.receivers.nrx import NRXReceiver, load_model
-    from effinrx.receivers.nrx_preproc import precoding_matrices
-    from effinrx.receivers.nrx_sim import UMiSlotSource
 
     t = tf()
     out = Path(out_dir)
@@ -166,8 +165,6 @@ def _recipe_dict(recipe: TrainRecipe) -> dict:
 
 
 def _save(path: Path, net, recipe: TrainRecipe, step: int) -> None:
-    from effinrx import weights as W
-
     W.save_npz(path, net.get_core_weights(), {"config": net.cfg.to_dict(), "recipe": _recipe_dict(recipe),
                                               "step": step, "seed": recipe.seed, "format": "effinrx-nrx-v1"})
 

@@ -1,7 +1,7 @@
 """BLER comparison of DeepRx variants per mobility class (claims R1-R4 of seed 001, T1-T2 of 002).
 
 :func:`ptq_receivers` turns one fp32 DeepRx into its weight-only PTQ variants (``fp16``,
-``int8-pt``/``int8-pc``, ``int4-pt``/``int4-pc``; :mod:`effinrx.receivers.deeprx_quant`);
+``int8-pt``/``int8-pc``, ``int4-pt``/``int4-pc``; :mod:`effinrx.quant.deeprx`);
 :func:`baselines` gives the classical receivers of the paper's figure (LS + nearest-neighbour
 interpolation + LMMSE = the paper's "classical receiver", LS + linear interpolation + LMMSE, perfect
 CSI + LMMSE); :func:`counts_by_class` runs them all on identical slots of each mobility class
@@ -13,30 +13,28 @@ Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
+from effinrx.link.plots import new_figure, save_png
+from effinrx.link.simo import TRAIN, evaluate, simo_scenario, test_range, train_batches
+from effinrx.quant.deeprx import ptq_copy
+from effinrx.receivers.deeprx import DeepRxReceiver, train
+from effinrx.receivers.deeprx_baselines import SimoLMMSE
+from effinrx.training.deeprx import load_receiver
 
 
 def shipped_setup(width: int = 32, depth: int = 4):
     """The shipped fp32 DeepRx ``width x depth`` and the SIMO scenario of its grid: ``(receiver, scenario)``."""
-    from effinrx.link.simo import simo_scenario
-    from effinrx.receivers.deeprx_train import load_receiver
-
     fp = load_receiver(width=width, depth=depth)
     return fp, simo_scenario(fp.data_mask.shape[1] // 12)  # grid width = 12 subcarriers per PRB
 
 
 def ptq_receivers(fp, formats=("fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")) -> dict:
     """name -> :class:`DeepRxReceiver` with PTQ'd Conv2D kernels of ``fp.model`` (weights only)."""
-    from effinrx.receivers.deeprx import DeepRxReceiver
-    from effinrx.receivers.deeprx_quant import ptq_copy
-
     return {f: DeepRxReceiver(ptq_copy(fp.model, f), fp.data_mask, name=f"deeprx-{f}", precision=f)
             for f in formats}
 
 
 def baselines(sc, kinds=("ls-nn", "ls-lin", "perfect")) -> dict:
     """``<kind>-lmmse`` -> :class:`~effinrx.receivers.deeprx_baselines.SimoLMMSE`."""
-    from effinrx.receivers.deeprx_baselines import SimoLMMSE
-
     return {f"{k}-lmmse": SimoLMMSE(sc, k) for k in kinds}
 
 
@@ -44,8 +42,6 @@ def counts_by_class(receivers: dict, sc, ebno_db: dict, *, batches: int, batch_s
                     classes=("low", "medium", "high"), progress: bool = False) -> dict:
     """Counts of every receiver on the same slots, per mobility class. ``ebno_db``: class -> list of
     Eb/N0 (dB) or one list for all classes."""
-    from effinrx.link.simo import evaluate, test_range
-
     out = {}
     for c in classes:
         pts = ebno_db[c] if isinstance(ebno_db, dict) else ebno_db
@@ -62,6 +58,36 @@ def pooled(counts_one_rx: dict) -> tuple[int, int]:
             sum(int(c["blocks"]) for c in counts_one_rx.values()))
 
 
+def pooled_over(res: dict, name: str, classes) -> tuple[int, int]:
+    """(block errors, blocks) of receiver ``name`` summed over the mobility ``classes`` of a
+    :func:`counts_by_class` result ``res`` ({class: {name: {ebno: counts}}})."""
+    e = n = 0
+    for c in classes:
+        a, b = pooled(res[c][name])
+        e, n = e + a, n + b
+    return e, n
+
+
+def plot_bler_by_class(res: dict, classes, names, baselines, path):
+    """One BLER-vs-Eb/N0 panel per mobility class of a :func:`counts_by_class` result ``res``:
+    ``names`` solid, ``baselines`` dashed; a point without errors is drawn at 0.5 errors (log axis).
+    Returns the PNG path."""
+    fig, axes = new_figure((12, 3.6), ncols=len(classes), sharey=True)
+    for ax, c in zip(axes, classes):
+        for n in tuple(names) + tuple(baselines):
+            r = res[c][n]
+            e = sorted(r)
+            ax.semilogy(e, [max(r[x]["errors"], 0.5) / r[x]["blocks"] for x in e],
+                        "o--" if n in baselines else "o-", label=n)
+        ax.set_title(f"{c} speed")
+        ax.set_xlabel("Eb/N0 [dB]")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("BLER")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
 def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr: float = 1e-4,
                  path=None, progress: bool = False):
     """QAT (fake-quant + STE + learnable per-channel scales, seed 002) warm-started from the fp32
@@ -70,10 +96,6 @@ def finetune_qat(bits: int | None, *, steps: int, batch_size: int, seed: int, lr
     ``bits=None`` fine-tunes the fp32 model with the same recipe: the control that separates what
     quantisation-aware training recovers from what the extra training steps alone buy.
     Returns the :class:`DeepRxReceiver` (``train_steps``/``train_seconds`` set)."""
-    from effinrx.link.simo import TRAIN, simo_scenario, train_batches
-    from effinrx.receivers.deeprx import train
-    from effinrx.receivers.deeprx_train import load_receiver
-
     if bits not in (None, 4, 8):
         raise ConfigError(f"QAT bits must be 4, 8 or None (fp32 control), got {bits}")
     name = "deeprx-fp32-ft" if bits is None else f"deeprx-qat{bits}"

@@ -1,5 +1,5 @@
 """Kernel-based adaptive quantization (KAQ, seed 003) vs standard QAT for the unfolded PGD-Net and
-ADMM-Net (:mod:`effinrx.unfolded.admmnet`; there the quantised "residual" is the dual variable).
+ADMM-Net (:mod:`effinrx.receivers.mimo.admmnet`; there the quantised "residual" is the dual variable).
 
 Both methods fake-quantise, in every layer ``k``, the residual ``r_k = y - H x_k`` (signed symmetric,
 ``b`` bits, zero-point 0, ``qmax = 2^(b-1) - 1``) and the layer output ``x_{k+1}`` (fixed step
@@ -20,11 +20,10 @@ its median-heuristic initial value (median pairwise distance of the fp32 activat
 the detector parameters descend. This choice is ours; the seed
 summary does not say how sigma is learned.
 
-The STE fake-quant op is private to this module (:func:`fake_quant`) on purpose: both methods need
-gradients w.r.t. the step (QAT's learnable step, KAQ's alpha/gamma) inside ``tf.function``.
-``effinrx.quant.fakequant.fake_quant_int`` gives the step no gradient, and ``lsq_fake_quant`` calls
-``int(tf.size(...))``, which fails on symbolic tensors in graph mode. Same grid as the shared math:
-signed symmetric, zero-point 0, ``s * clip(round(x/s), -qmax, qmax)``.
+Both methods need gradients w.r.t. the step (QAT's learnable step, KAQ's alpha/gamma) inside
+``tf.function``: :func:`fake_quant` is the shared straight-through op
+(``effinrx.quant.fakequant.fake_quant_ste``, narrow grid, step gradient by autodiff). Same grid as
+the shared math: signed symmetric, zero-point 0, ``s * clip(round(x/s), -qmax, qmax)``.
 """
 from __future__ import annotations
 
@@ -33,7 +32,10 @@ import time
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.unfolded.mimo import X_MAX
+from effinrx.quant.fakequant import fake_quant_ste
+from effinrx.receivers.mimo.admmnet import build_admmnet
+from effinrx.receivers.mimo.pgdnet import _progress, build_pgdnet
+from effinrx.receivers.mimo.system import X_MAX, bit_errors, generate, slice_pam
 
 METHODS = ("qat", "kaq")
 SIGMA_SPAN = 4.0
@@ -57,11 +59,8 @@ def fake_quant(x, step, bits: int):
     ``x`` float32 any shape, ``step`` float32 broadcastable to ``x`` (> 0). Gradient: 1 w.r.t. ``x``
     inside the range, 0 outside; w.r.t. ``step`` as in LSQ (through the division and product).
     """
-    tf = _tf()
-    q = float(qmax(bits))
-    v = x / step
-    v = v + tf.stop_gradient(tf.round(v) - v)  # STE for round
-    return tf.clip_by_value(v, -q, q) * step
+    qmax(bits)  # the int check of KAQ's bit-width
+    return fake_quant_ste(x, step, int(bits), narrow=True, step_grad="autodiff")
 
 
 def gaussian_mmd(a, b, sigma):
@@ -167,8 +166,6 @@ def calibrate(net, cfg, method: str, bits: int, snr_db_range=(0.0, 25.0), n: int
     qat: ``step_k = max|r_k| / qmax`` over a batch spanning ``snr_db_range`` (max calibration).
     kaq: least-squares fit of the per-SNR ``max|r_k| / qmax`` on ``SNR^-1/2`` -> ``alpha_k, gamma_k``.
     """
-    from effinrx.unfolded.mimo import generate
-
     q = qmax(bits)
     rec = _Recorder()
     if method == "qat":
@@ -228,12 +225,8 @@ def _step_fn(net, quant, opt, sigma_opt, eps: float):
 def build_net(arch: str, n_layers: int = 5):
     """``arch`` "pgd" (PGD-Net, init ``pgdnet.INIT``) or "admm" (ADMM-Net, rho 0.1, lambda 0.05)."""
     if arch == "pgd":
-        from effinrx.unfolded.pgdnet import build_pgdnet
-
         return build_pgdnet(n_layers)
     if arch == "admm":
-        from effinrx.unfolded.admmnet import build_admmnet
-
         return build_admmnet(n_layers)
     raise ConfigError(f"arch must be 'pgd' or 'admm', got {arch!r}")
 
@@ -246,14 +239,12 @@ def train_quantized(cfg, method: str, bits: int, *, epochs: int, steps_per_epoch
     Starts from ``init_net`` (copied) or the network's own init (``pgdnet.INIT``; ADMM-Net rho 0.1,
     lambda 0.05). Adam, lr halved
     every 10 epochs, fresh data every step (same seed -> same data for both methods). ``val`` is a
-    fixed batch dict (from :func:`effinrx.unfolded.mimo.generate`) for the per-epoch validation MSE.
+    fixed batch dict (from :func:`effinrx.receivers.mimo.system.generate`) for the per-epoch validation MSE.
 
     Returns ``{"net", "quant", "val_mse": [epochs], "val_err": float32 [epochs, V] (per validation
     vector, for paired intervals), "train_mse": [epochs], "train_mmd": [epochs], "seconds"}``.
     """
     from effinrx._tf import keras
-    from effinrx.unfolded.mimo import generate
-    from effinrx.unfolded.pgdnet import _progress
 
     tf = _tf()
     if epochs < 1 or steps_per_epoch < 1:
@@ -319,8 +310,6 @@ def convergence_gap(run_a: dict, run_b: dict, alpha: float = 0.05) -> dict:
 
 def ber_counts(net, cfg, snrs_db, n_vectors: int, quant=None, seed: int = 123, chunk: int = 4096) -> dict:
     """Bit-error counts per SNR: ``{snr: {"errors": int, "blocks": int}}`` (``blocks`` = bits)."""
-    from effinrx.unfolded.mimo import bit_errors, generate, slice_pam
-
     tf = _tf()
     out = {}
     for i, s in enumerate(snrs_db):

@@ -1,6 +1,6 @@
 """Knowledge distillation of the NRX: a frozen teacher (NRX-Large, reference weights) trains a
 student (NRX-RT, same architecture and latency as RT) through the ``extra_loss`` hook of
-:func:`effinrx.train.train`.
+:func:`effinrx.training.nrx.train`.
 
 Loss of the distilled student per step (``s`` student LLRs, ``t`` teacher LLRs, ``b`` coded bits,
 all float32 ``[B, U, N]`` over the data REs; means over bits, then over active UEs):
@@ -88,7 +88,7 @@ def llr_mse(teacher_logits, student_logits, temperature: float = 1.0, llr_clip: 
 
 def masked_mean(per_bit, active):
     """Mean over the last axis, then over active UEs: ``per_bit`` [B, U, N], ``active`` [B, U]
-    float32 (1 = active) -> scalar. The same reduction as ``effinrx.train.nrx_losses``."""
+    float32 (1 = active) -> scalar. The same reduction as ``effinrx.training.nrx.nrx_losses``."""
     from effinrx._tf import tf
 
     t = tf()
@@ -142,7 +142,7 @@ def load_teacher(cfg: DistillConfig, num_prbs: int = 4, num_tx: int = 2):
 
 
 def make_extra_loss(teacher_rx, cfg: DistillConfig):
-    """The ``extra_loss(net, slot, llr_coded, h_ref) -> scalar`` hook of :func:`effinrx.train.train`:
+    """The ``extra_loss(net, slot, llr_coded, h_ref) -> scalar`` hook of :func:`effinrx.training.nrx.train`:
     returns ``(1 - alpha) * (D - BCE)`` so that train's ``BCE + mse_weight * MSE`` becomes the
     distillation loss. ``slot.y`` complex64 [B, 1, 4, 14, S]; ``slot.coded``, ``llr_coded`` [B, U, N]."""
     cfg.validate()
@@ -195,12 +195,12 @@ def weakened_start(model: str = "nrx-rt", noise: float = 0.05, seed: int = 0) ->
 def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
                progress: bool = False) -> dict:
     """Train the student alone and distilled from the same init with the same ``recipe``
-    (:class:`effinrx.train.TrainRecipe`, ``init`` must be None: the shared random init is drawn
+    (:class:`effinrx.training.nrx.TrainRecipe`, ``init`` must be None: the shared random init is drawn
     here from ``recipe.seed`` unless ``init`` arrays are given). Writes ``<out>/alone`` and
     ``<out>/distilled`` run folders. Returns ``{"alone"|"distilled": {"net", "summary", "log"}}``
     plus ``"teacher"`` (the receiver) and ``"config"`` (dict)."""
     from effinrx.receivers.nrx import load_model
-    from effinrx.train import train
+    from effinrx.training.nrx import train
 
     cfg.validate()
     if recipe.init is not None:

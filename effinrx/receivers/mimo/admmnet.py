@@ -8,7 +8,7 @@ Problem: ``min_x 0.5||y - Hx||^2 + 0.5 lambda ||x||^2`` s.t. ``x`` in the conste
     u_{k+1} = Q_r( u_k + x_{k+1} - z_{k+1} ; snr )             dual residual, fake-quantised
 
 The dual residual ``x - z`` is the activation whose size follows the noise level, so it takes the
-SNR-adaptive step in KAQ (same hook names as :mod:`effinrx.unfolded.pgdnet`: ``residual``,
+SNR-adaptive step in KAQ (same hook names as :mod:`effinrx.receivers.mimo.pgdnet`: ``residual``,
 ``state``). Trainable: ``rho_k`` (stored in ``eta_raw``, init 0.1) and ``lambda_k`` (init 0.05),
 used through ``|.|``. ``z_0 = u_0 = 0``; output ``z_K``. Shapes as PGDNet: ``y`` ``[B, M]``,
 ``h`` ``[B, M, N]``, ``snr_db`` ``[B]`` -> ``[B, N]`` float32.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.unfolded.mimo import X_MAX
+from effinrx.receivers.mimo.system import X_MAX
 
 _CLS = None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from effinrx.export.onnx import slot_to_inputs
 from effinrx.receivers.base import Receiver
 
 
@@ -30,8 +31,6 @@ class EngineNRXReceiver(Receiver):
         self._impl = tf().autograph.experimental.do_not_convert(self._llr_impl)
 
     def _grid_llr(self, y: np.ndarray) -> np.ndarray:
-        from effinrx.export.onnx import slot_to_inputs
-
         out = [next(iter(self.engine.run(slot_to_inputs(y[i:i + 1], self.prbs)).values()))
                for i in range(y.shape[0])]
         return np.concatenate(out, axis=0).astype(np.float32)  # [B, U, S, T, bits]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.link.pusch import reference_transmitter
 
 
 @dataclass
@@ -38,7 +39,6 @@ class UMiSlotSource:
     def __init__(self, num_prbs: int = 4, num_tx: int = 2, carrier_frequency: float = 2.14e9,
                  min_speed: float = 0.0, max_speed: float = 56.0):
         from effinrx._tf import tf
-        from effinrx.receivers.nrx_preproc import reference_transmitter
         from sionna.phy.channel import OFDMChannel
         from sionna.phy.channel.tr38901 import UMi, PanelArray
 

@@ -19,6 +19,11 @@ import time
 from dataclasses import asdict, dataclass
 
 from effinrx.errors import ConfigError
+from effinrx.io import atomic_write_bytes
+from effinrx.quant import kaq
+from effinrx.receivers.mimo import pgdnet
+from effinrx.receivers.mimo import system as mimo
+from effinrx.stats import clopper_pearson
 
 SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
 
@@ -65,7 +70,6 @@ def run_experiment(tier: str = "smoke", seed: int = 42, progress: bool = False, 
     training seconds.
     """
     from effinrx._tf import set_seeds
-    from effinrx.unfolded import kaq, mimo, pgdnet
 
     if arch not in ARCHS:
         raise ConfigError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
@@ -128,8 +132,6 @@ def plot(res: dict, folder) -> list:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from effinrx.io import atomic_write_bytes
-
     folder = Path(folder)
     snrs = res["snrs_db"]
     paths = []
@@ -138,7 +140,6 @@ def plot(res: dict, folder) -> list:
               ("fp32", res["fp32"]["ber"], "k-")]
     for (m, b), r in res["runs"].items():
         curves.append((f"{m.upper()} {b}-bit", r["ber"], ("o-" if m == "kaq" else "s--")))
-    from effinrx.stats import clopper_pearson
 
     for name, c, style in curves:
         # 95 % Clopper-Pearson bars; a zero-error point is drawn as "v" at its upper bound

@@ -1,0 +1,118 @@
+"""The ONNX files the latency tables time: fp32 export, ModelOpt Q/DQ (int8/int4/fp8), the ORT
+integer rewrite (int8-fused), a 2:4-pruned export, and the TensorRT build options of each variant.
+Cached on disk per model, PRBs and precision; calibrated on simulated UMi slots."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from effinrx.errors import ConfigError
+from effinrx.export import modelopt as mo
+from effinrx.export.onnx import export_nrx_onnx, slot_to_inputs
+from effinrx.export.ort_qdq import tune_for_ort
+from effinrx.link.umi import UMiSlotSource
+from effinrx.prune.masks import m_by_n_mask
+from effinrx.prune.recipe import prunable, variable_names
+from effinrx.receivers.nrx import load_model
+
+
+def simulated_calibration(prbs: int, n_slots: int = 16, ebno_db=(-2.0, 7.0), seed: int = 7) -> dict:
+    """Wrapper inputs of ``n_slots`` simulated UMi slots (both UEs active), stacked on axis 0.
+    Memoized per arguments (building int8 and then int8-fused used to simulate them twice); the
+    arrays are read-only and each call gets its own dict."""
+    return dict(_calibration(int(prbs), int(n_slots), tuple(float(e) for e in ebno_db), int(seed)))
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration(prbs: int, n_slots: int, ebno_db: tuple, seed: int) -> dict:
+    from effinrx._tf import set_seeds
+
+    set_seeds(seed)
+    slot = UMiSlotSource(num_prbs=prbs)(n_slots, ebno_db, num_active=2)
+    y = slot.y.numpy()
+    per = [slot_to_inputs(y[i:i + 1], prbs) for i in range(n_slots)]
+    out = {k: np.concatenate([p[k] for p in per], axis=0) for k in per[0]}
+    for a in out.values():
+        a.flags.writeable = False
+    return out
+
+
+
+ORT_PRECISIONS = ("fp32", "int8", "int8-fused", "int4", "fp8")
+
+
+def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, method: str = "max") -> Path:
+    """Export (fp32) and, for int8/int4/fp8, ModelOpt-quantize the NRX ONNX into ``folder`` (cached on disk).
+
+    ``int8`` is ModelOpt's TensorRT-style Q/DQ as is; ``int8-fused`` is the same model after
+    :func:`effinrx.export.ort_qdq.tune_for_ort` (weights pre-quantized, uint8 after Relu, the
+    depthwise Convs ModelOpt skips calibrated here, 7-bit pointwise weights) so that ONNX Runtime
+    CPU runs every Conv as QLinearConv without saturating. fp8 is built for coverage checks only
+    (ORT CPU cannot run FP8 Q/DQ).
+    """
+    if precision not in ORT_PRECISIONS:
+        raise ConfigError(f"precision {precision!r} has no ONNX model path here; expected one of {ORT_PRECISIONS}")
+    folder = Path(folder)
+    fp32 = folder / f"{model}_{prbs}prb_fp32.onnx"
+    if not fp32.exists():
+        export_nrx_onnx(model, "auto", prbs, fp32)
+    if precision == "fp32":
+        return fp32
+    if precision == "int8-fused":
+        src = ort_model_path(model, "int8", prbs, folder, method)
+        out = src.with_name(src.stem + "_ortfused2.onnx")  # 2: rewrite of 2026-11-25 (not the exact one)
+        if not out.exists():
+            tune_for_ort(src, out, calibration=simulated_calibration(prbs))
+        return out
+    out = folder / f"{model}_{prbs}prb_{precision}_{method if precision != 'int4' else 'awq_clip'}.onnx"
+    if not out.exists():
+        calib = simulated_calibration(prbs)
+        mo.quantize(fp32, out, precision, calib, method=None if precision == "int4" else method)
+    return out
+
+
+
+
+#: TensorRT variants: fp32/fp16 from the plain ONNX (fp16: 10.x FP16 flag, 11.x AutoCast), fp8/int8
+#: from ModelOpt's Q/DQ ONNX (strongly typed), fp16-2:4 from a 2:4-pruned export with SPARSE_WEIGHTS
+TRT_PRECISIONS = ("fp32", "fp16", "fp8", "int8", "fp16-2:4")
+
+
+def pruned_2to4_onnx(model: str, prbs: int, folder: str | Path) -> Path:
+    """ONNX of ``model`` with every pointwise/Dense kernel magnitude-pruned 2:4 along its input
+    channels (the layout TensorRT's sparse kernels take). For latency only: not fine-tuned, so its
+    error rate is not the pruning claims' (P1-P7)."""
+    out = Path(folder) / f"{model}_{prbs}prb_fp32_2to4.onnx"
+    if out.exists():
+        return out
+
+    net = load_model(model, "auto")
+    prune_2to4(net)
+    return export_nrx_onnx(model, net, prbs, out)
+
+
+def prune_2to4(net) -> list[str]:
+    """Zero the 2 smallest |w| of every 4 along the input channels (axis -2: pointwise
+    [1, 1, Cin, Cout], Dense [Cin, Cout]) of every prunable kernel of ``net``, in place; returns the
+    names of the kernels pruned."""
+    done = []
+    for name, v in zip(variable_names(net), net.core_variables()):
+        if prunable(name):
+            w = v.numpy()
+            v.assign(w * m_by_n_mask(w, 2, 4, axis=-2))
+            done.append(name)
+    return done
+
+
+def trt_variant(model: str, precision: str, prbs: int, folder: str | Path) -> dict:
+    """ONNX file and TensorRT build options of a :data:`TRT_PRECISIONS` variant."""
+    if precision not in TRT_PRECISIONS:
+        raise ConfigError(f"precision {precision!r}: TensorRT variants are {TRT_PRECISIONS}")
+    if precision == "fp16-2:4":
+        return {"path": pruned_2to4_onnx(model, prbs, folder), "precision": "fp16", "explicit_qdq": False,
+                "sparse": True}
+    qdq = precision in ("fp8", "int8")
+    return {"path": ort_model_path(model, precision if qdq else "fp32", prbs, folder), "precision": precision,
+            "explicit_qdq": qdq, "sparse": False}

@@ -1,0 +1,75 @@
+"""The error rule and its counts: :func:`count` turns one batch's wrong information bits and CRC
+results into :class:`BatchCounts`; :class:`PointCounts` sums them per receiver and Eb/N0 point.
+Apart from the engine (:mod:`effinrx.link.montecarlo`) so that the resume cache can rebuild counts
+without importing the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from effinrx.errors import ConfigError
+from effinrx.stats import clopper_pearson
+
+
+@dataclass
+class PointCounts:
+    """Counts at one Eb/N0 point. ``errors``/``blocks``: transport blocks (per UE) in error / sent;
+    ``bit_errors``/``bits``: information bits; ``crc_failures``: blocks whose CRC failed;
+    ``batches``: batches run; ``seconds``: wall time spent on the point (summed over resumed runs;
+    not compared, so seeded reruns compare equal)."""
+
+    ebno_db: float
+    errors: int = 0
+    blocks: int = 0
+    bit_errors: int = 0
+    bits: int = 0
+    batches: int = 0
+    crc_failures: int = 0
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def block_errors(self) -> int:
+        """Alias of ``errors`` (transport blocks in error)."""
+        return self.errors
+
+    @property
+    def tbler(self) -> float:
+        return self.errors / self.blocks if self.blocks else float("nan")
+
+    @property
+    def ber(self) -> float:
+        return self.bit_errors / self.bits if self.bits else float("nan")
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        return clopper_pearson(self.errors, self.blocks, confidence)
+
+    def add(self, c: "BatchCounts") -> None:
+        self.errors += c.errors
+        self.blocks += c.blocks
+        self.bit_errors += c.bit_errors
+        self.bits += c.bits
+        self.crc_failures += c.crc_failures
+        self.batches += 1
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """Counts of one receiver on one batch (see :func:`count`)."""
+
+    errors: int
+    blocks: int
+    bit_errors: int
+    bits: int
+    crc_failures: int
+
+
+def count(wrong, crc_ok, tb_bits: int) -> BatchCounts:
+    """The error rule. ``wrong`` int [B, U]: wrong information bits per TB; ``crc_ok`` bool [B, U];
+    ``tb_bits``: information bits per TB. A TB is in error when ``wrong > 0``."""
+    wrong = np.asarray(wrong)
+    crc_ok = np.asarray(crc_ok, bool)
+    if wrong.shape != crc_ok.shape:
+        raise ConfigError(f"count: wrong {wrong.shape} and crc {crc_ok.shape} differ in shape")
+    return BatchCounts(int(np.sum(wrong > 0)), int(wrong.size), int(np.sum(wrong)),
+                       int(wrong.size) * int(tb_bits), int(np.sum(~crc_ok)))
