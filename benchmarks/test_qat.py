@@ -83,7 +83,7 @@ def test_t1_qat_beats_ptq_at_4_bits(request, claim_check, seed):
     p = one_sided_less(*q, *pc)
     p_pt = one_sided_less(*q, *pt)
     # PTQ int4-pc at BLER 0 leaves QAT no room to win: not judged
-    won = bool(p < ALPHA) if pc[0] > 0 else None
+    won = bool(p < param("T1", "alpha")) if pc[0] > 0 else None
     claim_check("qat4-beats-ptq-int4-pc", {"won": won}, kind="verdict", reproduced=won,
                 note=f"block errors pooled over classes: QAT-4 {q[0]}/{q[1]}, PTQ int4-pc {pc[0]}/{pc[1]} "
                      f"(one-sided p={p:.2g}), PTQ int4-pt {pt[0]}/{pt[1]} (p={p_pt:.2g}); {_how(sz, steps)}")

@@ -80,3 +80,15 @@ def test_benchmark_node_ids_exist_and_tier_matches(cid):
     cheapest = min(tiers, key=ORDER.__getitem__)
     assert claim.tier == cheapest, (f"claims.toml {cid}: tier {claim.tier!r} but its cheapest listed benchmark "
                                     f"runs in {cheapest!r}: {claim.extra['benchmark']}")
+
+
+def test_every_claim_states_its_rule_and_benchmarks():
+    """Issue 14.1: every claim states its verdict rule and names the benchmark tests that decide or
+    record it (a claim without either is a hole in the table)."""
+    claims = load_claims()
+    missing = {cid: [k for k in ("rule", "benchmark") if not c.extra.get(k)] for cid, c in claims.items()}
+    missing = {cid: keys for cid, keys in missing.items() if keys}
+    assert not missing, f"golden/claims.toml: claims lacking rule/benchmark: {missing}"
+    bad = [cid for cid, c in claims.items()
+           if not isinstance(c.extra["rule"], str) or not isinstance(c.extra["benchmark"], list)]
+    assert not bad, f"golden/claims.toml: rule must be a string and benchmark a list of node ids: {bad}"
