@@ -85,8 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from effinrx.errors import EffinrxError
-
     argv = sys.argv[1:] if argv is None else argv
     saved = sys.argv
     sys.argv = [saved[0], *argv]
@@ -102,6 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     if mod is None:
         print(f"effinrx {args._command}: not available in this version", file=sys.stderr)
         return 2
+    import contextlib
+    import os
+
+    from effinrx._tf import live_filtered_stderr
+
+    # XLA prints its INFO lines at the first jit compile, deep inside the command, not at import:
+    # the filter has to cover the whole command
+    quiet = args._command in TF_COMMANDS and os.environ.get("EFFINRX_TF_QUIET", "1") != "0"
+    with live_filtered_stderr() if quiet else contextlib.nullcontext():
+        return _run(mod, args)
+
+
+def _run(mod, args) -> int:
+    """Run the parsed command; EffinrxError, late OSErrors, Ctrl-C and failed input checks
+    become one stderr line and an exit status."""
+    from effinrx.errors import EffinrxError
+
     try:
         if args._command in TF_COMMANDS:
             from effinrx._tf import tf
