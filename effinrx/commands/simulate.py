@@ -81,15 +81,16 @@ def add_arguments(p) -> None:
                    help="with --executor ray: tasks in flight (default: every CPU of the local Ray or cluster)")
 
 
-def result_json(curves: dict, sc, args, provenance: dict) -> dict:
-    """The ``--json`` document (see README: scenario, provenance, one entry per receiver and point)."""
+def result_json(curves: dict, sc, args, provenance: dict, receivers: dict | None = None) -> dict:
+    """The ``--json`` document (see README: scenario, provenance, one entry per receiver and point;
+    ``receivers``: name -> ``rx.describe()``, where its weights came from: reference or packaged)."""
     pts = [{"receiver": n, "ebno_db": p.ebno_db, "block_errors": p.errors, "blocks": p.blocks,
             "bit_errors": p.bit_errors, "bits": p.bits, "crc_failures": p.crc_failures, "batches": p.batches}
            for n, ps in curves.items() for p in ps]
     return {"schema": 1, "scenario": sc.as_dict(),
             "run": {"batch": args.batch, "max_blocks": args.max_blocks, "target_errors": args.target_errors,
                     "seed": args.seed, "tbler_floor": args.tbler_floor, "weights": str(args.weights)},
-            "provenance": provenance, "points": pts}
+            "provenance": provenance, "receivers": receivers or {}, "points": pts}
 
 
 def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, seed: int,
@@ -98,6 +99,13 @@ def simulate_args(receivers, prbs: int, ebno, *, batch: int, max_blocks: int, se
     eb = ",".join(f"{float(e):g}" for e in ebno)
     return (f"effinrx simulate --receiver {','.join(receivers)} --prbs {prbs} --channel {channel} "
             f"--ebno {eb} --batch {batch} --max-blocks {max_blocks} --target-errors {target_errors} --seed {seed}")
+
+
+def label(facts: dict) -> str:
+    """A receiver's name for tables and legends: ``nrx-rt (packaged checkpoint)`` where
+    ``--weights auto`` fell back to our undertrained checkpoint, so it is not read as the paper's."""
+    packaged = facts.get("weights_source") == "packaged"
+    return f"{facts['name']} (packaged checkpoint)" if packaged else facts["name"]
 
 
 def run(args) -> int:
@@ -126,6 +134,8 @@ def run(args) -> int:
     if len(set(names)) != len(names):
         raise ConfigError(f"--receiver names two receivers the same: {names}")
     prov = provenance(seed=args.seed, config=sc.as_dict())
+    facts = {rx.name: rx.describe() for rx in rxs}
+    labels = {n: label(f) for n, f in facts.items()}
     executor = _executor(args, {rx.name: s for rx, s in zip(rxs, specs)})
     searched = None
     try:
@@ -145,11 +155,11 @@ def run(args) -> int:
         print(f"effinrx: interrupted; {saved}", file=sys.stderr)
         return 130
     for rx in rxs:
-        _print_table(rx.name, curves[rx.name], sc)
+        _print_table(labels[rx.name], curves[rx.name], sc)
     if args.json is not None:
         from effinrx.io import atomic_write_json
 
-        atomic_write_json(args.json, result_json(curves, sc, args, prov))
+        atomic_write_json(args.json, result_json(curves, sc, args, prov, facts))
         print(f"json: {args.json}")
     done = {n: [p for p in pts if p.blocks] for n, pts in curves.items()}
     if searched is not None:
@@ -164,7 +174,8 @@ def run(args) -> int:
         print(format_required(required_table(done, reference=names[0]), reference=names[0]))
     else:
         print("(one Eb/N0 point: no required-Eb/N0 row; give two or more points to interpolate)")
-    plot_tbler(curves, plot, f"{', '.join(names)}; {sc.num_prbs} PRBs, {sc.channel}")
+    plot_tbler({labels[n]: pts for n, pts in curves.items()}, plot,
+               f"{', '.join(labels[n] for n in names)}; {sc.num_prbs} PRBs, {sc.channel}")
     print(f"plot: {plot}")
     return 0
 
