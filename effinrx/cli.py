@@ -148,10 +148,10 @@ TF_COMMANDS = frozenset(n for n, _ in COMMANDS)
 
 def _saved_on_interrupt(args) -> str:
     """What an interrupted command has kept, as far as the CLI can tell from its arguments."""
-    cache = getattr(args, "cache", None)
     if args._command == "simulate":
-        return (f"finished Eb/N0 points are cached in {cache}" if cache
-                else "nothing was saved (no --cache given)")
+        from effinrx.commands.simulate import saved_batches
+
+        return saved_batches(getattr(args, "cache", None))
     if args._command == "train":
         out = getattr(args, "out", None)
         where = out / args.model if out is not None and getattr(args, "model", None) else out

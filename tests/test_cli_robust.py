@@ -78,9 +78,36 @@ def test_ctrl_c_says_what_was_saved(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "interrupted" in err and "cached" not in err and "nothing else of this run was saved" in err
     ns = argparse.Namespace(_command="simulate", cache=None)
-    assert "no --cache" in cli._saved_on_interrupt(ns)
-    ns.cache = "c.json"
-    assert "cached in c.json" in cli._saved_on_interrupt(ns)
+    assert "use --cache" in cli._saved_on_interrupt(ns)
+    ns.cache = "/nonexistent/c.json"
+    assert cli._saved_on_interrupt(ns) == "no batch had finished: nothing was saved"
+
+
+@pytest.mark.parametrize("batches", [0, 1, 3])
+def test_simulate_ctrl_c_counts_the_cached_batches(tmp_path, monkeypatch, capsys, batches):
+    import effinrx.link.montecarlo as M
+    from effinrx.link.cache import SCHEMA, _sha
+    from effinrx.io import atomic_write_json
+
+    cache = tmp_path / "c2.json"
+
+    def sweep(*a, **kw):  # an interrupted sweep: the cache holds the batches finished before Ctrl-C
+        if batches:
+            pts = {"2.0000": {"errors": 1, "blocks": 4 * batches, "bit_errors": 9, "bits": 99,
+                              "batches": batches, "crc_failures": 1}}
+            atomic_write_json(kw["cache"], {"schema": SCHEMA, "entries": {
+                "k": {"receiver": "ls-lmmse", "points": pts, "sha": _sha(pts)}}})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(M, "simulate_many", sweep)
+    argv = ["simulate", "--receiver", "ls", "--ebno", "2,3", "--cache", str(cache), "--plot", str(tmp_path / "x.png")]
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    want = {0: "no batch had finished: nothing was saved",
+            1: f"{cache} holds 1 finished batch; rerun the same command to resume",
+            3: f"{cache} holds 3 finished batches; rerun the same command to resume"}[batches]
+    assert err == f"effinrx: interrupted; {want}"
+    assert cli._saved_on_interrupt(argparse.Namespace(_command="simulate", cache=cache)) == want
 
 
 OWN_HELP = [n for n, _ in cli.COMMANDS if n not in ("simulate", "latency")]  # those two: other owners

@@ -150,9 +150,7 @@ def run(args) -> int:
     except KeyboardInterrupt:
         import sys
 
-        saved = f"finished batches are in {args.cache}; rerun the same command to resume" if args.cache \
-            else "nothing was saved (use --cache to make a sweep resumable)"
-        print(f"effinrx: interrupted; {saved}", file=sys.stderr)
+        print(f"effinrx: interrupted; {saved_batches(args.cache)}", file=sys.stderr)
         return 130
     for rx in rxs:
         _print_table(labels[rx.name], curves[rx.name], sc)
@@ -178,6 +176,23 @@ def run(args) -> int:
                f"{', '.join(labels[n] for n in names)}; {sc.num_prbs} PRBs, {sc.channel}")
     print(f"plot: {plot}")
     return 0
+
+
+def saved_batches(cache) -> str:
+    """What an interrupted sweep has kept, read from the ``--cache`` file itself (it is written
+    batch by batch, so it may hold none yet): the second half of the Ctrl-C message."""
+    if cache is None:
+        return "nothing was saved (use --cache to make a sweep resumable)"
+    from effinrx.link.cache import load
+
+    try:
+        entries = load(Path(cache))
+    except ConfigError as e:
+        return f"the cache could not be read back: {e}"
+    n = sum(c["batches"] for ent in entries.values() for c in ent["points"].values())
+    if not n:
+        return "no batch had finished: nothing was saved"
+    return f"{cache} holds {n} finished batch{'' if n == 1 else 'es'}; rerun the same command to resume"
 
 
 def _search(args, rxs, sc) -> dict:
