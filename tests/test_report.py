@@ -17,7 +17,10 @@ def test_report_lists_every_claim_with_status(tmp_path, monkeypatch):
              "reproduced": False, "verdict": "not reproduced", "note": ""}]
     collected = {"P4": {"tiers": ["nightly"], "nodeids": ["b::t"]},
                  "L1": {"tiers": ["smoke"], "nodeids": ["b::l"], "skipped": "no GPU"},
-                 "T1": {"tiers": ["smoke"], "nodeids": ["b::q"], "not_implemented": "not implemented yet: issue 7"}}
+                 "T1": {"tiers": ["smoke"], "nodeids": ["b::q"], "not_implemented": "not implemented yet: issue 7"},
+                 # -k left out every test of Q1; Q2's selected test ran and recorded nothing
+                 "Q1": {"tiers": ["smoke"], "nodeids": ["b::x", "b::y"], "deselected": ["b::x", "b::y"]},
+                 "Q2": {"tiers": ["smoke"], "nodeids": ["b::z", "b::w"], "deselected": ["b::w"], "ran": True}}
     meta = {"tier": "smoke", "run": "r", "device": "cpu", "seed": 1, "golden_mode": "check"}
     plot = tmp_path / "plots" / "a.png"
     plot.parent.mkdir()
@@ -34,6 +37,8 @@ def test_report_lists_every_claim_with_status(tmp_path, monkeypatch):
     assert status["L1"] == "not measurable here"
     assert status["T1"] == "not implemented yet"
     assert status["K1"] == "not implemented yet"
+    assert status["Q1"] == "not selected in this run (-k/-m)"
+    assert status["Q2"] == "no check recorded"
     md = paths["tolerance_md"].read_text()
     assert "| M1 | `rt` |" in md and "12/100 (0.12)" in md
     rep = paths["report_md"].read_text()

@@ -84,6 +84,10 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
             status, detail = "not run in this tier", f"tests in tier(s) {', '.join(sorted(info['tiers']))}"
         elif info.get("skipped"):
             status, detail = "not measurable here", info["skipped"]
+        elif info.get("tiers") and not info.get("ran") and set(info.get("nodeids", ())) <= set(
+                info.get("deselected", ())):
+            n = len(set(info["nodeids"]))
+            status, detail = "not selected in this run (-k/-m)", f"{n} test(s), all deselected"
         elif info.get("tiers"):
             status, detail = "no check recorded", "tests ran but recorded no claim_check"
         else:
