@@ -61,14 +61,15 @@ def add_arguments(p) -> None:
     p.add_argument("--target-errors", type=int, default=100, help="stop a point after this many TB errors")
     p.add_argument("--seed", type=int, default=0, help="seed of the slots (same seed: same slots, same counts)")
     p.add_argument("--tbler-floor", type=float, default=None,
-                   help="skip a receiver's higher Eb/N0 points once its TBLER falls below this")
+                   help="skip a receiver's higher Eb/N0 points once its TBLER falls below this (default: off)")
     p.add_argument("--cache", type=Path, default=None,
                    help="JSON resume cache (one file holds every receiver, keyed by receiver, weights digest, "
                         "scenario, batch and seed)")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default tbler-<receiver>-<prbs>prb.png)")
     p.add_argument("--search", type=float, default=None, metavar="TBLER",
                    help="adaptive required-Eb/N0 search at this TBLER (e.g. 0.1): --ebno lo:hi:res is then the "
-                        "start bracket and the resolution; prints the cost beside a fixed grid of that resolution")
+                        "start bracket and the resolution; prints the cost beside a fixed grid of that resolution "
+                        "(default: off)")
     p.add_argument("--json", type=Path, default=None,
                    help="write the counts, the scenario and provenance to this JSON file")
     p.add_argument("--executor", choices=("serial", "ray"), default="serial",
