@@ -158,7 +158,8 @@ def test_k3_l8_ort_cpu_latency(res, onnx_models, precision, benchmark, claim_che
     _LAT[precision] = m["median_ms"]
     ops = mimo_onnx.op_counts(onnx_models[precision])
     for cid in ("K3", "L8"):
-        rep, note = None, f"ops: {ops}"
+        top = ", ".join(f"{k} {n}" for k, n in sorted(ops.items(), key=lambda kv: -kv[1])[:4])
+        rep, note = None, f"ops: {sum(ops.values())} nodes ({top}{', ...' if len(ops) > 4 else ''})"
         if precision == "int8" and "fp32" in _LAT:
             ratio = _LAT["fp32"] / m["median_ms"]
             rep = ratio >= param(cid, "min_speedup")

@@ -7,8 +7,10 @@ that variable (done with ``setdefault`` in the package ``__init__``) is not enou
 the first import with file descriptor 2 redirected to a temporary file, initialises the devices
 inside that window (that is where cuInit is called), then writes back every captured line that is
 not one of the known start-up messages (:data:`NOISE`; the cuInit line only where the host has no
-NVIDIA device node), and drops TensorFlow's Python deprecation notices. ``EFFINRX_TF_QUIET=0``
-turns both filters off.
+NVIDIA device node), and drops TensorFlow's Python deprecation notices. XLA's INFO lines come
+later, at the first jit compile: the CLI runs each command inside :func:`live_filtered_stderr`,
+which drops them line by line and passes everything else through at once. ``EFFINRX_TF_QUIET=0``
+turns the filters off.
 """
 import contextlib
 import os
@@ -43,6 +45,100 @@ GRAPPLER_NOISE = (
     re.compile(r"devices\.cc:\d+\] Number of eligible GPUs"),
     re.compile(r"single_machine\.cc:\d+\] Starting new session"),
 )
+
+
+#: INFO lines of the first XLA compile (Sionna's ``tf.function(jit_compile=True)``, used by the
+#: K-best/LMMSE receivers), printed through absl whatever ``TF_CPP_MIN_LOG_LEVEL`` says
+RUNTIME_NOISE = (
+    re.compile(r"^I\d{4} .*\] XLA service \S+ initialized for platform"),
+    re.compile(r"^I\d{4} .*\]\s+StreamExecutor device \(\d+\): "),
+    re.compile(r"^I\d{4} .*\] Compiled cluster using XLA!"),
+)
+# where a chunk is cut into pieces judged one by one: after \r / \n, and before an absl line
+# prefix ("I0000 00:00:17.5 ...") or absl's first-use warning, which may follow a tqdm update
+# that has no line end
+_CUT = re.compile(rb"(?<=[\r\n])|(?=[IWEF]\d{4} \d\d:\d\d:\d\d\.\d)|(?=WARNING: All log messages before)")
+
+
+def filter_chunk(data: bytes, cpu_only: bool) -> bytes:
+    """``data`` without the pieces (lines, \\r-terminated progress updates) that are known noise
+    (:data:`NOISE`, :data:`RUNTIME_NOISE`; the cuInit line only where ``cpu_only``); every other
+    byte is kept as is, an unterminated tail included (a progress bar must show at once)."""
+    keep = []
+    for piece in _CUT.split(data):
+        if not piece:
+            continue
+        text = piece.decode("utf-8", "replace")
+        if _is_noise(text, cpu_only) or any(p.search(text) for p in RUNTIME_NOISE):
+            continue
+        keep.append(piece)
+    return b"".join(keep)
+
+
+def _pump() -> None:
+    """The filter process of :func:`live_filtered_stderr`: stdin -> :func:`filter_chunk` -> fd 2,
+    chunk by chunk, until every writer has closed the pipe."""
+    cpu_only = not _has_nvidia_device()
+    while True:
+        try:
+            data = os.read(0, 65536)
+        except InterruptedError:  # pragma: no cover
+            continue
+        if not data:
+            return
+        out = filter_chunk(data, cpu_only)
+        while out:
+            try:
+                out = out[os.write(2, out):]
+            except OSError:  # stderr gone (closed terminal): nothing left to show it on
+                return
+
+
+@contextlib.contextmanager
+def live_filtered_stderr():
+    """For the whole block, file descriptor 2 is a pipe into a small filter process that writes
+    every piece of output to the real stderr as it arrives, except known TensorFlow/XLA noise
+    (:func:`filter_chunk`). A process rather than a thread, because a thread dies with a crashing
+    interpreter and would swallow the very lines (a C++ CHECK failure) that explain the crash; it
+    runs in its own session so a Ctrl-C meant for the command does not kill it. No-op without a
+    real fd 2 or where the filter cannot start."""
+    import subprocess
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter)
+        yield
+        return
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", "from effinrx._tf import _pump; _pump()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=saved,
+                                start_new_session=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
+    except OSError:  # cannot start a process: unfiltered output beats none
+        os.close(saved)
+        yield
+        return
+    os.dup2(proc.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
+        proc.stdin.close()
+        try:  # the filter ends once it has written what it got (later if a child keeps the pipe open)
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+
+
+def _pythonpath() -> str:
+    """PYTHONPATH for the filter process: this ``effinrx`` first, so it imports the same code."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 @contextlib.contextmanager

@@ -105,6 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     if mod is None:
         print(f"effinrx {args._command}: not available in this version", file=sys.stderr)
         return 2
+    import contextlib
+    import os
+
+    from effinrx._tf import live_filtered_stderr
+
+    # XLA prints its INFO lines at the first jit compile, deep inside the command, not at import:
+    # the filter has to cover the whole command
+    quiet = args._command in TF_COMMANDS and os.environ.get("EFFINRX_TF_QUIET", "1") != "0"
+    with live_filtered_stderr() if quiet else contextlib.nullcontext():
+        return _run(mod, args)
+
+
+def _run(mod, args) -> int:
+    """Run the parsed command; EffinrxError, late OSErrors, Ctrl-C and failed input checks
+    become one stderr line and an exit status."""
+
     try:
         if args._command in TF_COMMANDS:
             from effinrx._tf import tf
@@ -134,10 +150,10 @@ TF_COMMANDS = frozenset(n for n, _ in COMMANDS)
 
 def _saved_on_interrupt(args) -> str:
     """What an interrupted command has kept, as far as the CLI can tell from its arguments."""
-    cache = getattr(args, "cache", None)
     if args._command == "simulate":
-        return (f"finished Eb/N0 points are cached in {cache}" if cache
-                else "nothing was saved (no --cache given)")
+        from effinrx.commands.simulate import saved_batches
+
+        return saved_batches(getattr(args, "cache", None))
     if args._command == "train":
         out = getattr(args, "out", None)
         where = out / args.model if out is not None and getattr(args, "model", None) else out

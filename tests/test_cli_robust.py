@@ -78,9 +78,36 @@ def test_ctrl_c_says_what_was_saved(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "interrupted" in err and "cached" not in err and "nothing else of this run was saved" in err
     ns = argparse.Namespace(_command="simulate", cache=None)
-    assert "no --cache" in cli._saved_on_interrupt(ns)
-    ns.cache = "c.json"
-    assert "cached in c.json" in cli._saved_on_interrupt(ns)
+    assert "use --cache" in cli._saved_on_interrupt(ns)
+    ns.cache = "/nonexistent/c.json"
+    assert cli._saved_on_interrupt(ns) == "no batch had finished: nothing was saved"
+
+
+@pytest.mark.parametrize("batches", [0, 1, 3])
+def test_simulate_ctrl_c_counts_the_cached_batches(tmp_path, monkeypatch, capsys, batches):
+    import effinrx.link.montecarlo as M
+    from effinrx.link.cache import SCHEMA, _sha
+    from effinrx.io import atomic_write_json
+
+    cache = tmp_path / "c2.json"
+
+    def sweep(*a, **kw):  # an interrupted sweep: the cache holds the batches finished before Ctrl-C
+        if batches:
+            pts = {"2.0000": {"errors": 1, "blocks": 4 * batches, "bit_errors": 9, "bits": 99,
+                              "batches": batches, "crc_failures": 1}}
+            atomic_write_json(kw["cache"], {"schema": SCHEMA, "entries": {
+                "k": {"receiver": "ls-lmmse", "points": pts, "sha": _sha(pts)}}})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(M, "simulate_many", sweep)
+    argv = ["simulate", "--receiver", "ls", "--ebno", "2,3", "--cache", str(cache), "--plot", str(tmp_path / "x.png")]
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    want = {0: "no batch had finished: nothing was saved",
+            1: f"{cache} holds 1 finished batch; rerun the same command to resume",
+            3: f"{cache} holds 3 finished batches; rerun the same command to resume"}[batches]
+    assert err == f"effinrx: interrupted; {want}"
+    assert cli._saved_on_interrupt(argparse.Namespace(_command="simulate", cache=cache)) == want
 
 
 OWN_HELP = [n for n, _ in cli.COMMANDS if n not in ("simulate", "latency")]  # those two: other owners
@@ -117,3 +144,62 @@ def test_first_tensorflow_import_prints_no_cuda_noise():
     assert r.returncode == 0 and r.stdout.strip() == "ok"
     for noise in ("cuInit", "Unable to register", "computation placer", "absl::InitializeLog"):
         assert noise not in r.stderr, r.stderr
+
+
+# stderr of a real CPU run: absl's first-use warning glued to a tqdm update, then XLA's INFO lines
+XLA_NOISE = (b"\rsweep +3.0 dB:   0%|          | 0/1 [00:00<?, ?batch/s]"
+             b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+             b"I0000 00:00:1796197755.982587   16684 service.cc:152] XLA service 0x7fca782b6960 initialized "
+             b"for platform Host (this does not guarantee that XLA will be used). Devices:\n"
+             b"I0000 00:00:1796197755.982667   16684 service.cc:160]   StreamExecutor device (0): Host, "
+             b"Default Version\n"
+             b"I0000 00:00:1796197756.178410   16684 device_compiler.h:188] Compiled cluster using XLA!  "
+             b"This line is logged at most once for the lifetime of the process.\n"
+             b"\rsweep +3.0 dB: 100%|##########| 1/1 [00:42<00:00, 42.09s/batch]")
+
+
+def test_filter_chunk_drops_xla_info_keeps_progress_and_errors():
+    from effinrx._tf import filter_chunk
+
+    err = b"E0000 00:00:1.5 1 kernel.cc:1] real failure\nTraceback (most recent call last):\n"
+    out = filter_chunk(XLA_NOISE + err, cpu_only=True)
+    assert out == (b"\rsweep +3.0 dB:   0%|          | 0/1 [00:00<?, ?batch/s]"
+                   b"\rsweep +3.0 dB: 100%|##########| 1/1 [00:42<00:00, 42.09s/batch]" + err)
+
+
+FILTER_SCRIPT = """
+import os, sys
+from effinrx._tf import live_filtered_stderr
+with live_filtered_stderr():
+    os.write(2, b"\\rbar 1/2")
+    sys.stdin.buffer.readline()  # the test has seen the unterminated update: it was passed on at once
+    os.write(2, sys.stdin.buffer.read())
+    print("effinrx simulate: error: a real problem", file=sys.stderr)
+print("done")
+"""
+
+
+def test_live_filter_is_prompt_quiet_and_keeps_real_lines():
+    import select
+
+    p = subprocess.Popen([sys.executable, "-c", FILTER_SCRIPT], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    while b"bar 1/2" not in seen:
+        assert select.select([p.stderr], [], [], 60)[0], f"no live progress update: {seen!r}"
+        seen += p.stderr.read1(1024)
+    out, err = p.communicate(b"\n" + XLA_NOISE + b"\n", timeout=60)
+    err = (seen + err).decode()
+    assert p.returncode == 0 and out.decode().strip() == "done"
+    for noise in ("absl::InitializeLog", "XLA service", "StreamExecutor", "Compiled cluster"):
+        assert noise not in err, err
+    assert "42.09s/batch]" in err and err.endswith("effinrx simulate: error: a real problem\n"), err
+
+
+def test_first_xla_compile_under_the_cli_filter_is_quiet():
+    code = ("import effinrx._tf as T\nwith T.live_filtered_stderr():\n    t = T.tf()\n"
+            "    print(float(t.function(jit_compile=True)(lambda x: x * 2.0)(t.constant(1.0))))\n"
+            "    import sys; print('real line', file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "2.0", r.stderr
+    assert r.stderr == "real line\n", r.stderr

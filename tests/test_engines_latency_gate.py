@@ -97,7 +97,7 @@ def test_ort_engine_refuses_nan_and_inf(tmp_path):
     from onnx import TensorProto, helper
 
     from effinrx.engines.ort import OrtEngine
-    from effinrx.errors import ShapeError
+    from effinrx.receivers.checks import InputError
 
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "t",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
@@ -107,9 +107,9 @@ def test_ort_engine_refuses_nan_and_inf(tmp_path):
     eng = OrtEngine(tmp_path / "r.onnx", threads=1)
     x = np.zeros((2, 3), np.float32)
     x[1, 2] = np.nan
-    with pytest.raises(ShapeError, match=r"input 'x' has 1 NaN/Inf values \(first at index \(1, 2\): nan\)"):
+    with pytest.raises(InputError, match=r"input 'x' has 1 NaN/Inf values \(first at index \(1, 2\): nan\)"):
         eng.run({"x": x})
     x[1, 2], x[0, 0] = np.inf, -np.inf
-    with pytest.raises(ShapeError, match="2 NaN/Inf values"):
+    with pytest.raises(InputError, match="2 NaN/Inf values"):
         eng.time(n=1, warmup=0, inputs={"x": x})
     assert eng.run({"x": np.ones((2, 3), np.float32)})["y"].sum() == 6

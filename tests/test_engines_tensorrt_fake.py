@@ -12,7 +12,8 @@ import pytest
 
 from effinrx.engines import gpu_runtime
 from effinrx.engines import tensorrt as T
-from effinrx.errors import ConfigError, ShapeError
+from effinrx.errors import ConfigError
+from effinrx.receivers.checks import InputError
 
 NS = types.SimpleNamespace
 
@@ -179,7 +180,7 @@ def test_engine_builds_runs_times_and_closes(tmp_path, monkeypatch, runtime):
     assert d["plan"]["builder_flags"] == ("FP16", "SPARSE_WEIGHTS") and d["timing"] == "cuda-graph"
     eng.close()
     assert runtime.mem == {} and "cudaGraphDestroy" in runtime.calls and "cudaStreamDestroy" in runtime.calls
-    with pytest.raises(ShapeError, match="NaN/Inf"):
+    with pytest.raises(InputError, match="NaN/Inf"):
         T.TensorRTEngine(onnx, "fp32").run({"x": np.full((2, 3), np.nan, np.float32)})
 
 

@@ -60,3 +60,26 @@ def test_two_latencies(claim_check):
     assert got == {"K3": "no golden for this device (latency goldens are per device)",
                    "L8": "no golden for this device (latency goldens are per device)"}
     assert sorted(r["claim"] for r in data["checks"] if r["verdict"] == "no golden for this device") == ["K3", "L8"]
+
+
+def test_claims_deselected_by_k_are_not_selected_not_silent(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_claims='''
+import pytest
+
+@pytest.mark.claim("M1")
+def test_m1_param_counts():
+    pass
+
+@pytest.mark.claim("M2")
+def test_m2_other():
+    pass
+''')
+    rep = pytester.path / "rep"
+    (pytester.path / "golden").mkdir()
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "test_m1_param_counts", "--golden-dir",
+                                        str(pytester.path / "golden"), "--report-dir", str(rep))
+    res.assert_outcomes(passed=1, deselected=1)
+    status = {c["claim"]: c["status"] for c in json.loads((rep / "tolerance.json").read_text())["claims"]}
+    assert status["M2"] == "not selected in this run (-k/-m)"
+    assert status["M1"] == "no check recorded"  # its test ran and recorded no claim_check

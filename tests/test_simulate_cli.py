@@ -56,3 +56,20 @@ def test_bad_receivers_one_line(tmp_path, capsys, argv, match):
     err = capsys.readouterr().err
     assert err.startswith("effinrx simulate: error:") and match in err and "Traceback" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_packaged_fallback_is_recorded_in_json_and_labelled(tmp_path, capsys, monkeypatch):
+    import json
+
+    import effinrx.weights as W
+
+    monkeypatch.setattr(W, "reference_dir", lambda: None)  # a checkout without the reference weights
+    monkeypatch.delenv(W.ENV_VAR, raising=False)
+    js = tmp_path / "w.json"
+    rc = main(["simulate", "--receiver", "ls,nrx-rt", "--weights", "auto", "--ebno", "30", "--batch", "2",
+               "--max-blocks", "4", "--json", str(js), "--plot", str(tmp_path / "w.png")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "nrx-rt (packaged checkpoint), 4 PRBs" in out and "ls-lmmse, 4 PRBs" in out
+    facts = json.loads(js.read_text())["receivers"]
+    assert facts["nrx-rt"]["weights_source"] == "packaged" and "not the paper's" in facts["nrx-rt"]["weights_note"]
+    assert len(facts["nrx-rt"]["weights_sha1"]) == 16 and facts["ls-lmmse"]["name"] == "ls-lmmse"

@@ -210,6 +210,12 @@ def test_nan_weights_refused_at_load_naming_file_and_layer(tmp_path):
         load_model("nrx-rt", str(p))  # the model's loader names the layer variable
     msg = str(e.value)
     assert "nan.npz" in msg and "array 7 (" in msg and "w007" not in msg and "kernel" in msg, msg
+    from effinrx.link.config import Scenario
+    from effinrx.receivers.registry import make
+
+    with pytest.raises(WeightsError) as e:
+        make(str(p), Scenario(num_prbs=4))  # simulate --receiver nan.npz names it like export
+    assert "nan.npz" in str(e.value) and "array 7 (" in str(e.value) and "kernel" in str(e.value), str(e.value)
     ws[7][...] = 0
     ws[2][0] = np.inf
     with pytest.raises(WeightsError, match=r"weights arrays: array 2 \(.*\) holds NaN/Inf \(1 of"):

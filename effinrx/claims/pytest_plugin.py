@@ -125,6 +125,8 @@ def pytest_testnodedown(node, error):
         for k in ("ran", "skipped", "not_implemented"):
             if k in info and not mine.get(k):
                 mine[k] = info[k]
+        if info.get("deselected"):
+            mine["deselected"] = sorted(set(mine.get("deselected", [])) | set(info["deselected"]))
 
 
 def _timing(item, claims) -> bool:
@@ -190,6 +192,19 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_deselected(items):
+    """Remember, per claim, which of its tests this run left out (the tier filter above, ``-k``,
+    ``-m``, ``--deselect``): the report then says "not selected in this run" for a claim none of
+    whose tests was selected, instead of "tests ran but recorded no claim_check"."""
+    st = items[0].config.stash.get(_KEY, None) if items else None
+    if st is None:
+        return
+    for item in items:
+        for cid in _claim_ids(item):
+            info = st["collected"].setdefault(cid, {"tiers": set(), "nodeids": []})
+            info.setdefault("deselected", []).append(item.nodeid)
 
 
 @pytest.fixture(autouse=True)

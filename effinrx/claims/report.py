@@ -17,6 +17,16 @@ from effinrx.claims.registry import Claim
 from effinrx.io import atomic_write_json, atomic_write_text
 
 
+#: longest note / value the Markdown tables show (the full text stays in tolerance.json)
+MAX_NOTE = 300
+MAX_VALUE = 160
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -30,8 +40,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, dict):
-        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
-    return json.dumps(v, default=str) if isinstance(v, list) else str(v)
+        return _short(", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()), MAX_VALUE)
+    return _short(json.dumps(v, default=str), MAX_VALUE) if isinstance(v, list) else str(v)
 
 
 def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[str, dict],
@@ -84,6 +94,10 @@ def claim_summary(claims: dict[str, Claim], rows: list[dict], collected: dict[st
             status, detail = "not run in this tier", f"tests in tier(s) {', '.join(sorted(info['tiers']))}"
         elif info.get("skipped"):
             status, detail = "not measurable here", info["skipped"]
+        elif info.get("tiers") and not info.get("ran") and set(info.get("nodeids", ())) <= set(
+                info.get("deselected", ())):
+            n = len(set(info["nodeids"]))
+            status, detail = "not selected in this run (-k/-m)", f"{n} test(s), all deselected"
         elif info.get("tiers"):
             status, detail = "no check recorded", "tests ran but recorded no claim_check"
         else:
@@ -126,7 +140,8 @@ def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
               "|---|---|---|---|---|---|---|"]
     for s in summary:
         fig = ", ".join(f"Fig. {n}" for n in figs.get(s["claim"], [])) or "—"
-        lines.append(f"| {s['claim']} | {s['statement']} | {s['paper']} | **{s['status']}** | {s['why']} | "
+        lines.append(f"| {s['claim']} | {s['statement']} | {s['paper']} | **{s['status']}** | "
+                     f"{_short(s['why'], MAX_NOTE)} | "
                      f"{s['detail'] if s['checks'] else '—'} | {fig} |")
     lines += ["", "<!-- checks -->", "## Checks (grouped by claim)", "",
               "| claim | key | metric | golden | measured | tolerance | margin | verdict |",
@@ -138,7 +153,8 @@ def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
                      f"{_fmt(r.get('golden'))} | {_fmt(r.get('measured'))} | {r['tolerance']} | {margin} | "
                      f"**{r['verdict']}** |")
         if r.get("note"):
-            lines[-1] = lines[-1][:-1] + f" {r['note']} |"
+            note = _short(str(r["note"]).replace("|", "/").replace("\n", " "), MAX_NOTE)
+            lines[-1] = lines[-1][:-1] + f" {note} |"
     left = meta.get("unchecked_goldens") or []
     if left:
         lines += ["", "## Golden entries no check read", "",

@@ -60,7 +60,7 @@ def add_arguments(p) -> None:
     p.add_argument("--prbs", type=int, default=4, help="w8a8: PRBs of the calibration slots")
     p.add_argument("--keep-float", default="",
                    help="w8a8: comma-separated core layers left fp32 (weights and input), e.g. cgnn_it0/upd0 "
-                        "(find them with effinrx sensitivity --method w8a8-int8)")
+                        "(find them with effinrx sensitivity --method w8a8-int8; default: none)")
     p.add_argument("--seed", type=int, default=0, help="w8a8: TF seed of the calibration slots; qat: training seed")
     p.add_argument("--steps", type=int, default=200, help="qat: fine-tuning steps")
     p.add_argument("--batch-size", type=int, default=16, help="qat: slots per step")

@@ -69,8 +69,10 @@ def run(args) -> int:
 
     with filtered_stderr(GRAPPLER_NOISE):  # tf2onnx's grappler passes log INFO lines through absl
         path = E.export_nrx_onnx(model, net, args.prbs, out, opset=args.opset, metadata=meta)
+    io = E.io_shapes(args.prbs)  # "llr" is the one output, the rest are inputs
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {args.opset}, weights "
-          f"{net.weights_source}); inputs {', '.join(f'{k}{list(v)}' for k, v in E.io_shapes(args.prbs).items())}")
+          f"{net.weights_source}); inputs {', '.join(f'{k}{list(v)}' for k, v in io.items() if k != 'llr')}; "
+          f"output llr{list(io['llr'])}")
     if rec is not None and rec.kind == "w8a8":
         print("note: W8A8 exports as a float fake-quant graph (no Q/DQ): ORT runs it in float32; for an "
               "int8 engine quantize the fp32 export with ModelOpt (effinrx latency --precision int8)")

@@ -15,7 +15,7 @@ from effinrx.receivers.nrx_layers import NRX_MODELS
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default="nrx-rt", help="nrx-rt or nrx-large (comma-separated for both)")
+    p.add_argument("--model", default="nrx-rt", help="choices: nrx-rt, nrx-large (comma-separated for both)")
     p.add_argument("--precision", default="fp32,int8", help="comma-separated. ORT CPU: fp32, int8 (ModelOpt "
                    "Q/DQ as is), int8-fused (Q/DQ rewritten for ORT's integer kernels), int4. TensorRT: fp32, "
                    "fp16, fp8, int8 (Q/DQ), fp16-2:4 (2:4-pruned weights, sparse kernels)")
@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--prbs", type=int, default=4, help="4 (laptop) or 132 (paper)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per variant")
     p.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all cores)")
-    p.add_argument("--workdir", type=Path, default=None, help="where ONNX files are cached")
+    p.add_argument("--workdir", type=Path, default=None, help="where ONNX files are cached (default: $TMPDIR/effinrx-onnx)")
 
 
 def run(args) -> int:

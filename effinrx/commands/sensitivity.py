@@ -29,7 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--slots", type=int, default=64, help="evaluation slots (2 UEs each -> 2x TBs)")
     p.add_argument("--batch", type=int, default=32, help="slots per batch")
     p.add_argument("--prbs", type=int, default=4, help="PRBs of the evaluation slots")
-    p.add_argument("--seed", type=int, default=42, help="slot seed (42 = the benchmarks' default)")
+    p.add_argument("--seed", type=int, default=42, help="slot seed (default: 42, the benchmarks' seed)")
     p.add_argument("--unit", choices=("layer", "kernel"), default="layer",
                    help="quantize a whole layer (depthwise+pointwise together) or one kernel at a time")
     p.add_argument("--rank-by", choices=("sqnr", "tb"), default="sqnr",

@@ -67,14 +67,15 @@ def add_arguments(p) -> None:
     p.add_argument("--target-errors", type=int, default=100, help="stop a point after this many TB errors")
     p.add_argument("--seed", type=int, default=0, help="seed of the slots (same seed: same slots, same counts)")
     p.add_argument("--tbler-floor", type=float, default=None,
-                   help="skip a receiver's higher Eb/N0 points once its TBLER falls below this")
+                   help="skip a receiver's higher Eb/N0 points once its TBLER falls below this (default: off)")
     p.add_argument("--cache", type=Path, default=None,
                    help="JSON resume cache (one file holds every receiver, keyed by receiver, weights digest, "
                         "scenario, batch and seed)")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default tbler-<receiver>-<prbs>prb.png)")
     p.add_argument("--search", type=float, default=None, metavar="TBLER",
                    help="adaptive required-Eb/N0 search at this TBLER (e.g. 0.1): --ebno lo:hi:res is then the "
-                        "start bracket and the resolution; prints the cost beside a fixed grid of that resolution")
+                        "start bracket and the resolution; prints the cost beside a fixed grid of that resolution "
+                        "(default: off)")
     p.add_argument("--json", type=Path, default=None,
                    help="write the counts, the scenario and provenance to this JSON file")
     p.add_argument("--executor", choices=("serial", "ray"), default="serial",
@@ -87,15 +88,23 @@ def add_arguments(p) -> None:
                    help="with --executor ray: tasks in flight (default: every CPU of the local Ray or cluster)")
 
 
-def result_json(curves: dict, sc, args, provenance: dict) -> dict:
-    """The ``--json`` document (see README: scenario, provenance, one entry per receiver and point)."""
+def result_json(curves: dict, sc, args, provenance: dict, receivers: dict | None = None) -> dict:
+    """The ``--json`` document (see README: scenario, provenance, one entry per receiver and point;
+    ``receivers``: name -> ``rx.describe()``, where its weights came from: reference or packaged)."""
     pts = [{"receiver": n, "ebno_db": p.ebno_db, "block_errors": p.errors, "blocks": p.blocks,
             "bit_errors": p.bit_errors, "bits": p.bits, "crc_failures": p.crc_failures, "batches": p.batches}
            for n, ps in curves.items() for p in ps]
     return {"schema": 1, "scenario": sc.as_dict(),
             "run": {"batch": args.batch, "max_blocks": args.max_blocks, "target_errors": args.target_errors,
                     "seed": args.seed, "tbler_floor": args.tbler_floor, "weights": str(args.weights)},
-            "provenance": provenance, "points": pts}
+            "provenance": provenance, "receivers": receivers or {}, "points": pts}
+
+
+def label(facts: dict) -> str:
+    """A receiver's name for tables and legends: ``nrx-rt (packaged checkpoint)`` where
+    ``--weights auto`` fell back to our undertrained checkpoint, so it is not read as the paper's."""
+    packaged = facts.get("weights_source") == "packaged"
+    return f"{facts['name']} (packaged checkpoint)" if packaged else facts["name"]
 
 
 def run(args) -> int:
@@ -116,6 +125,8 @@ def run(args) -> int:
     if len(set(names)) != len(names):
         raise ConfigError(f"--receiver names two receivers the same: {names}")
     prov = provenance(seed=args.seed, config=sc.as_dict())
+    facts = {rx.name: rx.describe() for rx in rxs}
+    labels = {n: label(f) for n, f in facts.items()}
     executor = _executor(args, {rx.name: s for rx, s in zip(rxs, specs)})
     searched = None
     try:
@@ -130,14 +141,12 @@ def run(args) -> int:
     except KeyboardInterrupt:
         import sys
 
-        saved = f"finished batches are in {args.cache}; rerun the same command to resume" if args.cache \
-            else "nothing was saved (use --cache to make a sweep resumable)"
-        print(f"effinrx: interrupted; {saved}", file=sys.stderr)
+        print(f"effinrx: interrupted; {saved_batches(args.cache)}", file=sys.stderr)
         return 130
     for rx in rxs:
-        _print_table(rx.name, curves[rx.name], sc)
+        _print_table(labels[rx.name], curves[rx.name], sc)
     if args.json is not None:
-        atomic_write_json(args.json, result_json(curves, sc, args, prov))
+        atomic_write_json(args.json, result_json(curves, sc, args, prov, facts))
         print(f"json: {args.json}")
     done = {n: [p for p in pts if p.blocks] for n, pts in curves.items()}
     if searched is not None:
@@ -152,9 +161,27 @@ def run(args) -> int:
         print(format_required(required_table(done, reference=names[0]), reference=names[0]))
     else:
         print("(one Eb/N0 point: no required-Eb/N0 row; give two or more points to interpolate)")
-    plot_tbler(curves, plot, f"{', '.join(names)}; {sc.num_prbs} PRBs, {sc.channel}")
+    plot_tbler({labels[n]: pts for n, pts in curves.items()}, plot,
+               f"{', '.join(labels[n] for n in names)}; {sc.num_prbs} PRBs, {sc.channel}")
     print(f"plot: {plot}")
     return 0
+
+
+def saved_batches(cache) -> str:
+    """What an interrupted sweep has kept, read from the ``--cache`` file itself (it is written
+    batch by batch, so it may hold none yet): the second half of the Ctrl-C message."""
+    if cache is None:
+        return "nothing was saved (use --cache to make a sweep resumable)"
+    from effinrx.link.cache import load
+
+    try:
+        entries = load(Path(cache))
+    except ConfigError as e:
+        return f"the cache could not be read back: {e}"
+    n = sum(c["batches"] for ent in entries.values() for c in ent["points"].values())
+    if not n:
+        return "no batch had finished: nothing was saved"
+    return f"{cache} holds {n} finished batch{'' if n == 1 else 'es'}; rerun the same command to resume"
 
 
 def _search(args, rxs, sc) -> dict:

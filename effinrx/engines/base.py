@@ -52,8 +52,8 @@ class Engine(ABC):
         """Engine, version and device facts."""
 
     def check_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate names, shapes, dtypes and finiteness (no NaN/Inf); return float32 contiguous arrays.
-        Called once before a timed loop, never inside it."""
+        """Validate names, shapes, dtypes (ShapeError) and finiteness (no NaN/Inf: InputError, as the
+        receivers raise); return float32 contiguous arrays. Called once before a timed loop, never inside it."""
         want = self.input_shapes
         missing = sorted(set(want) - set(inputs))
         extra = sorted(set(inputs) - set(want))
@@ -70,7 +70,9 @@ class Engine(ABC):
             bad = ~np.isfinite(a)
             if bad.any():  # NaN/Inf would spread through every LLR of the slot unnoticed
                 first = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ShapeError(f"{self.name}: input {k!r} has {int(bad.sum())} NaN/Inf values "
+                from effinrx.receivers.checks import InputError  # the receivers' NaN error: one class
+
+                raise InputError(f"{self.name}: input {k!r} has {int(bad.sum())} NaN/Inf values "
                                  f"(first at index {first}: {a[first]})")
             out[k] = a
         return out

@@ -20,7 +20,7 @@ from pathlib import Path
 from effinrx import compress as C
 from effinrx import weights as W
 from effinrx.compress import compress_w8a8
-from effinrx.errors import ConfigError
+from effinrx.errors import ConfigError, WeightsError
 from effinrx.quant.ptq import METHODS
 from effinrx.quant.receivers import ptq_receiver
 from effinrx.receivers import classical
@@ -99,9 +99,31 @@ def _from_file(path: Path, scenario):
         raise ConfigError(f"receiver {path}: file not found")
     if C.is_artifact(path):
         return C.artifact_receiver(path, num_prbs=scenario.num_prbs)
-    ws, meta = W.load_npz(path)
+    try:
+        ws, meta = W.load_npz(path)
+    except WeightsError:
+        names = _variable_names(path)
+        if names is not None:
+            W.load_npz(path, names)  # the same error, now naming the layer as 'effinrx export' does
+        raise
     model = (meta.get("config") or {}).get("name") if isinstance(meta, dict) else None
     if model not in NRX_MODELS:
         raise ConfigError(f"receiver {path}: sidecar {path.with_suffix('.json')} has no NRX config "
                           f"(key 'config.name')")
     return NRXReceiver(model, ws, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx, name=path.stem)
+
+
+def _variable_names(path: Path):
+    """The core variable names of the model a checkpoint's sidecar names (None if it names none).
+    Built only on the error path: a network costs seconds, a NaN message needs the layer name."""
+    import json
+
+    try:
+        model = json.loads(path.with_suffix(".json").read_text())["config"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if model not in NRX_MODELS:
+        return None
+    from effinrx.receivers.nrx import load_model
+
+    return [v.name for v in load_model(model, None).core_variables()]
