@@ -99,7 +99,10 @@ def test_simulate_ctrl_c_counts_the_cached_batches(tmp_path, monkeypatch, capsys
                 "k": {"receiver": "ls-lmmse", "points": pts, "sha": _sha(pts)}}})
         raise KeyboardInterrupt
 
+    import effinrx.commands.simulate as S
+
     monkeypatch.setattr(M, "simulate_many", sweep)
+    monkeypatch.setattr(S, "simulate_many", sweep)  # imported by name at the module's top
     argv = ["simulate", "--receiver", "ls", "--ebno", "2,3", "--cache", str(cache), "--plot", str(tmp_path / "x.png")]
     assert cli.main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
