@@ -166,7 +166,7 @@ def test_quantized_rt_figure_and_table(request, seed, report_dir, report_artifac
     res, sz, cmd = _counts(tier, seed)
     n = sz["max_blocks"]
     # the higher tier's curves underneath (4-PRB keys only: a 132-PRB golden never matches them)
-    bg, bg_tier = golden_background(["Q2", "Q3"], list(res)) if _prbs(tier) == 4 else ({}, None)
+    bg, bg_tier = golden_background(["Q1", "Q2", "Q3"], list(res)) if _prbs(tier) == 4 else ({}, None)
     p, table = method_figure(res, "nrx-rt", report_dir / "plots" / f"quantized_rt_tbler_{_prbs(tier)}prb.png",
                              f"NRX-RT quantized, DoubleTDL, {_prbs(tier)} PRBs, {n} TBs/point", background=bg,
                              background_label=f"{bg_tier} golden")

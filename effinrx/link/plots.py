@@ -83,7 +83,11 @@ def plot_tbler(curves: dict, path, title: str = "", background: dict | None = No
     ax.set_xlabel("Eb/N0 (dB, rate-adjusted)")
     ax.set_ylabel("TBLER")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if background:  # twice the entries: the legend goes beside the axes, not over the points
+        fig.set_size_inches(9.0, 4.2)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
     return save_png(fig, path)
