@@ -101,6 +101,29 @@ def paired_less_p(a_only: int, b_only: int) -> float:
     return 1.0 if n == 0 else float(binom.cdf(a_only, n, 0.5))
 
 
+def paired_change_p(a_only: int, b_only: int) -> float:
+    """Exact two-sided McNemar p-value of H0 'same TBLER' on shared slots (the regression test of a
+    counts golden that kept per-TB outcomes): ``a_only``/``b_only`` TBs in error only in run a / b."""
+    from scipy.stats import binom
+
+    _check_counts(a_only, a_only + b_only)
+    n = a_only + b_only
+    return 1.0 if n == 0 else float(min(1.0, 2.0 * binom.cdf(min(a_only, b_only), n, 0.5)))
+
+
+def holm(pvalues, alpha: float) -> list[bool]:
+    """Holm's step-down rejections (family-wise error <= ``alpha``) of ``pvalues``, in input order.
+    Whether *any* is rejected equals ``min(p) <= alpha / m`` (Bonferroni's first step)."""
+    p = [float(x) for x in pvalues]
+    m = len(p)
+    out = [False] * m
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        if p[i] > alpha / (m - rank):
+            break
+        out[i] = True
+    return out
+
+
 def paired_difference(a_only: int, b_only: int, n: int, confidence: float = 0.98) -> tuple[float, float, float]:
     """TBLER difference a - b on ``n`` shared TBs with an exact conditional interval: the share of
     discordant TBs that a got wrong has a Clopper-Pearson interval, mapped to

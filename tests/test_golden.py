@@ -193,3 +193,81 @@ def test_counts_on_the_same_setup_must_be_identical(tmp_path):
     assert v.golden_status == "regressed" and "errors 40 -> 41" in v.tolerance
     other = {**meta, "device": "cpu-y"}
     assert check(store, measured={"errors": 41, "blocks": 128}, meta=other, **kw).golden_status == "pass"
+
+
+def _with_tb(tb, per=16):
+    import numpy as np
+
+    from effinrx.link.counts import pack_outcomes
+
+    tb = np.asarray(tb, bool)
+    return {"errors": int(tb.sum()), "blocks": len(tb), "tb": pack_outcomes(tb), "tb_per_batch": per}
+
+
+def test_per_tb_outcomes_pack_roundtrip_and_bad_text():
+    import numpy as np
+
+    from effinrx.errors import ConfigError
+    from effinrx.link.counts import pack_outcomes, unpack_outcomes
+
+    rng = np.random.default_rng(1)
+    for n in (1, 7, 8, 9, 128, 131):
+        tb = rng.random(n) < 0.3
+        assert (unpack_outcomes(pack_outcomes(tb), n) == tb).all()
+    with pytest.raises(ConfigError, match="bytes for 20 TBs"):
+        unpack_outcomes("ff", 20)
+    with pytest.raises(ConfigError, match="not a hex"):
+        unpack_outcomes("zz", 8)
+
+
+def test_counts_with_outcomes_same_setup_names_the_first_differing_batch(tmp_path):
+    """Equal counts but one TB swapped: same host -> a regression naming TB and batch."""
+    import numpy as np
+
+    meta = {"seed": 42, "versions": {"tensorflow": "2.19.1"}, "device": "cpu-x", "config_hash": "abc"}
+    g = np.zeros(64, bool)
+    g[[3, 40]] = True
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    kw = dict(claim="Q2", key="k", kind="counts", tol=1e-3, metric="m", paper=None, reproduced=None)
+    check(store, measured=_with_tb(g), meta=meta, **kw)
+    store = GoldenStore(tmp_path, "smoke", "check")
+    assert check(store, measured=_with_tb(g), meta=meta, **kw).golden_status == "pass"
+    m = g.copy()
+    m[40], m[50] = False, True  # same count, another TB
+    v = check(store, measured=_with_tb(m), meta=meta, **kw)
+    assert v.golden_status == "regressed" and "first differing TB #40 (batch 2)" in v.tolerance
+
+
+def test_counts_with_outcomes_on_another_host_are_paired(tmp_path):
+    """Another host, same seed: McNemar on the discordant TBs. A 1.5x TBLER on the same slots (every
+    old error kept, half as many new) fails where the unpaired Fisher rule passes; symmetric flips pass."""
+    import numpy as np
+
+    from effinrx.stats import compare_counts
+
+    meta = {"seed": 42, "versions": {"tensorflow": "2.19.1"}, "device": "cpu-x", "config_hash": "abc"}
+    other = {**meta, "device": "cpu-y"}
+    g = np.zeros(256, bool)
+    g[:48] = True
+    store = GoldenStore(tmp_path, "smoke", "regen-all")
+    kw = dict(claim="Q2", key="k", kind="counts", tol=1e-3, metric="m", paper=None, reproduced=None)
+    check(store, measured=_with_tb(g), meta=meta, **kw)
+    store = GoldenStore(tmp_path, "smoke", "check")
+    worse = g.copy()
+    worse[100:124] = True  # 48 -> 72 errors
+    assert compare_counts(72, 256, 48, 256, alpha=1e-3).consistent  # what Fisher would say
+    v = check(store, measured=_with_tb(worse), meta=other, **kw)
+    assert v.golden_status == "regressed" and "paired McNemar" in v.tolerance and "24 TBs newly wrong" in v.tolerance
+    noisy = g.copy()
+    noisy[[0, 1, 2]] = False
+    noisy[[200, 201, 202]] = True
+    v = check(store, measured=_with_tb(noisy), meta=other, **kw)
+    assert v.golden_status == "pass" and "paired McNemar" in v.tolerance
+
+
+def test_holm_step_down():
+    from effinrx.stats import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.5], 0.05) == [True, False, False, False]
+    assert holm([0.001, 0.012, 0.02, 0.5], 0.05) == [True, True, True, False]
+    assert holm([], 0.05) == []

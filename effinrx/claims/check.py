@@ -27,7 +27,8 @@ from typing import Any
 from effinrx.claims.golden import GoldenStore, comparability
 from effinrx.errors import GoldenError
 from effinrx.latency.gate import ADVISORY, latency_gate
-from effinrx.stats import compare_counts
+from effinrx.link.counts import unpack_outcomes
+from effinrx.stats import compare_counts, paired_change_p
 
 DEFAULT_TOL = {"verdict": None, "exact": None, "rel": 1e-6, "abs": 1e-9, "counts": 1e-3, "latency": 0.5}
 
@@ -140,11 +141,35 @@ def same_setup(golden_meta: dict | None, run_meta: dict | None) -> bool:
     return all(k in g and k in r for k in keys) and all(g[k] == r[k] for k in keys)
 
 
+def _outcomes(golden: dict, measured: dict):
+    """Both entries' per-TB outcomes (bool [blocks]) when both kept them for the same TBs, else None."""
+    if not ("tb" in golden and "tb" in measured and int(golden["blocks"]) == int(measured["blocks"])):
+        return None
+    n = int(golden["blocks"])
+    return unpack_outcomes(golden["tb"], n), unpack_outcomes(measured["tb"], n)
+
+
 def _exact_counts(golden: dict, measured: dict) -> tuple[bool, float | None, str]:
     keys = [k for k in ("errors", "blocks", "bit_errors", "crc_failures") if k in golden and k in measured]
     diff = [f"{k} {golden[k]} -> {measured[k]}" for k in keys if int(golden[k]) != int(measured[k])]
+    tb = _outcomes(golden, measured)
+    if tb is not None and (tb[0] != tb[1]).any():
+        first = int((tb[0] != tb[1]).argmax())
+        per = int(golden.get("tb_per_batch") or measured.get("tb_per_batch") or 0)
+        diff.append(f"first differing TB #{first}" + (f" (batch {first // per})" if per else ""))
     text = "exact (same seed, versions, configuration and host: identical slots)"
     return not diff, None, text + (f"; differs: {', '.join(diff)}" if diff else "")
+
+
+def _paired_counts(golden: dict, measured: dict, alpha: float) -> tuple[bool, float | None, str]:
+    """Same seed and configuration on another host or versions: the slots are the same, so the
+    per-TB outcomes are paired; two-sided exact McNemar on the discordant TBs at ``alpha`` (the
+    family-wise rate over the tier's count entries, :meth:`GoldenStore.paired_alpha`)."""
+    g, m = _outcomes(golden, measured)
+    new_err, fixed = int((m & ~g).sum()), int((g & ~m).sum())
+    p = paired_change_p(new_err, fixed)
+    return p > alpha, p - alpha, (f"paired McNemar two-sided alpha={alpha:.2g} (p={p:.3g}; {new_err} TBs newly "
+                                  f"wrong, {fixed} newly right of {len(g)})")
 
 
 def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str, tol: float | None,
@@ -199,6 +224,8 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                        golden_status=NOT_COMPARABLE, verdict=f"{NOT_COMPARABLE} ({why})", message=msg)
     if kind == "counts" and same_setup(entry.get("meta"), meta):
         ok, margin, tol_text = _exact_counts(entry["value"], measured)
+    elif kind == "counts" and _outcomes(entry["value"], measured) is not None:
+        ok, margin, tol_text = _paired_counts(entry["value"], measured, store.paired_alpha())
     else:
         ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
     if ok and kind == "latency" and tol_text.startswith(ADVISORY) and "not failed" in tol_text:

@@ -100,6 +100,23 @@ class GoldenStore:
                 out.append({"file": str(p), "key": key, "test": test, "why": why})
         return out
 
+    def count_family(self) -> int:
+        """Number of ``counts`` entries in this tier's device-independent goldens: the family over
+        which the paired regression tests share one false-alarm rate (:meth:`paired_alpha`)."""
+        if getattr(self, "_family", None) is None:
+            self._family = sum(e.get("kind") == "counts"
+                               for p in sorted((self.root / self.tier / "any").glob("*.json"))
+                               for e in (self.load(p.stem) or {}).get("entries", {}).values())
+        return self._family
+
+    def paired_alpha(self) -> float:
+        """Per-entry alpha of the paired count checks: ``family_alpha`` of ``[regression]`` in
+        ``golden/claims.toml`` over :meth:`count_family` entries. Whether a run fails on any entry is
+        then exactly Holm's decision for the family at ``family_alpha``."""
+        from effinrx.claims.registry import regression_param
+
+        return float(regression_param("family_alpha")) / max(1, self.count_family())
+
     def entry(self, claim: str, key: str, device: str = "any") -> dict | None:
         data = self.load(claim, device)
         if data is None:

@@ -106,3 +106,28 @@ def param(claim_id: str, name: str, path: str | None = None):
         raise ConfigError(f"{path or default_claims_path()}: claim {claim_id} has no key {name!r} "
                           f"(its verdict rule needs it)")
     return extra[name]
+
+
+@functools.lru_cache(maxsize=4)
+def _regression(path: str | None = None) -> dict:
+    p = Path(path) if path else default_claims_path()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"claims registry {p}: cannot read ({e})") from None
+    table = data.get("regression")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{p}: no [regression] table (the count goldens' family-wise false-alarm rate)")
+    return table
+
+
+def regression_param(name: str, path: str | None = None):
+    """A parameter of the ``[regression]`` table of ``golden/claims.toml`` (how count goldens are
+    compared, e.g. ``family_alpha``); ConfigError naming the file and key when missing or invalid."""
+    table = _regression(path)
+    if name not in table:
+        raise ConfigError(f"{path or default_claims_path()}: [regression] has no key {name!r}")
+    v = table[name]
+    if name.endswith("alpha") and not (isinstance(v, float) and 0.0 < v < 1.0):
+        raise ConfigError(f"{path or default_claims_path()}: [regression] {name} must be in (0, 1), got {v!r}")
+    return v

@@ -119,6 +119,14 @@ def _why(rs: list[dict]) -> str:
     return ""
 
 
+def _count_rule(tolerance: str) -> str:
+    for head, name in (("exact", "exact (same setup)"), ("paired McNemar", "paired McNemar (same seed, other host)"),
+                       ("Fisher", "unpaired Fisher (no per-TB outcomes in the golden)")):
+        if tolerance.startswith(head):
+            return name
+    return "other"
+
+
 def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
     lines = [f"# effinrx tolerance report — tier `{meta.get('tier')}`", "",
              f"Run `{meta.get('run')}` on `{meta.get('device')}`; seed {meta.get('seed')}; "
@@ -128,6 +136,11 @@ def render_markdown(summary: list[dict], rows: list[dict], meta: dict) -> str:
     vers = meta.get("versions") or {}
     if vers:
         lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(vers.items())) + ".", ""]
+    rules = Counter(_count_rule(r["tolerance"]) for r in rows
+                    if r.get("kind") == "counts" and r.get("golden_status") in ("pass", "regressed"))
+    if rules:
+        lines += ["Count goldens compared: " + ", ".join(f"{v} {k}" for k, v in sorted(rules.items()))
+                  + " (rules: `[regression]` in golden/claims.toml).", ""]
     nc = [r for r in rows if r.get("golden_status") == NOT_COMPARABLE]
     if nc:
         lines += [f"{len(nc)} checks are **not comparable** with their goldens (another seed or "

@@ -17,7 +17,9 @@ class PointCounts:
     """Counts at one Eb/N0 point. ``errors``/``blocks``: transport blocks (per UE) in error / sent;
     ``bit_errors``/``bits``: information bits; ``crc_failures``: blocks whose CRC failed;
     ``batches``: batches run; ``seconds``: wall time spent on the point (summed over resumed runs;
-    not compared, so seeded reruns compare equal)."""
+    not compared, so seeded reruns compare equal); ``tb``: per-TB outcomes bool [blocks] in slot
+    order when the sweep kept them (:func:`effinrx.link.sweep.collect`), else None (not compared:
+    the counts are the result, the outcomes what a paired regression test needs)."""
 
     ebno_db: float
     errors: int = 0
@@ -27,6 +29,7 @@ class PointCounts:
     batches: int = 0
     crc_failures: int = 0
     seconds: float = field(default=0.0, compare=False)
+    tb: object = field(default=None, compare=False, repr=False)
 
     @property
     def block_errors(self) -> int:
@@ -73,3 +76,20 @@ def count(wrong, crc_ok, tb_bits: int) -> BatchCounts:
         raise ConfigError(f"count: wrong {wrong.shape} and crc {crc_ok.shape} differ in shape")
     return BatchCounts(int(np.sum(wrong > 0)), int(wrong.size), int(np.sum(wrong)),
                        int(wrong.size) * int(tb_bits), int(np.sum(~crc_ok)))
+
+
+def pack_outcomes(tb) -> str:
+    """Per-TB outcomes bool [n] as a hex string (``np.packbits``, 8 TBs a byte): how goldens keep
+    them. The length is the entry's ``blocks``."""
+    return np.packbits(np.asarray(tb, bool).reshape(-1)).tobytes().hex()
+
+
+def unpack_outcomes(text: str, n: int):
+    """Inverse of :func:`pack_outcomes`: bool [n]; ConfigError when ``text`` does not hold ``n`` TBs."""
+    try:
+        raw = bytes.fromhex(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"per-TB outcomes: not a hex string ({str(text)[:20]!r}...)") from None
+    if len(raw) != -(-int(n) // 8):
+        raise ConfigError(f"per-TB outcomes: {len(raw)} bytes for {n} TBs (expected {-(-int(n) // 8)})")
+    return np.unpackbits(np.frombuffer(raw, np.uint8))[: int(n)].astype(bool)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from effinrx.link.config import Scenario
+from effinrx.link.counts import pack_outcomes
 from effinrx.link.executor import from_env
 from effinrx.link.montecarlo import simulate_many
 from effinrx.receivers.registry import make
@@ -43,6 +44,11 @@ def collect(rxs: dict, sc, ebno, **engine_kw):
 
     curves = simulate_many(rxs, sc, list(ebno), progress=False, on_batch=keep, **engine_kw)
     outcomes = {n: {e: np.concatenate([v[i] for i in sorted(v)]) for e, v in per.items()} for n, per in seen.items()}
+    for n, pts in curves.items():
+        for p in pts:
+            tb = outcomes[n].get(p.ebno_db)
+            if tb is not None and len(tb) == p.blocks:
+                p.tb = tb  # the golden keeps them: a paired regression test (effinrx.claims.check)
     return curves, outcomes
 
 
@@ -103,9 +109,15 @@ def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: in
 
 
 def as_counts(p) -> dict:
-    """A golden ``counts`` value of one point: errors/blocks plus bit errors and CRC failures."""
-    return {"errors": int(p.errors), "blocks": int(p.blocks), "bit_errors": int(p.bit_errors),
-            "bits": int(p.bits), "crc_failures": int(p.crc_failures)}
+    """A golden ``counts`` value of one point: errors/blocks plus bit errors and CRC failures, and,
+    when the sweep kept them, the per-TB outcomes (``tb``, :func:`effinrx.link.counts.pack_outcomes`)
+    with ``tb_per_batch`` (TBs per batch: a difference names its batch)."""
+    out = {"errors": int(p.errors), "blocks": int(p.blocks), "bit_errors": int(p.bit_errors),
+           "bits": int(p.bits), "crc_failures": int(p.crc_failures)}
+    if getattr(p, "tb", None) is not None and p.batches:
+        out["tb"] = pack_outcomes(p.tb)
+        out["tb_per_batch"] = int(p.blocks // p.batches)
+    return out
 
 
 def pool(points) -> tuple[int, int]:
