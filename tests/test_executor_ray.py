@@ -69,8 +69,7 @@ def fake_sweep(rxs, points, *, chunk, workers, order_seed, cache=None, on_batch=
     max_batches = max(1, -(-kw["max_blocks"] // (kw["batch_size"] * 2)))
     sw = X.Sweep(rxs, points, store, curves, max_batches=max_batches, target_errors=kw["target_errors"],
                  max_blocks=kw["max_blocks"], tbler_floor=kw["tbler_floor"], chunk=chunk)
-    job = X.Job(tuple((n, n) for n in rxs), "auto", src, kw["batch_size"], kw["seed"], kw["target_errors"],
-                outcomes=on_batch is not None)
+    job = X.Job(tuple((n, n) for n in rxs), "auto", src, kw["batch_size"], kw["seed"], kw["target_errors"])
     rng, tasks = random.Random(order_seed), {}
 
     def submit(t):

@@ -42,6 +42,9 @@ def test_same_seed_same_counts_and_cache_resume(tmp_path):
     assert full[0].block_errors == a[0].errors and full[0].seconds > half[0].seconds > 0
     again = simulate(rx, sc, [3.0], **kw, cache=cache)  # all cached: nothing recomputed
     assert again == a
+    # the per-TB outcomes (paired tests, paired regression checks) survive the resume, in slot order
+    assert len(a[0].tb) == a[0].blocks and int(a[0].tb.sum()) == a[0].errors
+    assert (full[0].tb == a[0].tb).all() and (again[0].tb == a[0].tb).all()
     assert json.loads(cache.read_text())
 
 

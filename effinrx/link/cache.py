@@ -5,6 +5,11 @@ Format (``schema`` 2)::
     {"schema": 2, "entries": {"<key>": {"receiver": name, "points": {"<ebno>": {counts}},
                                         "sha": "<sha256 of the points>"}}}
 
+``counts`` holds ``errors blocks bit_errors bits batches crc_failures`` and, since per-TB outcomes
+are kept, ``tb`` (hex, :func:`effinrx.link.counts.pack_outcomes`; inside the checksum), so a resumed
+point still has them (paired tests, paired regression checks). Entries written before carry no
+``tb``; a point resumed from one has ``tb`` None.
+
 ``key`` hashes the receiver's ``describe()`` (weights digest included), the channel source, the
 batch size and the seed, so counts are never reused for another receiver or other slots. The file
 is validated on load: a wrong schema, a malformed entry or counts edited by hand (checksum) raise a
@@ -14,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from effinrx.errors import ConfigError
 from effinrx.io import atomic_write_json
-from effinrx.link.counts import PointCounts
+from effinrx.link.counts import PointCounts, pack_outcomes, unpack_outcomes
 
 SCHEMA = 2
 _FIELDS = ("errors", "blocks", "bit_errors", "bits", "batches", "crc_failures")
@@ -33,6 +37,11 @@ def entry_key(receiver, source, batch: int, seed: int) -> str:
     desc = json.dumps({"rx": receiver.describe(), "src": source.key(), "batch": int(batch), "seed": int(seed)},
                       sort_keys=True, default=str)
     return hashlib.sha1(desc.encode()).hexdigest()[:16]
+
+
+def _tb_ok(rec: dict) -> bool:
+    tb = rec.get("tb")
+    return tb is None or (isinstance(tb, str) and len(tb) == 2 * (-(-rec["blocks"] // 8)))
 
 
 def load(path: Path) -> dict:
@@ -50,6 +59,7 @@ def load(path: Path) -> dict:
         ok = isinstance(pts, dict) and all(
             isinstance(v, dict) and all(isinstance(v.get(f), int) and v[f] >= 0 for f in _FIELDS)
             and v["errors"] <= v["blocks"] and v["bit_errors"] <= v["bits"] for v in pts.values())
+        ok = ok and all(_tb_ok(v) for v in pts.values())
         if not ok:
             raise ConfigError(f"simulation cache {path}, entry {key}: malformed counts; delete it")
         if ent.get("sha") != _sha(pts):
@@ -74,14 +84,17 @@ class Store:
         if not rec:
             return PointCounts(float(ebno_db))
         secs = (ent.get("seconds") or {}).get(k, 0.0)  # outside the checksum: not a count
-        return PointCounts(float(ebno_db), **{f: rec[f] for f in _FIELDS}, seconds=float(secs))
+        tb = unpack_outcomes(rec["tb"], rec["blocks"]) if rec.get("tb") is not None else None
+        return PointCounts(float(ebno_db), **{f: rec[f] for f in _FIELDS}, seconds=float(secs), tb=tb)
 
     def put(self, receiver, pc) -> None:
         if self.path is None:
             return
         ent = self.entries.setdefault(entry_key(receiver, self.source, self.batch, self.seed),
                                       {"receiver": receiver.name, "points": {}})
-        rec = {k: v for k, v in asdict(pc).items() if k in _FIELDS}
+        rec = {f: getattr(pc, f) for f in _FIELDS}
+        if pc.tb is not None and len(pc.tb) == pc.blocks:
+            rec["tb"] = pack_outcomes(pc.tb)
         ent["points"][f"{pc.ebno_db:.4f}"] = rec
         ent["sha"] = _sha(ent["points"])
         ent.setdefault("seconds", {})[f"{pc.ebno_db:.4f}"] = round(pc.seconds, 3)

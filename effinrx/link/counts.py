@@ -18,8 +18,9 @@ class PointCounts:
     ``bit_errors``/``bits``: information bits; ``crc_failures``: blocks whose CRC failed;
     ``batches``: batches run; ``seconds``: wall time spent on the point (summed over resumed runs;
     not compared, so seeded reruns compare equal); ``tb``: per-TB outcomes bool [blocks] in slot
-    order when the sweep kept them (:func:`effinrx.link.sweep.collect`), else None (not compared:
-    the counts are the result, the outcomes what a paired regression test needs)."""
+    order (True = in error), kept by the engine and the resume cache; None when a batch came
+    without them (an older cache). Not compared: the counts are the result, the outcomes what
+    paired tests and paired regression checks need."""
 
     ebno_db: float
     errors: int = 0
@@ -47,7 +48,13 @@ class PointCounts:
     def interval(self, confidence: float = 0.95) -> tuple[float, float]:
         return clopper_pearson(self.errors, self.blocks, confidence)
 
-    def add(self, c: "BatchCounts") -> None:
+    def add(self, c: "BatchCounts", tb=None) -> None:
+        """Add one batch; ``tb`` bool [B, U] its per-TB outcomes (kept while every batch had them)."""
+        if tb is not None and (self.tb is not None or self.blocks == 0):
+            tb = np.asarray(tb, bool).reshape(-1)
+            self.tb = tb if self.tb is None else np.concatenate([self.tb, tb])
+        else:
+            self.tb = None
         self.errors += c.errors
         self.blocks += c.blocks
         self.bit_errors += c.bit_errors

@@ -38,8 +38,8 @@ RAY_EXTRA = "Ray is not installed: pip install 'effinrx[distributed]' (or -e '.[
 @dataclass(frozen=True)
 class Job:
     """What every task of a sweep shares: ``specs`` name -> registry spec, ``weights``, the channel
-    ``source``, ``batch`` (slots per batch), ``seed``, ``target_errors``, ``compiled`` and
-    ``outcomes`` (return per-TB outcomes bool [B, U], for ``on_batch``)."""
+    ``source``, ``batch`` (slots per batch), ``seed``, ``target_errors`` and ``compiled``. Tasks
+    always return the per-TB outcomes (bool [B, U]: the points keep them, see PointCounts.tb)."""
 
     specs: tuple
     weights: str
@@ -48,7 +48,6 @@ class Job:
     seed: int
     target_errors: int
     compiled: bool = True
-    outcomes: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def worker_receivers(job: Job) -> dict:
 
 def run_chunk(job: Job, task: Task, receivers: dict | None = None) -> dict:
     """Run ``task``. Returns ``{"task", "pid", "keys": name -> describe_key, "batches": [(i, counts
-    name -> BatchCounts, tb_error name -> bool [B, U] or {}, seconds)]}``. Within the chunk a
+    name -> BatchCounts, tb_error name -> bool [B, U], seconds)]}``. Within the chunk a
     receiver stops once its chunk-local errors reach ``target_errors`` (the sweep's cumulative
     count has then reached it too, so the serial run stops there or earlier)."""
     rxs = receivers if receivers is not None else worker_receivers(job)
@@ -98,7 +97,7 @@ def run_chunk(job: Job, task: Task, receivers: dict | None = None) -> dict:
         b = montecarlo.run_batch(group, job.source, task.ebno_db, job.batch, job.seed, i, compiled=job.compiled)
         for n in group:
             errors[n] += b.counts[n].errors
-        out.append((i, b.counts, b.tb_error if job.outcomes else {}, time.perf_counter() - t0))
+        out.append((i, b.counts, b.tb_error, time.perf_counter() - t0))  # outcomes: small, always kept
     return {"task": task, "pid": os.getpid(), "keys": {n: describe_key(rxs[n]) for n in first}, "batches": out}
 
 
@@ -162,7 +161,7 @@ class Sweep:
         while not cell.done and not cell.skipped and cell.pc.batches in cell.buf:
             i = cell.pc.batches
             c, err, secs = cell.buf.pop(i)
-            cell.pc.add(c)
+            cell.pc.add(c, err)
             cell.pc.seconds += secs
             cell.ran += 1
             cell.kept.append((i, c, err))
@@ -292,7 +291,7 @@ class RayExecutor:
         max_batches = max(1, -(-max_blocks // per_batch))
         chunk = self.chunk or max(1, min(8, -(-max_batches // (2 * workers))))
         specs = tuple((n, str(self.specs.get(n, n))) for n in rxs)
-        job = Job(specs, self.weights, source, batch_size, seed, target_errors, compiled, on_batch is not None)
+        job = Job(specs, self.weights, source, batch_size, seed, target_errors, compiled)
         keys = {n: describe_key(rx) for n, rx in rxs.items()}
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(run_chunk)
         job_ref = ray.put(job)

@@ -183,7 +183,7 @@ def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, 
                 dt = (time.perf_counter() - t0) / len(group)
                 for n in group:
                     ran[n] += 1
-                    pcs[n].add(b.counts[n])
+                    pcs[n].add(b.counts[n], b.tb_error[n])
                     pcs[n].seconds += dt
                     store.put(rxs[n], pcs[n])
                 store.flush()

@@ -5,12 +5,17 @@ one engine, memoised per process, with the ``effinrx simulate`` command that rep
 (:mod:`effinrx.receivers.registry`) on the same slots of the evaluation scenario and returns
 ``(curves, command)``: ``curves`` name -> [PointCounts per Eb/N0]; ``command`` the CLI line giving
 exactly these counts (recorded in golden entries). Receivers are built once per process.
-``EFFINRX_EXECUTOR=ray`` runs these sweeps on Ray (:func:`effinrx.link.executor.from_env`).
+``EFFINRX_EXECUTOR=ray`` runs these sweeps on Ray (:func:`effinrx.link.executor.from_env`);
+``EFFINRX_SWEEP_CACHE=<file>`` keeps their finished batches in a resume cache
+(:mod:`effinrx.link.cache`, per-TB outcomes included), so a long tier stopped midway continues
+with identical counts, and shows a progress bar.
 """
 from __future__ import annotations
 
 import functools
+import os
 
+from effinrx.errors import ConfigError
 from effinrx.link.config import Scenario
 from effinrx.link.counts import pack_outcomes
 from effinrx.link.executor import from_env
@@ -33,23 +38,14 @@ def receiver(name: str, prbs: int = 4, weights: str = "reference", channel: str 
 def collect(rxs: dict, sc, ebno, **engine_kw):
     """Run ``rxs`` (name -> Receiver) on the same slots of ``sc``; returns ``(curves, outcomes)``:
     curves name -> [PointCounts], outcomes name -> ebno -> bool [TBs] per-TB errors in slot order
-    (the input of :func:`discordant`)."""
-    import numpy as np
-
-    seen: dict = {n: {} for n in rxs}
-
-    def keep(b):
-        for n, err in b.tb_error.items():
-            seen[n].setdefault(b.ebno_db, {})[b.index] = err.reshape(-1)
-
-    curves = simulate_many(rxs, sc, list(ebno), progress=False, on_batch=keep, **engine_kw)
-    outcomes = {n: {e: np.concatenate([v[i] for i in sorted(v)]) for e, v in per.items()} for n, per in seen.items()}
-    for n, pts in curves.items():
-        for p in pts:
-            tb = outcomes[n].get(p.ebno_db)
-            if tb is not None and len(tb) == p.blocks:
-                p.tb = tb  # the golden keeps them: a paired regression test (effinrx.claims.check)
-    return curves, outcomes
+    (the input of :func:`discordant`; the points' own ``tb``, so a resumed point has them too).
+    ``engine_kw`` go to :func:`~effinrx.link.montecarlo.simulate_many` (``cache`` included)."""
+    curves = simulate_many(rxs, sc, list(ebno), progress=engine_kw.pop("progress", False), **engine_kw)
+    missing = [(n, p.ebno_db) for n, pts in curves.items() for p in pts if p.blocks and p.tb is None]
+    if missing:
+        raise ConfigError(f"per-TB outcomes missing for {missing[0][0]} at {missing[0][1]:g} dB (resumed from a "
+                          f"cache written before they were kept: delete {engine_kw.get('cache')})")
+    return curves, {n: {p.ebno_db: p.tb for p in pts if p.tb is not None} for n, pts in curves.items()}
 
 
 def discordant(outcomes: dict, a: str, b: str) -> tuple[int, int, int]:
@@ -70,9 +66,12 @@ def discordant(outcomes: dict, a: str, b: str) -> tuple[int, int, int]:
 def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed: int, weights: str,
          channel: str, target_errors: int):
     rxs = {n: receiver(n, prbs, weights, channel) for n in names}
-    # EFFINRX_EXECUTOR=ray (+ EFFINRX_RAY_ADDRESS, EFFINRX_RAY_WORKERS): the same counts from Ray workers
+    # EFFINRX_EXECUTOR=ray (+ EFFINRX_RAY_ADDRESS, EFFINRX_RAY_WORKERS): the same counts from Ray workers;
+    # EFFINRX_SWEEP_CACHE=<file>: finished batches go to a resume cache, a rerun continues (long tiers)
+    cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
     return collect(rxs, scenario(prbs, channel), ebno, max_blocks=max_blocks, target_errors=target_errors,
-                   batch_size=batch, seed=seed, executor=from_env(weights=weights))
+                   batch_size=batch, seed=seed, executor=from_env(weights=weights), cache=cache,
+                   progress=cache is not None)
 
 
 def counts(names, *, ebno, batch: int, max_blocks: int, seed: int, prbs: int = 4, weights: str = "reference",
