@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from effinrx.claims.registry import load_claims, param
+from effinrx.link import sweep
 from effinrx.stats import compare_counts, one_sided_less
 
 pytestmark = pytest.mark.reference_weights
@@ -177,17 +178,13 @@ def test_p3_break_even(request, claim_check, seed, report_dir, report_artifact):
 
 
 def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_artifact):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from effinrx.link.plots import new_figure, save_png
     from effinrx.prune.accounting import csr_curve_bytes, model_bytes
     from effinrx.prune.recipe import variable_names
 
     s = np.linspace(0.0, 0.95, 96)
     dense = (sum(r * c for r, c in shapes) + rest) * 4
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = new_figure(figsize=(5.5, 3.5))
     ax.plot(s, [dense / 1024] * len(s), "k-", label="dense fp32")
     ax.plot(s, [csr_curve_bytes(shapes, rest, x) / 1024 for x in s], "-", label="CSR int32 idx")
     ax.plot(s, [csr_curve_bytes(shapes, rest, x, narrow=True) / 1024 for x in s], "--",
@@ -203,10 +200,7 @@ def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_ar
     ax.set_ylabel("NRX-RT weights [KiB]")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = report_dir / "plots" / "pruning_bytes_vs_sparsity.png"
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
+    p = save_png(fig, report_dir / "plots" / "pruning_bytes_vs_sparsity.png")
     report_artifact(p, f"NRX-RT weight bytes vs kernel sparsity: break-even {be32:.3f} (int32 "
                        f"indices), {be_min:.3f} (narrow); depthwise kernels and biases stay dense")
 
@@ -214,9 +208,9 @@ def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_ar
 # --------------------------------------------------------------- P4-P7 ---------
 @functools.lru_cache(maxsize=None)
 def _tbler(tier, seed):
-    """{receiver: {ebno: counts}} of fp32 and every pruned variant on the same slots of the one engine
-    (evaluation scenario, fixed blocks per point)."""
-    from effinrx.link import sweep
+    """``(curves, sizes)``: curves name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired
+    tests) of fp32 and every pruned variant on the same slots of the one engine (evaluation
+    scenario, fixed blocks per point)."""
     from effinrx.receivers.nrx import NRXReceiver
 
     sz = SIZES[tier]
@@ -228,13 +222,11 @@ def _tbler(tier, seed):
             r = _pruned(model, method, pattern, tier, seed)
             name = f"{model}/{_tag(method, pattern)}"
             rxs[name] = NRXReceiver(model, net=r.net, num_prbs=4, name=name)
-    curves, outcomes = sweep.collect(rxs, sweep.scenario(4), sz["ebno"], max_blocks=2 * sz["batches"] * sz["tb_batch"],
-                                     target_errors=10**9, batch_size=sz["tb_batch"], seed=seed)
-    _OUTCOMES[(tier, seed)] = outcomes
-    return {n: {p.ebno_db: sweep.as_counts(p) for p in pts} for n, pts in curves.items()}, sz
+    curves, _ = sweep.collect(rxs, sweep.scenario(4), sz["ebno"], max_blocks=2 * sz["batches"] * sz["tb_batch"],
+                              target_errors=10**9, batch_size=sz["tb_batch"], seed=seed)
+    return curves, sz
 
 
-_OUTCOMES: dict = {}  # (tier, seed) -> per-TB outcomes of _tbler's sweep (paired tests)
 ALPHA = param("P7", "alpha")
 MARGIN_BEATS = param("P6", "margin")  # "beats": smallest win (golden/claims.toml)
 MARGIN_EQUIV = param("P7", "margin")  # P7 "an alternative": movement within +-margin of magnitude's TBLER
@@ -243,13 +235,12 @@ WORDS = {True: "reproduced", False: "not reproduced",
 
 
 def _pool(res, name):
-    return (sum(c["errors"] for c in res[name].values()), sum(c["blocks"] for c in res[name].values()))
+    return sweep.pool(res[name])
 
 
 def _paired(tier, seed, a, b):
-    from effinrx.link.sweep import discordant
-
-    return discordant(_OUTCOMES[(tier, seed)], a, b)
+    res, _ = _tbler(tier, seed)
+    return sweep.discordant({n: {p.ebno_db: p.tb for p in res[n]} for n in (a, b)}, a, b)
 
 
 def _sat(res, *names):
@@ -264,19 +255,13 @@ def _gi(res, sz, a, b):
     """Gap a - b at TBLER 10 % with the conservative interval (effinrx.link.metrics.gap_interval)."""
     from effinrx.link.metrics import gap_interval
 
-    return gap_interval([_Pt(e, res[a][e]) for e in sz["ebno"]], [_Pt(e, res[b][e]) for e in sz["ebno"]])
+    return gap_interval(res[a], res[b])
 
 
 def _record(claim_check, res, sz, names):
     for n in names:
-        for e in sz["ebno"]:
-            c = res[n][e]
-            claim_check(f"{n}/ebno={e:g}", c, kind="counts", note=f"TBLER {c['errors'] / c['blocks']:.3f}")
-
-
-class _Pt:
-    def __init__(self, e, c):
-        self.ebno_db, self.errors, self.blocks = e, c["errors"], c["blocks"]
+        for p in res[n]:
+            claim_check(f"{n}/ebno={p.ebno_db:g}", sweep.as_counts(p), kind="counts", note=f"TBLER {p.tbler:.3f}")
 
 
 def _ptxt(res, a, b):
