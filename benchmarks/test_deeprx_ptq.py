@@ -68,7 +68,7 @@ def _golden(claim_check, res, sz, names, claim=None):
         for n in names:
             for e in sz["ebno"]:
                 v = res[c][n][e]
-                claim_check(f"{c}/{n}/ebno={e:g}", {"errors": v["errors"], "blocks": v["blocks"]},
+                claim_check(f"{c}/{n}/ebno={e:g}", v,
                             kind="counts", claim=claim)
 
 

@@ -65,7 +65,7 @@ def _golden(claim_check, res, sz, names):
         for n in names:
             for e in sz["ebno"]:
                 v = res[c][n][e]
-                claim_check(f"{c}/{n}/ebno={e:g}", {"errors": v["errors"], "blocks": v["blocks"]}, kind="counts")
+                claim_check(f"{c}/{n}/ebno={e:g}", v, kind="counts")
 
 
 def _how(sz, steps):

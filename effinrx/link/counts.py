@@ -100,3 +100,15 @@ def unpack_outcomes(text: str, n: int):
     if len(raw) != -(-int(n) // 8):
         raise ConfigError(f"per-TB outcomes: {len(raw)} bytes for {n} TBs (expected {-(-int(n) // 8)})")
     return np.unpackbits(np.frombuffer(raw, np.uint8))[: int(n)].astype(bool)
+
+
+def as_counts(p: PointCounts) -> dict:
+    """A golden ``counts`` value of one point: errors/blocks plus bit errors and CRC failures, and,
+    when the point kept them, the per-TB outcomes (``tb``, :func:`pack_outcomes`) with
+    ``tb_per_batch`` (TBs per batch: a difference names its batch)."""
+    out = {"errors": int(p.errors), "blocks": int(p.blocks), "bit_errors": int(p.bit_errors),
+           "bits": int(p.bits), "crc_failures": int(p.crc_failures)}
+    if p.tb is not None and p.batches and len(p.tb) == p.blocks:
+        out["tb"] = pack_outcomes(p.tb)
+        out["tb_per_batch"] = int(p.blocks // p.batches)
+    return out

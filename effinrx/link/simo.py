@@ -29,6 +29,7 @@ import numpy as np
 from effinrx.errors import ConfigError
 from effinrx.link.channels import _arrays
 from effinrx.link.config import Scenario
+from effinrx.link.counts import as_counts
 from effinrx.link.montecarlo import simulate_many
 from effinrx.link.pusch import transmitter
 
@@ -177,7 +178,8 @@ def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *,
 
     ``receivers``: name -> :class:`~effinrx.receivers.base.Receiver`. Eb/N0 is rate-adjusted
     (:func:`effinrx.link.pusch.ebno_to_no`). Returns
-    ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures"}}}`` (ints).
+    ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures", "tb", "tb_per_batch"}}}``
+    (:func:`effinrx.link.counts.as_counts`: ints, and the per-TB outcomes as hex).
     """
     if batches < 1 or batch_size < 1:
         raise ConfigError(f"evaluate: batches and batch_size must be >= 1, got {batches}, {batch_size}")
@@ -187,6 +189,4 @@ def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *,
     # target_errors above the block count: every receiver runs every batch (fixed sample size)
     res = simulate_many(receivers, RangeChannel(sc, chan), ebno_db_list, max_blocks=blocks,
                         target_errors=blocks + 1, batch_size=batch_size, seed=seed, progress=progress)
-    return {n: {pc.ebno_db: {"errors": pc.errors, "blocks": pc.blocks, "bit_errors": pc.bit_errors,
-                             "bits": pc.bits, "crc_failures": pc.crc_failures} for pc in pts}
-            for n, pts in res.items()}
+    return {n: {pc.ebno_db: as_counts(pc) for pc in pts} for n, pts in res.items()}

@@ -17,7 +17,7 @@ import os
 
 from effinrx.errors import ConfigError
 from effinrx.link.config import Scenario
-from effinrx.link.counts import pack_outcomes
+from effinrx.link.counts import as_counts  # noqa: F401  (re-exported: the benchmarks' name)
 from effinrx.link.executor import from_env
 from effinrx.link.montecarlo import simulate_many
 from effinrx.receivers.registry import make
@@ -105,18 +105,6 @@ def paired(a: str, b: str, names, *, ebno, batch: int, max_blocks: int, seed: in
     _, out = _run(tuple(names), int(prbs), tuple(float(e) for e in ebno), int(batch), int(max_blocks), int(seed),
                   str(weights), channel, int(target_errors))
     return discordant(out, a, b)
-
-
-def as_counts(p) -> dict:
-    """A golden ``counts`` value of one point: errors/blocks plus bit errors and CRC failures, and,
-    when the sweep kept them, the per-TB outcomes (``tb``, :func:`effinrx.link.counts.pack_outcomes`)
-    with ``tb_per_batch`` (TBs per batch: a difference names its batch)."""
-    out = {"errors": int(p.errors), "blocks": int(p.blocks), "bit_errors": int(p.bit_errors),
-           "bits": int(p.bits), "crc_failures": int(p.crc_failures)}
-    if getattr(p, "tb", None) is not None and p.batches:
-        out["tb"] = pack_outcomes(p.tb)
-        out["tb_per_batch"] = int(p.blocks // p.batches)
-    return out
 
 
 def pool(points) -> tuple[int, int]:
