@@ -109,6 +109,10 @@ def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order
     assert got == ref
     assert [[p.batches for p in got[n]] for n in RXS] == [[p.batches for p in ref[n]] for n in RXS]
     assert seen_x == seen_s  # on_batch: same batches, same order
+    # the points' per-TB outcomes (paired tests, count goldens) are the serial ones too
+    assert all((a.tb is None and b.tb is None) or (a.tb == b.tb).all()
+               for n in RXS for a, b in zip(got[n], ref[n]))
+    assert all(p.tb is not None and len(p.tb) == p.blocks for n in RXS for p in got[n] if p.blocks)
 
 
 @given(target=st.integers(1, 40), blocks=st.integers(1, 120), floor=st.sampled_from([None, 0.05, 0.3, 0.9]),
