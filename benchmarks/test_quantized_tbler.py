@@ -13,7 +13,9 @@ The paper tier runs NVIDIA's evaluation size, 132 PRBs (goldens keyed ``132prb/<
 at the blog's comparison point 3 dB with 512 TBs per receiver (2 UEs x 256 slots; ~2.5 min per
 NRX receiver on 2 cores), LMMSE+K-best included: above 100 PRBs its LMMSE channel estimate is
 computed in independent 22-PRB chunks (NVIDIA's low-complexity estimator,
-:mod:`effinrx.receivers.lmmse_chunks`), and K=64 K-best makes it the slowest receiver of the tier.
+:mod:`effinrx.receivers.lmmse_chunks`). It is the slowest receiver of the tier: ~6 s per slot for
+the chunked LMMSE estimate (Sionna's LMMSEInterpolator rebuilds its matrices per antenna and chunk)
+plus K=64 K-best, ~30 min per 512 TBs on 2 cores (peak ~5 GB at batch 16).
 With one Eb/N0 point Q1 has no required Eb/N0 there, so its verdict is inconclusive at 132 PRBs
 (pooled counts recorded) and decided by the nightly 4-PRB sweep.
 """

@@ -13,8 +13,9 @@ interpolation builds 14 x 1584 x 1584 matrices per slot, antenna and UE; in chun
   (264 subcarriers, ``num_prbs`` must be a multiple of 22: 132 = 6 x 22) are interpolated
   independently by one ``LMMSEInterpolator`` built on Sionna's own 22-PRB PUSCH pilot pattern
   (checked at construction to equal every chunk's slice of the full pattern: DMRS type 1 combs are
-  periodic in 12 subcarriers, there are no guard carriers and no DC null), all chunks in one call
-  (chunks stacked on the batch axis); chunk estimates and error variances are concatenated back.
+  periodic in 12 subcarriers, there are no guard carriers and no DC null), one chunk after the
+  other (``tf.map_fn``: peak memory of one chunk); estimates and error variances are concatenated
+  back.
   The channel is wide-sense stationary in frequency, so every chunk uses the same 264 x 264
   frequency covariance: by default the one estimated at 22 PRBs (:func:`chunk_covariances`, cached
   by :mod:`effinrx.link.covariance` under the 22-PRB scenario's key: 36x cheaper than estimating the
@@ -151,17 +152,19 @@ class ChunkedLMMSEEstimator:
         ev = t.broadcast_to(ev, t.shape(h))
         n, w = self.num_chunks, self._w
 
-        def stack(a):  # [B,1,Nr,U,S,P] -> [C*B,1,Nr,U,S,Kc], chunk-major
-            a = t.transpose(t.gather(a, self._idx, axis=-1), [5, 0, 1, 2, 3, 4, 6])
-            return t.reshape(a, t.concat([[-1], t.shape(a)[2:]], 0))
+        def split(a):  # [B,1,Nr,U,S,P] -> [C,B,1,Nr,U,S,Kc]
+            return t.transpose(t.gather(a, self._idx, axis=-1), [5, 0, 1, 2, 3, 4, 6])
 
-        def unstack(a):  # [C*B,1,Nr,U,S,T,W] -> [B,1,Nr,U,S,T,C*W]
-            a = t.reshape(a, t.concat([[n, -1], t.shape(a)[1:]], 0))
+        # one chunk at a time: Sionna's 1D LMMSE builds [B,1,Nr,U,S,14,W+1,W+1] matrices, ~1 GB at
+        # batch 16 per chunk, so all chunks at once would need C times that
+        h_hat, err_var = t.map_fn(lambda a: self._interp(a[0], a[1]), (split(h), split(ev)),
+                                  fn_output_signature=(h.dtype, ev.dtype), parallel_iterations=1)
+
+        def join(a):  # [C,B,1,Nr,U,S,T,W] -> [B,1,Nr,U,S,T,C*W]
             a = t.transpose(a, [1, 2, 3, 4, 5, 6, 0, 7])
             return t.reshape(a, t.concat([t.shape(a)[:6], [n * w]], 0))
 
-        h_hat, err_var = self._interp(stack(h), stack(ev))
-        return unstack(h_hat), t.maximum(unstack(err_var), t.zeros((), err_var.dtype))
+        return join(h_hat), t.maximum(join(err_var), t.zeros((), err_var.dtype))
 
     def describe(self) -> dict:
         return {"lmmse_chunk_prbs": self.chunk_prbs, "lmmse_chunks": self.num_chunks,
