@@ -1,9 +1,11 @@
 """``effinrx covariance``: estimate and cache the UMi training-channel covariances (time, frequency,
-space) used by the LMMSE channel estimator."""
+space) used by the LMMSE channel estimator. Above 100 PRBs that estimator works in 22-PRB chunks
+(:mod:`effinrx.receivers.lmmse_chunks`), so the covariances of the 22-PRB grid are cached instead."""
 from __future__ import annotations
 
 from effinrx.link.config import Scenario
 from effinrx.link.covariance import cache_path, load_or_estimate
+from effinrx.receivers.lmmse_chunks import chunk_prbs_for
 
 
 def add_arguments(p) -> None:
@@ -17,6 +19,11 @@ def run(args) -> int:
     import numpy as np
 
     sc = Scenario(num_prbs=args.prbs, num_tx=args.num_tx, dmrs_ports=(0, 2)[: args.num_tx])
+    chunk = chunk_prbs_for(sc)
+    if chunk is not None:
+        print(f"{sc.num_prbs} PRBs: lmmse-kbest estimates the channel in {chunk}-PRB chunks; "
+              f"caching the {chunk}-PRB covariances")
+        sc = sc.replace(num_prbs=chunk)
     cov = load_or_estimate(sc, num_samples=args.samples, recompute=args.recompute, progress=True)
     for k, m in cov.items():
         print(f"{k:5s} {m.shape} trace/n={np.real(np.trace(m)) / m.shape[0]:.3f}")

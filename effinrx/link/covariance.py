@@ -2,8 +2,9 @@
 as ``.npz`` for the LMMSE channel estimator. Sample covariances averaged over UEs and ports.
 
 Cache file: ``$EFFINRX_CACHE`` (default ``~/.cache/effinrx``) ``/cov-<scenario key>.npz``.
-At > 100 PRBs the frequency covariance is large (fft x fft) but still estimated in one piece here;
-the low-complexity chunked estimator of the issue is not implemented.
+Above 100 PRBs the LMMSE estimator works in 22-PRB chunks (:mod:`effinrx.receivers.lmmse_chunks`)
+and asks for the covariances of the 22-PRB scenario (264 x 264 frequency covariance; the channel is
+wide-sense stationary in frequency), not for the fft x fft one of the full band.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 * :class:`LSLinLMMSE` - LS channel estimate at the DMRS, linear interpolation, LMMSE detection
   (max-log demapping): Sionna's default ``PUSCHReceiver`` front end ("ls-lmmse").
 * :class:`LMMSEKBest` - LMMSE channel estimation (time/frequency/space covariances from the training
-  channel, see :mod:`effinrx.link.covariance`) + K-best detection, K = 64 ("lmmse-kbest").
+  channel, see :mod:`effinrx.link.covariance`) + K-best detection, K = 64 ("lmmse-kbest"); above
+  100 PRBs the LMMSE estimate is computed in independent 22-PRB chunks (NVIDIA's low-complexity
+  estimator, :mod:`effinrx.receivers.lmmse_chunks`), at <= 100 PRBs over the full band.
 * :class:`PerfectKBest` - true effective channel (precoder applied) + K-best, K = 64 ("perfect-kbest").
 * :func:`ls_nn_estimate` - LS with nearest-neighbour interpolation, the NRX's input.
 
@@ -13,21 +15,11 @@
 from __future__ import annotations
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.link.covariance import load_or_estimate
 from effinrx.link.pusch import stream_management, transmitter
 from effinrx.receivers.base import Receiver
 from effinrx.receivers.checks import check_inputs
-
-
-def _ls_estimator(sc, interpolation: str = "lin", interpolator=None):
-    from sionna.phy.nr import PUSCHLSChannelEstimator
-
-    tx = transmitter(sc)
-    return PUSCHLSChannelEstimator(tx.resource_grid, tx._dmrs_length, tx._dmrs_additional_position,
-                                   tx._num_cdm_groups_without_data,
-                                   # Sionna skips interpolation when the type is None, even with an
-                                   # interpolator given, so the type stays set (it is then ignored)
-                                   interpolation_type=interpolation, interpolator=interpolator)
+from effinrx.receivers.lmmse_chunks import chunk_prbs_for, lmmse_estimator
+from effinrx.receivers.lmmse_chunks import pusch_ls_estimator as _ls_estimator
 
 
 def ls_nn_estimate(sc, y, no):
@@ -112,26 +104,28 @@ class LMMSEKBest(_Classical):
 
     ``covariances``: dict with complex ``freq`` [fft, fft], ``time`` [14, 14], ``space`` [Nr, Nr]
     (see :func:`effinrx.link.covariance.load_or_estimate`); None = load/estimate from the cache.
+    Above :data:`~effinrx.receivers.lmmse_chunks.LMMSE_CHUNK_ABOVE_PRBS` (100) PRBs the estimate is
+    computed in independent chunks of ``chunk_prbs`` = 22 PRBs (264 subcarriers,
+    :class:`~effinrx.receivers.lmmse_chunks.ChunkedLMMSEEstimator`): ``freq`` may then be 264 x 264
+    (None = estimated at 22 PRBs) or larger (its top-left 264 x 264 block is used). ``chunk_prbs``:
+    None = that rule, 0 = full band, n = chunks of n PRBs. The channel estimate is complex64
+    ``[B, 1, Nr, num_tx, 1, 14, fft]`` with float32 error variances of the same shape, for either
+    path; ``llr`` returns float32 ``[B, num_tx, num_coded_bits]``. ``describe()`` adds the chunking.
     """
 
     name = "lmmse-kbest"
 
-    def __init__(self, scenario, k: int = 64, covariances=None):
+    def __init__(self, scenario, k: int = 64, covariances=None, chunk_prbs: int | None = None):
         super().__init__(scenario)
-        from sionna.phy.ofdm import LMMSEInterpolator
-
-        from effinrx._tf import tf
-
         if k < 1:
             raise ConfigError(f"K-best list size k must be >= 1, got {k}")
-        cov = covariances if covariances is not None else load_or_estimate(scenario)
-        t = tf()
-        interp = LMMSEInterpolator(self._tx.resource_grid.pilot_pattern,
-                                   t.constant(cov["time"], t.complex64), t.constant(cov["freq"], t.complex64),
-                                   t.constant(cov["space"], t.complex64), order="f-t-s")
-        self._est = _ls_estimator(scenario, interpolator=interp)
+        if chunk_prbs is not None and chunk_prbs < 0:
+            raise ConfigError(f"chunk_prbs must be None, 0 (full band) or >= 1, got {chunk_prbs}")
+        chunk = chunk_prbs_for(scenario) if chunk_prbs is None else (int(chunk_prbs) or None)
+        self._est = lmmse_estimator(scenario, covariances, chunk_prbs=chunk or 0)
         self._det = _kbest(scenario, self._bps, int(k))
         self.k = int(k)
+        self.chunk_prbs = chunk
 
     def llr(self, y, no, h=None, active=None):
         self._check(y, no)
@@ -139,7 +133,10 @@ class LMMSEKBest(_Classical):
         return self._demap_layers(self._det(y, h_hat, err_var, no))
 
     def describe(self) -> dict:
-        return {**super().describe(), "k": self.k}
+        d = {**super().describe(), "k": self.k}
+        if self.chunk_prbs is not None:  # full band (<= 100 PRBs) keeps its old resume-cache key
+            d.update(self._est.describe())
+        return d
 
 
 def effective_channel(sc, h):
