@@ -122,11 +122,12 @@ def all_of(*verdicts):
 def gaps_table(curves: dict, references, targets=(0.1, 0.01)) -> str:
     """Markdown: per receiver and TBLER target, required Eb/N0 with its 95 % interval and the gap to
     each of ``references`` with the conservative interval of :func:`gap_interval` (dB, positive =
-    worse; "not bracketed" where a curve does not cross the target in the swept range)."""
+    worse; "not bracketed" where a curve does not cross the target in the swept range, "—" for an
+    interval bound that does not, e.g. the upper bound at a point without errors)."""
     refs = [r for r in references if r in curves]
 
-    def f(x):
-        return "not bracketed" if math.isnan(x) else f"{x:+.2f}"
+    def b(x, sign=""):  # an interval bound: "—" where the curve's interval does not reach the target
+        return "—" if math.isnan(x) else f"{x:{sign}.2f}"
 
     head = ["receiver", "target", "req. Eb/N0 (dB) [95 %]"] + [f"gap vs {r} (dB) [interval]" for r in refs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -134,9 +135,10 @@ def gaps_table(curves: dict, references, targets=(0.1, 0.01)) -> str:
         for n, pts in curves.items():
             r = required_ebno(pts, t)
             cells = [n, f"{t:g}", "not bracketed" if math.isnan(r.value) else
-                     f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]"]
+                     f"{r.value:.2f} [{b(r.low)}, {b(r.high)}]"]
             for ref in refs:
                 g, lo, hi = gap_interval(pts, curves[ref], t)
-                cells.append("—" if ref == n else f"{f(g)} [{f(lo)}, {f(hi)}]")
+                cells.append("—" if ref == n else "not bracketed" if math.isnan(g) else
+                             f"{g:+.2f} [{b(lo, '+')}, {b(hi, '+')}]")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
