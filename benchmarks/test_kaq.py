@@ -28,6 +28,10 @@ def res(request):
 
 
 # ADMM-Net is nightly-only (~55 s of smoke budget); smoke trains and checks the PGD-Net, same code path
+#: golden tolerance of the epochs-to-threshold counts: golden from an AVX2 host gave QAT 4-bit 8
+#: epochs, an AVX-512 host 7 (same seed, versions and code): float differences move a threshold
+#: crossing of the training curve by one epoch; two or more is a regression
+EPOCH_TOL = 1
 ARCH = pytest.mark.parametrize("arch", ["pgd", pytest.param("admm", marks=pytest.mark.nightly)])
 
 
@@ -105,7 +109,9 @@ def test_k2_convergence(request, arch, bits, claim_check):
     final = {m: runs[m]["val_mse"][-1] for m in kaq.METHODS}
     secs = {m: runs[m]["seconds"] for m in kaq.METHODS}
     assert all(np.isfinite(runs[m]["val_mse"]).all() for m in kaq.METHODS)
-    claim_check(f"{arch}/epochs-to-1.05xfp32/{bits}bit", ep, kind="abs",
+    # the crossing epoch of a trained curve moves by one between hosts' SIMD paths (EPOCH_TOL);
+    # context only, the verdict below does not use it
+    claim_check(f"{arch}/epochs-to-1.05xfp32/{bits}bit", ep, kind="abs", tol=EPOCH_TOL,
                 note=f"threshold {thr:.4f}; final val MSE qat {final['qat']:.4f} kaq {final['kaq']:.4f}; "
                      f"CPU training s qat {secs['qat']:.1f} kaq {secs['kaq']:.1f}")
     gap = kaq.convergence_gap(runs["kaq"], runs["qat"], alpha=param("K2", "alpha"))
