@@ -55,3 +55,19 @@ def test_coverage_scanner_sees_params_and_pytestmark(tmp_path: Path):
         "def test_b(p): pass\n")
     found = scan(tmp_path)
     assert set(found) == {"A1", "B2", "C3"}
+
+
+def test_regression_table_is_read_and_checked(tmp_path: Path):
+    """``[regression]`` of claims.toml: the count goldens' family-wise alpha; errors name file and key."""
+    from effinrx.claims.registry import regression_param
+
+    assert 0.0 < regression_param("family_alpha") < 0.05
+    bad = tmp_path / "c.toml"
+    bad.write_text("schema = 1\n")
+    with pytest.raises(ConfigError, match=r"no \[regression\] table"):
+        regression_param("family_alpha", str(bad))
+    bad.write_text("schema = 1\n[regression]\nfamily_alpha = 1.5\n")
+    with pytest.raises(ConfigError, match="must be in"):
+        regression_param("family_alpha", str(bad))
+    with pytest.raises(ConfigError, match="no key 'other'"):
+        regression_param("other", str(bad))
