@@ -161,11 +161,12 @@ def _exact_counts(golden: dict, measured: dict) -> tuple[bool, float | None, str
     return not diff, None, text + (f"; differs: {', '.join(diff)}" if diff else "")
 
 
-def _paired_counts(golden: dict, measured: dict, alpha: float) -> tuple[bool, float | None, str]:
+def _paired_counts(outcomes: tuple, alpha: float) -> tuple[bool, float | None, str]:
     """Same seed and configuration on another host or versions: the slots are the same, so the
-    per-TB outcomes are paired; two-sided exact McNemar on the discordant TBs at ``alpha`` (the
-    family-wise rate over the tier's count entries, :meth:`GoldenStore.paired_alpha`)."""
-    g, m = _outcomes(golden, measured)
+    per-TB outcomes (golden, measured: :func:`_outcomes`) are paired; two-sided exact McNemar on the
+    discordant TBs at ``alpha`` (the family-wise rate over the tier's count entries,
+    :meth:`GoldenStore.paired_alpha`)."""
+    g, m = outcomes
     new_err, fixed = int((m & ~g).sum()), int((g & ~m).sum())
     p = paired_change_p(new_err, fixed)
     return p > alpha, p - alpha, (f"paired McNemar two-sided alpha={alpha:.2g} (p={p:.3g}; {new_err} TBs newly "
@@ -224,8 +225,8 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                        golden_status=NOT_COMPARABLE, verdict=f"{NOT_COMPARABLE} ({why})", message=msg)
     if kind == "counts" and same_setup(entry.get("meta"), meta):
         ok, margin, tol_text = _exact_counts(entry["value"], measured)
-    elif kind == "counts" and _outcomes(entry["value"], measured) is not None:
-        ok, margin, tol_text = _paired_counts(entry["value"], measured, store.paired_alpha())
+    elif kind == "counts" and (paired := _outcomes(entry["value"], measured)) is not None:
+        ok, margin, tol_text = _paired_counts(paired, store.paired_alpha())
     else:
         ok, margin, tol_text = compare(kind, entry["value"], measured, tol)
     if ok and kind == "latency" and tol_text.startswith(ADVISORY) and "not failed" in tol_text:

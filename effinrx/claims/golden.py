@@ -48,6 +48,7 @@ class GoldenStore:
         self.tier = tier
         self.mode = mode
         self._obtained_started: set[Path] = set()  # .obtained files this store (run) has written
+        self._family: int | None = None  # count_family(), read once per run
 
     def path(self, claim: str, device: str = "any") -> Path:
         return self.root / self.tier / device / f"{claim}.json"
@@ -103,7 +104,7 @@ class GoldenStore:
     def count_family(self) -> int:
         """Number of ``counts`` entries in this tier's device-independent goldens: the family over
         which the paired regression tests share one false-alarm rate (:meth:`paired_alpha`)."""
-        if getattr(self, "_family", None) is None:
+        if self._family is None:
             self._family = sum(e.get("kind") == "counts"
                                for p in sorted((self.root / self.tier / "any").glob("*.json"))
                                for e in (self.load(p.stem) or {}).get("entries", {}).values())
