@@ -59,10 +59,13 @@ def _recipe(model, method, pattern, tier, seed):
 
 @functools.lru_cache(maxsize=None)
 def _pruned(model, method, pattern, tier, seed):
-    """PruneResult of one variant, computed once per session (weights never leave memory)."""
-    from effinrx.prune.dispatch import prune_nrx
+    """PruneResult of one variant, computed once per session; with ``EFFINRX_PRUNE_CACHE=<folder>``
+    also kept on disk, so a nightly run cut off after some fine-tunes redoes only the rest
+    (:mod:`effinrx.prune.cache`; the folder holds weights derived from the reference weights:
+    never commit it)."""
+    from effinrx.prune.cache import prune_cached
 
-    return prune_nrx(_recipe(model, method, pattern, tier, seed), None)
+    return prune_cached(_recipe(model, method, pattern, tier, seed), progress=tier != "smoke")
 
 
 @functools.lru_cache(maxsize=None)
