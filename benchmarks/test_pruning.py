@@ -39,7 +39,6 @@ VARIANTS = {"nrx-rt": [("magnitude", "unstructured"), ("magnitude", "2:4"), ("mo
             "nrx-large": [("magnitude", "unstructured"), ("magnitude", "2:4")]}
 # Large is nightly-only: its tfmot wrap + graph builds cost ~90 s of the 15-min smoke budget for a
 # 2-step fine-tune that measures nothing RT's smoke run does not already cover (same code path)
-MODELS = {"smoke": ("nrx-rt",), "nightly": ("nrx-rt", "nrx-large"), "paper": ("nrx-rt", "nrx-large")}
 LARGE_NIGHTLY = pytest.mark.nightly
 TARGET = 0.8
 
@@ -210,24 +209,31 @@ def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_ar
 
 # --------------------------------------------------------------- P4-P7 ---------
 @functools.lru_cache(maxsize=None)
-def _tbler(tier, seed):
-    """``(curves, sizes)``: curves name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired
-    tests) of fp32 and every pruned variant on the same slots of the one engine (evaluation
-    scenario, fixed blocks per point)."""
+def _tbler_model(tier, seed, model):
+    """curves name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired tests) of ``model``'s
+    fp32 and pruned variants on the slots of the one engine (evaluation scenario, fixed blocks per
+    point). One sweep per model: the slots depend only on (seed, scenario, Eb/N0, batch), so RT and
+    Large curves are paired whether they ran together or not, and the RT claims need no Large
+    fine-tune."""
     from effinrx.receivers.nrx import NRXReceiver
 
     sz = SIZES[tier]
-    rxs = {}
-    for model in MODELS[tier]:
-        variants = VARIANTS[model]
-        rxs[f"{model}/fp32"] = NRXReceiver(model, net=_reference_net(model), num_prbs=4)
-        for method, pattern in variants:
-            r = _pruned(model, method, pattern, tier, seed)
-            name = f"{model}/{_tag(method, pattern)}"
-            rxs[name] = NRXReceiver(model, net=r.net, num_prbs=4, name=name)
+    rxs = {f"{model}/fp32": NRXReceiver(model, net=_reference_net(model), num_prbs=4)}
+    for method, pattern in VARIANTS[model]:
+        r = _pruned(model, method, pattern, tier, seed)
+        name = f"{model}/{_tag(method, pattern)}"
+        rxs[name] = NRXReceiver(model, net=r.net, num_prbs=4, name=name)
     curves, _ = sweep.collect(rxs, sweep.scenario(4), sz["ebno"], max_blocks=2 * sz["batches"] * sz["tb_batch"],
                               target_errors=10**9, batch_size=sz["tb_batch"], seed=seed)
-    return curves, sz
+    return curves
+
+
+def _tbler(tier, seed, models=("nrx-rt",)):
+    """``(curves, sizes)`` of the named models (see :func:`_tbler_model`)."""
+    curves = {}
+    for m in models:
+        curves.update(_tbler_model(tier, seed, m))
+    return curves, SIZES[tier]
 
 
 ALPHA = param("P7", "alpha")
@@ -242,7 +248,7 @@ def _pool(res, name):
 
 
 def _paired(tier, seed, a, b):
-    res, _ = _tbler(tier, seed)
+    res, _ = _tbler(tier, seed, tuple(dict.fromkeys(n.split("/")[0] for n in (a, b))))
     return sweep.discordant({n: {p.ebno_db: p.tb for p in res[n]} for n in (a, b)}, a, b)
 
 
@@ -300,7 +306,7 @@ def test_p4_pruned_rt_loss(request, claim_check, seed):
 @pytest.mark.claim("P5")
 @LARGE_NIGHTLY
 def test_p5_pruned_large_loss(request, claim_check, seed):
-    res, sz = _tbler(_tier(request), seed)
+    res, sz = _tbler(_tier(request), seed, ("nrx-large",))
     un, ss = "nrx-large/magnitude-0.8", "nrx-large/magnitude-2:4"
     _record(claim_check, res, sz, ["nrx-large/fp32", un, ss])
     p_order = one_sided_less(*_pool(res, un), *_pool(res, ss))
@@ -327,7 +333,7 @@ def test_p5_pruned_large_loss(request, claim_check, seed):
 @LARGE_NIGHTLY
 def test_p6_pruned_large_beats_rt(request, claim_check, seed):
     tier = _tier(request)
-    res, sz = _tbler(tier, seed)
+    res, sz = _tbler(tier, seed, ("nrx-rt", "nrx-large"))
     lg = "nrx-large/magnitude-0.8"
     nz_large = _pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"]
     nz_rt = int(sum(np.count_nonzero(w) for w in _reference_net("nrx-rt").get_core_weights()))

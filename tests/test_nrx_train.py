@@ -81,3 +81,23 @@ def test_train_checkpoint_resume_and_logs(tmp_path):
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
     assert [int(x["step"]) for x in rows] == [1, 2, 3]
     assert json.loads((tmp_path / "summary.json").read_text())["steps_done"] == 3
+
+
+def test_compiled_umi_source_draws_the_eager_slots():
+    """``UMiSlotSource(compiled=True)`` (long training runs) draws the eager source's slots from the
+    same seed: bits, coded bits, activity and noise exactly, ``y``/``h`` to float32 rounding."""
+    import numpy as np
+
+    from effinrx._tf import set_seeds
+    from effinrx.link.umi import UMiSlotSource
+
+    draws = {}
+    for compiled in (False, True):
+        src = UMiSlotSource(4, 2, compiled=compiled)
+        set_seeds(11)
+        draws[compiled] = [src(2, e, num_active=k) for k, e in ((1, (0.0, 10.0)), (None, 4.0))]
+    for a, b in zip(draws[False], draws[True]):
+        for f in ("bits", "coded", "active", "no"):
+            assert np.array_equal(getattr(a, f).numpy(), getattr(b, f).numpy()), f
+        for f in ("y", "h", "x"):
+            np.testing.assert_allclose(getattr(b, f).numpy(), getattr(a, f).numpy(), atol=1e-5, err_msg=f)
