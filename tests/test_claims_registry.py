@@ -66,6 +66,7 @@ def test_regression_table_is_read_and_checked(tmp_path: Path):
     bad.write_text("schema = 1\n")
     with pytest.raises(ConfigError, match=r"no \[regression\] table"):
         regression_param("family_alpha", str(bad))
+    bad = tmp_path / "d.toml"  # the registry is read once per process and path
     bad.write_text("schema = 1\n[regression]\nfamily_alpha = 1.5\n")
     with pytest.raises(ConfigError, match="must be in"):
         regression_param("family_alpha", str(bad))

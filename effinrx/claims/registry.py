@@ -52,12 +52,30 @@ class Claim:
         return abs(float(measured) - self.reference) <= self.allowed_fraction * abs(self.reference)
 
 
-def parse_claims(text: str, origin: str = "<claims>") -> dict[str, Claim]:
-    """Parse and validate claims TOML text; errors name the file and the claim key."""
+def _parse_toml(text: str, origin: str) -> dict:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{origin}: not valid TOML: {e}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _read_registry(path: str | None) -> tuple[str, dict]:
+    """``(origin, parsed TOML)`` of the registry file, read once per process and path."""
+    p = Path(path) if path else default_claims_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"claims registry {p}: cannot read ({e.strerror})") from None
+    return str(p), _parse_toml(text, str(p))
+
+
+def parse_claims(text: str, origin: str = "<claims>") -> dict[str, Claim]:
+    """Parse and validate claims TOML text; errors name the file and the claim key."""
+    return _claims_from(_parse_toml(text, origin), origin)
+
+
+def _claims_from(data: dict, origin: str) -> dict[str, Claim]:
     if data.get("schema") != 1:
         raise ConfigError(f"{origin}: expected 'schema = 1', got {data.get('schema')!r}")
     rows = data.get("claims")
@@ -86,12 +104,8 @@ def parse_claims(text: str, origin: str = "<claims>") -> dict[str, Claim]:
 @functools.lru_cache(maxsize=4)
 def load_claims(path: str | None = None) -> dict[str, Claim]:
     """Load the registry (default ``golden/claims.toml``)."""
-    p = Path(path) if path else default_claims_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"claims registry {p}: cannot read ({e.strerror})") from None
-    return parse_claims(text, str(p))
+    origin, data = _read_registry(path)
+    return _claims_from(data, origin)
 
 
 def param(claim_id: str, name: str, path: str | None = None):
@@ -108,16 +122,11 @@ def param(claim_id: str, name: str, path: str | None = None):
     return extra[name]
 
 
-@functools.lru_cache(maxsize=4)
 def _regression(path: str | None = None) -> dict:
-    p = Path(path) if path else default_claims_path()
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"claims registry {p}: cannot read ({e})") from None
+    origin, data = _read_registry(path)
     table = data.get("regression")
     if not isinstance(table, dict):
-        raise ConfigError(f"{p}: no [regression] table (the count goldens' family-wise false-alarm rate)")
+        raise ConfigError(f"{origin}: no [regression] table (the count goldens' family-wise false-alarm rate)")
     return table
 
 

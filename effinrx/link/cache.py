@@ -23,7 +23,7 @@ from pathlib import Path
 
 from effinrx.errors import ConfigError
 from effinrx.io import atomic_write_json
-from effinrx.link.counts import PointCounts, pack_outcomes, unpack_outcomes
+from effinrx.link.counts import PointCounts, outcome_bytes, pack_outcomes, unpack_outcomes
 
 SCHEMA = 2
 _FIELDS = ("errors", "blocks", "bit_errors", "bits", "batches", "crc_failures")
@@ -41,7 +41,7 @@ def entry_key(receiver, source, batch: int, seed: int) -> str:
 
 def _tb_ok(rec: dict) -> bool:
     tb = rec.get("tb")
-    return tb is None or (isinstance(tb, str) and len(tb) == 2 * (-(-rec["blocks"] // 8)))
+    return tb is None or (isinstance(tb, str) and len(tb) == 2 * outcome_bytes(rec["blocks"]))
 
 
 def load(path: Path) -> dict:

@@ -85,6 +85,11 @@ def count(wrong, crc_ok, tb_bits: int) -> BatchCounts:
                        int(wrong.size) * int(tb_bits), int(np.sum(~crc_ok)))
 
 
+def outcome_bytes(n: int) -> int:
+    """Bytes that :func:`pack_outcomes` uses for ``n`` TBs (8 a byte, the last one padded)."""
+    return (int(n) + 7) // 8
+
+
 def pack_outcomes(tb) -> str:
     """Per-TB outcomes bool [n] as a hex string (``np.packbits``, 8 TBs a byte): how goldens keep
     them. The length is the entry's ``blocks``."""
@@ -97,8 +102,8 @@ def unpack_outcomes(text: str, n: int):
         raw = bytes.fromhex(text)
     except (TypeError, ValueError):
         raise ConfigError(f"per-TB outcomes: not a hex string ({str(text)[:20]!r}...)") from None
-    if len(raw) != -(-int(n) // 8):
-        raise ConfigError(f"per-TB outcomes: {len(raw)} bytes for {n} TBs (expected {-(-int(n) // 8)})")
+    if len(raw) != outcome_bytes(n):
+        raise ConfigError(f"per-TB outcomes: {len(raw)} bytes for {n} TBs (expected {outcome_bytes(n)})")
     return np.unpackbits(np.frombuffer(raw, np.uint8))[: int(n)].astype(bool)
 
 
