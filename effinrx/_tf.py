@@ -95,6 +95,35 @@ def _pump() -> None:
 
 
 @contextlib.contextmanager
+def _swap_fd2():
+    """Yields ``(saved, restore)``: ``saved`` a duplicate of the real fd 2 (None where there is no
+    real fd 2, e.g. an embedded interpreter) and ``restore()``, which puts it back on fd 2
+    (idempotent; done on exit in any case). The scaffold of the two stderr filters below."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield None, lambda: None
+        return
+    done = []
+
+    def restore():
+        if not done:
+            done.append(True)
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):  # pragma: no cover
+                pass
+            os.dup2(saved, 2)
+
+    try:
+        yield saved, restore
+    finally:
+        restore()
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def live_filtered_stderr():
     """For the whole block, file descriptor 2 is a pipe into a small filter process that writes
     every piece of output to the real stderr as it arrives, except known TensorFlow/XLA noise
@@ -104,35 +133,28 @@ def live_filtered_stderr():
     real fd 2 or where the filter cannot start."""
     import subprocess
 
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter)
-        yield
-        return
-    try:
-        proc = subprocess.Popen([sys.executable, "-c", "from effinrx._tf import _pump; _pump()"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=saved,
-                                start_new_session=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
-    except OSError:  # cannot start a process: unfiltered output beats none
-        os.close(saved)
-        yield
-        return
-    os.dup2(proc.stdin.fileno(), 2)
-    try:
-        yield
-    finally:
+    with _swap_fd2() as (saved, restore):
+        proc = None
+        if saved is not None:
+            try:
+                proc = subprocess.Popen([sys.executable, "-c", "from effinrx._tf import _pump; _pump()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=saved,
+                                        start_new_session=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
+            except OSError:  # cannot start a process: unfiltered output beats none
+                proc = None
+        if proc is None:
+            yield
+            return
+        os.dup2(proc.stdin.fileno(), 2)
         try:
-            sys.stderr.flush()
-        except (OSError, ValueError):  # pragma: no cover
-            pass
-        os.dup2(saved, 2)
-        os.close(saved)
-        proc.stdin.close()
-        try:  # the filter ends once it has written what it got (later if a child keeps the pipe open)
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            pass
+            yield
+        finally:
+            restore()
+            proc.stdin.close()
+            try:  # the filter ends once it has written what it got (later if a child keeps the pipe open)
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
 
 
 def _pythonpath() -> str:
@@ -149,35 +171,25 @@ def filtered_stderr(extra=()):
     writes to fd 2 directly, so redirecting ``sys.stderr`` would not catch it."""
     import tempfile
 
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter)
-        yield
-        return
-    cap = tempfile.TemporaryFile(mode="w+b")
-    try:
-        os.dup2(cap.fileno(), 2)
-        try:
+    with _swap_fd2() as (saved, restore):
+        if saved is None:
             yield
-        finally:
+            return
+        with tempfile.TemporaryFile(mode="w+b") as cap:
+            os.dup2(cap.fileno(), 2)
             try:
-                sys.stderr.flush()
-            except (OSError, ValueError):  # pragma: no cover
-                pass
-            os.dup2(saved, 2)
-            cap.seek(0)
-            text = cap.read().decode("utf-8", "replace")
-            cpu_only = not _has_nvidia_device()
-            pats = tuple(extra)
-            keep = [ln for ln in text.splitlines()
-                    if ln.strip() and not _is_noise(ln, cpu_only) and not any(p.search(ln) for p in pats)]
-            if keep:
-                sys.stderr.write("\n".join(keep) + "\n")
-                sys.stderr.flush()
-    finally:
-        os.close(saved)
-        cap.close()
+                yield
+            finally:
+                restore()
+                cap.seek(0)
+                text = cap.read().decode("utf-8", "replace")
+                cpu_only = not _has_nvidia_device()
+                pats = tuple(extra)
+                keep = [ln for ln in text.splitlines()
+                        if ln.strip() and not _is_noise(ln, cpu_only) and not any(p.search(ln) for p in pats)]
+                if keep:
+                    sys.stderr.write("\n".join(keep) + "\n")
+                    sys.stderr.flush()
 
 
 class _DropDeprecations:
