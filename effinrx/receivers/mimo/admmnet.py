@@ -15,26 +15,23 @@ used through ``|.|``. ``z_0 = u_0 = 0``; output ``z_K``. Shapes as PGDNet: ``y``
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from effinrx.errors import ConfigError, ShapeError
-from effinrx.receivers.mimo.system import X_MAX
-
-_CLS = None
+from effinrx.errors import ConfigError
+from effinrx.receivers.mimo.system import X_MAX, check_unfolded, detector_inputs
 
 
 def build_admmnet(n_layers: int = 5, rho0: float = 0.1, lam0: float = 0.05):
-    if not isinstance(n_layers, int) or n_layers < 1:
-        raise ConfigError(f"n_layers must be a positive int, got {n_layers!r}")
-    if rho0 <= 0 or lam0 <= 0:
-        raise ConfigError(f"rho0 and lam0 must be > 0, got {rho0}, {lam0}")
+    """Return an :class:`ADMMNet` (TF module) with ``n_layers`` layers."""
+    check_unfolded(n_layers, rho0=rho0, lam0=lam0)
     return _admm_class()(n_layers, rho0, lam0)
 
 
+@functools.lru_cache(maxsize=None)
 def _admm_class():
-    global _CLS
-    if _CLS is not None:
-        return _CLS
+    """Define the class lazily so importing this module does not import TensorFlow."""
     from effinrx._tf import tf
 
     tf = tf()
@@ -55,11 +52,7 @@ def _admm_class():
             self.lam_raw.assign(other.lam_raw)
 
         def __call__(self, y, h, snr_db, quant=None, return_acts=False):
-            y = tf.convert_to_tensor(y, tf.float32)
-            h = tf.convert_to_tensor(h, tf.float32)
-            snr_db = tf.convert_to_tensor(snr_db, tf.float32)
-            if y.shape.rank != 2 or h.shape.rank != 3:
-                raise ShapeError(f"ADMMNet expects y [B, M] and h [B, M, N], got {y.shape}, {h.shape}")
+            y, h, snr_db = detector_inputs(tf, y, h, snr_db, "ADMMNet")
             rho, lam = tf.abs(self.eta_raw), tf.abs(self.lam_raw)
             gram = tf.matmul(h, h, transpose_a=True)
             hty = tf.linalg.matvec(h, y, transpose_a=True)
@@ -85,5 +78,4 @@ def _admm_class():
                     "lambda": [round(float(v), 5) for v in tf.abs(self.lam_raw).numpy()],
                     "num_params": 2 * self.n_layers}
 
-    _CLS = ADMMNet
-    return _CLS
+    return ADMMNet

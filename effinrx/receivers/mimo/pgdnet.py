@@ -33,10 +33,12 @@ the noise level, which is what ``Delta = alpha SNR^-1/2 + gamma`` models. Quanti
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from effinrx.errors import ConfigError, ShapeError
-from effinrx.receivers.mimo.system import PAM_LEVELS, generate
+from effinrx.errors import ConfigError
+from effinrx.receivers.mimo.system import PAM_LEVELS, check_unfolded, detector_inputs, generate
 
 #: initial values (first layer = damped LMMSE, then a soft prox cooling layer by layer)
 INIT = {"eta": 1.0, "lam": 0.05, "mu": 1.0, "nu": 0.02, "t": 2.0, "c": (0.2, 0.02)}
@@ -46,21 +48,13 @@ _SHARED = ("mu", "nu")  # one value for all layers
 
 def build_pgdnet(n_layers: int = 5, eta0: float = INIT["eta"], lam0: float = INIT["lam"]):
     """Return a :class:`PGDNet` (TF module) with ``n_layers`` layers."""
-    if not isinstance(n_layers, int) or n_layers < 1:
-        raise ConfigError(f"n_layers must be a positive int, got {n_layers!r}")
-    if eta0 <= 0 or lam0 <= 0:
-        raise ConfigError(f"eta0 and lam0 must be > 0, got {eta0}, {lam0}")
+    check_unfolded(n_layers, eta0=eta0, lam0=lam0)
     return _pgd_class()(n_layers, eta0, lam0)
 
 
-_CLS = None
-
-
+@functools.lru_cache(maxsize=None)
 def _pgd_class():
     """Define the class lazily so importing this module does not import TensorFlow."""
-    global _CLS
-    if _CLS is not None:
-        return _CLS
     from effinrx._tf import tf
 
     tf = tf()
@@ -101,11 +95,7 @@ def _pgd_class():
                 getattr(self, f"{name}_raw").assign(getattr(other, f"{name}_raw"))
 
         def __call__(self, y, h, snr_db, quant=None, return_acts=False):
-            y = tf.convert_to_tensor(y, tf.float32)
-            h = tf.convert_to_tensor(h, tf.float32)
-            snr_db = tf.convert_to_tensor(snr_db, tf.float32)
-            if y.shape.rank != 2 or h.shape.rank != 3:
-                raise ShapeError(f"PGDNet expects y [B, M] and h [B, M, N], got {y.shape}, {h.shape}")
+            y, h, snr_db = detector_inputs(tf, y, h, snr_db, "PGDNet")
             p = {name: tf.abs(getattr(self, f"{name}_raw")) for name in _PARAMS}
             ratio = tf.cast(tf.shape(h)[2], tf.float32) / tf.cast(tf.shape(h)[1], tf.float32)
             no = ratio * tf.pow(10.0, -snr_db / 10.0)  # [B]
@@ -137,8 +127,7 @@ def _pgd_class():
                 out[name] = [round(float(v), 5) for v in tf.abs(getattr(self, f"{name}_raw")).numpy()]
             return out
 
-    _CLS = PGDNet
-    return _CLS
+    return PGDNet
 
 
 def train_fp32(net, cfg, *, epochs: int, steps_per_epoch: int, batch: int = 128,

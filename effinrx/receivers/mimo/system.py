@@ -153,3 +153,25 @@ def bit_errors(idx_hat, idx_true) -> tuple[int, int]:
         raise ShapeError(f"index arrays differ in shape: {a.shape} vs {b.shape}")
     errs = int((PAM_BITS[a] != PAM_BITS[b]).sum())
     return errs, int(b.size * 2)
+
+
+def check_unfolded(n_layers, **positive) -> None:
+    """Build arguments of an unfolded detector: ``n_layers`` a positive int, every ``positive``
+    keyword > 0; ConfigError naming them otherwise."""
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
+        raise ConfigError(f"n_layers must be a positive int, got {n_layers!r}")
+    bad = {k: v for k, v in positive.items() if not v > 0}
+    if bad:
+        raise ConfigError(f"{' and '.join(positive)} must be > 0, got "
+                          + ", ".join(f"{k}={v}" for k, v in positive.items()))
+
+
+def detector_inputs(tf, y, h, snr_db, name: str):
+    """``(y, h, snr_db)`` as float32 tensors; ShapeError naming ``name`` unless ``y`` is [B, M] and
+    ``h`` [B, M, N]."""
+    y = tf.convert_to_tensor(y, tf.float32)
+    h = tf.convert_to_tensor(h, tf.float32)
+    snr_db = tf.convert_to_tensor(snr_db, tf.float32)
+    if y.shape.rank != 2 or h.shape.rank != 3:
+        raise ShapeError(f"{name} expects y [B, M] and h [B, M, N], got {y.shape}, {h.shape}")
+    return y, h, snr_db
