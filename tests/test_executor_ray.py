@@ -58,7 +58,7 @@ def fake_run_batch(group, source, ebno_db, batch, seed, i, **kw):
     return M.Batch(float(ebno_db), i, counts, err)
 
 
-def fake_sweep(rxs, points, *, chunk, workers, order_seed, cache=None, on_batch=None, **kw):
+def fake_sweep(rxs, points, *, chunk, workers, order_seed, cache=None, on_batch=None, split="point", **kw):
     """:class:`X.Sweep` driven in-process, finishing the in-flight tasks in a random order."""
     from effinrx.link.cache import Store
 
@@ -68,7 +68,7 @@ def fake_sweep(rxs, points, *, chunk, workers, order_seed, cache=None, on_batch=
     curves = {n: [store.get(rx, e) for e in points] for n, rx in rxs.items()}
     max_batches = max(1, -(-kw["max_blocks"] // (kw["batch_size"] * 2)))
     sw = X.Sweep(rxs, points, store, curves, max_batches=max_batches, target_errors=kw["target_errors"],
-                 max_blocks=kw["max_blocks"], tbler_floor=kw["tbler_floor"], chunk=chunk)
+                 max_blocks=kw["max_blocks"], tbler_floor=kw["tbler_floor"], chunk=chunk, split=split)
     job = X.Job(tuple((n, n) for n in rxs), "auto", src, kw["batch_size"], kw["seed"], kw["target_errors"])
     rng, tasks = random.Random(order_seed), {}
 
@@ -96,8 +96,10 @@ POINTS = [-2.0, 0.0, 2.0, 4.0, 6.0]
 
 @pytest.mark.parametrize("rules", [{}, {"target_errors": 7}, {"tbler_floor": 0.2}, {"max_blocks": 50},
                                    {"target_errors": 5, "tbler_floor": 0.15, "max_blocks": 200}])
-@pytest.mark.parametrize("chunk,workers,order", [(1, 1, 0), (3, 2, 1), (4, 5, 2), (50, 3, 3)])
-def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order):
+@pytest.mark.parametrize("chunk,workers,order,split", [(1, 1, 0, "point"), (3, 2, 1, "point"), (4, 5, 2, "point"),
+                                                       (50, 3, 3, "point"), (1, 2, 4, "receiver"),
+                                                       (3, 5, 5, "receiver")])
+def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order, split):
     monkeypatch.setattr(M, "run_batch", fake_run_batch)
     seen_s, seen_x = [], []
 
@@ -105,7 +107,8 @@ def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order
         return lambda b: out.append((b.ebno_db, b.index, sorted(b.counts.items()), sorted(b.tb_error.items())))
 
     ref = serial(RXS, POINTS, on_batch=rec(seen_s), **rules)
-    got = fake_sweep(RXS, POINTS, chunk=chunk, workers=workers, order_seed=order, on_batch=rec(seen_x), **rules)
+    got = fake_sweep(RXS, POINTS, chunk=chunk, workers=workers, order_seed=order, on_batch=rec(seen_x),
+                     split=split, **rules)
     assert got == ref
     assert [[p.batches for p in got[n]] for n in RXS] == [[p.batches for p in ref[n]] for n in RXS]
     assert seen_x == seen_s  # on_batch: same batches, same order
@@ -115,14 +118,34 @@ def test_merge_gives_the_serial_counts(monkeypatch, rules, chunk, workers, order
     assert all(p.tb is not None and len(p.tb) == p.blocks for n in RXS for p in got[n] if p.blocks)
 
 
+def test_receiver_split_plans_one_receiver_per_task():
+    from effinrx.link.cache import Store
+
+    src = as_source(Scenario())
+    n_tasks = {}
+    for split in X.SPLITS:
+        store = Store(None, src, 4, 0)
+        curves = {n: [store.get(rx, e) for e in POINTS] for n, rx in RXS.items()}
+        sw = X.Sweep(RXS, POINTS, store, curves, max_batches=6, target_errors=10**9, max_blocks=48,
+                     tbler_floor=None, chunk=2, split=split)
+        tasks = list(sw.plan())
+        n_tasks[split] = len(tasks)
+        assert all(len(t.first) == (len(RXS) if split == "point" else 1) for t in tasks)
+    assert n_tasks == {"point": 5 * 3, "receiver": 5 * 3 * 3}
+    with pytest.raises(X.ConfigError, match="task split"):
+        X.Sweep(RXS, POINTS, store, curves, max_batches=6, target_errors=1, max_blocks=48, tbler_floor=None,
+                chunk=2, split="ebno")
+
+
 @given(target=st.integers(1, 40), blocks=st.integers(1, 120), floor=st.sampled_from([None, 0.05, 0.3, 0.9]),
-       chunk=st.integers(1, 9), workers=st.integers(1, 6), order=st.integers(0, 10**6))
-def test_merge_property(target, blocks, floor, chunk, workers, order):
-    """Any stop rules, chunking, worker count and completion order: the serial counts."""
+       chunk=st.integers(1, 9), workers=st.integers(1, 6), order=st.integers(0, 10**6),
+       split=st.sampled_from(X.SPLITS))
+def test_merge_property(target, blocks, floor, chunk, workers, order, split):
+    """Any stop rules, chunking, task split, worker count and completion order: the serial counts."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(M, "run_batch", fake_run_batch)
         rules = {"target_errors": target, "max_blocks": blocks, "tbler_floor": floor}
-        assert fake_sweep(RXS, POINTS, chunk=chunk, workers=workers, order_seed=order, **rules) == \
+        assert fake_sweep(RXS, POINTS, chunk=chunk, workers=workers, order_seed=order, split=split, **rules) == \
             serial(RXS, POINTS, **rules)
 
 
@@ -156,6 +179,8 @@ def test_without_ray_one_line(monkeypatch, tmp_path, capsys):
         X.RayExecutor()._init()
     assert main(["simulate", "--ebno", "3", "--workers", "2", "--plot", str(tmp_path / "x.png")]) == 1
     assert "need --executor ray" in capsys.readouterr().err
+    assert main(["simulate", "--ebno", "3", "--split", "receiver", "--plot", str(tmp_path / "x.png")]) == 1
+    assert "need --executor ray" in capsys.readouterr().err
 
 
 def test_env_executor(monkeypatch):
@@ -165,7 +190,13 @@ def test_env_executor(monkeypatch):
     monkeypatch.setenv("EFFINRX_RAY_ADDRESS", "10.0.0.1:6379")
     monkeypatch.setenv("EFFINRX_RAY_WORKERS", "3")
     ex = X.from_env(weights="reference")
-    assert (ex.address, ex.workers, ex.weights) == ("10.0.0.1:6379", 3, "reference")
+    assert (ex.address, ex.workers, ex.weights, ex.split) == ("10.0.0.1:6379", 3, "reference", "point")
+    monkeypatch.setenv("EFFINRX_RAY_SPLIT", "receiver")
+    assert X.from_env().split == "receiver"
+    monkeypatch.setenv("EFFINRX_RAY_SPLIT", "layer")
+    with pytest.raises(X.ConfigError, match="point, receiver"):
+        X.from_env()
+    monkeypatch.delenv("EFFINRX_RAY_SPLIT")
     monkeypatch.setenv("EFFINRX_EXECUTOR", "dask")
     with pytest.raises(X.ConfigError, match="serial or ray"):
         X.from_env()
@@ -197,8 +228,10 @@ def test_acceptance_cli_ray_equals_serial(local_ray, tmp_path):
     assert main([*ACCEPT, "--executor", "ray", "--workers", "2", "--json", str(tmp_path / "r.json"),
                  "--plot", str(tmp_path / "r.png")]) == 0
     t2 = time.perf_counter()
-    s, r = (json.loads((tmp_path / f).read_text())["points"] for f in ("s.json", "r.json"))
-    assert r == s and all(p["blocks"] == 64 for p in s)
+    assert main([*ACCEPT, "--executor", "ray", "--workers", "2", "--split", "receiver", "--json",
+                 str(tmp_path / "q.json"), "--plot", str(tmp_path / "q.png")]) == 0
+    s, r, q = (json.loads((tmp_path / f).read_text())["points"] for f in ("s.json", "r.json", "q.json"))
+    assert r == s and q == s and all(p["blocks"] == 64 for p in s)
     print(f"serial {t1 - t0:.1f} s, ray (2 workers) {t2 - t1:.1f} s")
 
 

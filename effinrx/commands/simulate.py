@@ -86,6 +86,9 @@ def add_arguments(p) -> None:
                         "Ray on this machine)")
     p.add_argument("--workers", type=int, default=None,
                    help="with --executor ray: tasks in flight (default: every CPU of the local Ray or cluster)")
+    p.add_argument("--split", choices=("point", "receiver"), default=None,
+                   help="with --executor ray: one task per (Eb/N0 point, batch chunk) running every receiver "
+                        "(point, default) or one per receiver as well (receiver: more, shorter tasks; same counts)")
 
 
 def result_json(curves: dict, sc, args, provenance: dict, receivers: dict | None = None) -> dict:
@@ -199,8 +202,8 @@ def _search(args, rxs, sc) -> dict:
 def _check_executor(args) -> None:
     """Executor options: one-line errors before any work (Ray missing, options without ray)."""
     if getattr(args, "executor", "serial") != "ray":
-        if getattr(args, "address", None) is not None or getattr(args, "workers", None) is not None:
-            raise ConfigError("--address and --workers need --executor ray")
+        if any(getattr(args, k, None) is not None for k in ("address", "workers", "split")):
+            raise ConfigError("--address, --workers and --split need --executor ray")
         return
     import importlib.util
 
@@ -220,7 +223,8 @@ def _executor(args, specs: dict):
         return str(Path(s).resolve()) if s not in ("auto", "reference", "packaged") and Path(s).exists() else s
 
     weights = absolute(str(args.weights))
-    return RayExecutor(args.address, args.workers, specs={n: absolute(s) for n, s in specs.items()}, weights=weights)
+    return RayExecutor(args.address, args.workers, specs={n: absolute(s) for n, s in specs.items()}, weights=weights,
+                       split=args.split or "point")
 
 
 def _print_table(name, pts, sc) -> None:

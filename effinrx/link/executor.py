@@ -13,7 +13,10 @@ batch order and applying the serial stop rules there:
 * once a point ends with TBLER below ``tbler_floor`` the receiver's higher points are skipped
   (zero blocks), also when a task already ran them speculatively.
 
-At most ``workers`` tasks are in flight, lowest point and batch first, so speculation past a stop
+``split="receiver"`` gives every receiver its own tasks (point x chunk x receiver): more, shorter
+tasks, so a sweep with few points keeps many workers busy and the slowest receiver (K-best) no
+longer sets every task's length; the counts are the same (a batch's slots do not depend on which
+receivers run on them). At most ``workers`` tasks are in flight, lowest point and batch first, so speculation past a stop
 costs at most ``workers - 1`` chunks. A worker lost mid-task costs only its chunk: Ray re-runs the
 task (``max_retries``) and, batches being seeded, the rerun gives the same counts. The resume
 cache gets every merged batch; ``on_batch`` is called after the sweep, in the serial order.
@@ -32,6 +35,9 @@ from effinrx.link.counts import PointCounts
 from effinrx.link.montecarlo import Batch, _running
 from effinrx.receivers.registry import make
 
+#: how a sweep is cut into tasks: "point" (every receiver of a point and batch chunk in one task,
+#: one graph per batch as the serial loop) or "receiver" (one receiver per task)
+SPLITS = ("point", "receiver")
 RAY_EXTRA = "Ray is not installed: pip install 'effinrx[distributed]' (or -e '.[distributed]')"
 
 
@@ -118,8 +124,11 @@ class Sweep:
     """The driver: plans tasks, merges results with the serial stop rules (module docstring)."""
 
     def __init__(self, rxs: dict, points: list, store, curves: dict, *, max_batches: int, target_errors: int,
-                 max_blocks: int, tbler_floor, chunk: int, bar=None):
+                 max_blocks: int, tbler_floor, chunk: int, bar=None, split: str = "point"):
+        if split not in SPLITS:
+            raise ConfigError(f"task split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.rxs, self.points, self.store, self.curves = rxs, points, store, curves
+        self.split = split
         self.max_batches, self.target_errors, self.max_blocks = max_batches, target_errors, max_blocks
         self.floor, self.chunk, self.bar = tbler_floor, max(1, int(chunk)), bar
         self.cells = {(n, j): _Cell(curves[n][j]) for n in rxs for j in range(len(points))}
@@ -138,8 +147,10 @@ class Sweep:
                 first = tuple((n, max(s, self.cells[n, j].pc.batches)) for n in self.rxs
                               if not self.cells[n, j].done and not self.cells[n, j].skipped
                               and self.cells[n, j].pc.batches < stop)
-                if first:
-                    yield Task(j, float(e), s, stop, first)
+                groups = [first] if self.split == "point" else [(f,) for f in first]
+                for g in groups:
+                    if g:
+                        yield Task(j, float(e), s, stop, g)
 
     def merge(self, result: dict) -> None:
         """Fold one task's batches into the cells, in batch order per receiver."""
@@ -251,12 +262,16 @@ class RayExecutor:
     (``HOST:6379``, or ``auto``); None starts a local Ray with ``workers`` CPUs (default: all).
     ``workers``: tasks in flight (default: the cluster's CPUs). ``specs``: receiver name ->
     registry spec (default: the name); ``weights`` as for the registry. ``chunk``: batches per task
-    (default: a point's batches split in ``2 x workers`` chunks, at most 8)."""
+    (default: a point's batches split in ``2 x workers`` chunks, at most 8). ``split``: "point"
+    (default) or "receiver" (:data:`SPLITS`, module docstring)."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, *, specs: dict | None = None,
-                 weights="auto", chunk: int | None = None, max_retries: int = 3):
+                 weights="auto", chunk: int | None = None, max_retries: int = 3, split: str = "point"):
         if workers is not None and int(workers) < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
+        if split not in SPLITS:
+            raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        self.split = split
         self.address, self.workers = address, None if workers is None else int(workers)
         self.specs, self.weights, self.chunk, self.max_retries = dict(specs or {}), str(weights), chunk, max_retries
 
@@ -299,7 +314,7 @@ class RayExecutor:
                    unit="batch", disable=not progress, leave=True)
         try:
             sweep = Sweep(rxs, points, store, curves, max_batches=max_batches, target_errors=target_errors,
-                          max_blocks=max_blocks, tbler_floor=tbler_floor, chunk=chunk, bar=bar)
+                          max_blocks=max_blocks, tbler_floor=tbler_floor, chunk=chunk, bar=bar, split=self.split)
             drive(sweep, lambda t: remote.remote(job_ref, t), lambda p: _ray_wait(ray, p), workers, keys,
                   cancel=lambda p: [ray.cancel(h) for h in p])
         finally:
@@ -324,7 +339,8 @@ def _ray_wait(ray, pending):
 
 def from_env(specs: dict | None = None, weights="auto"):
     """The executor named by ``EFFINRX_EXECUTOR`` (``serial``, default, or ``ray``) with
-    ``EFFINRX_RAY_ADDRESS`` and ``EFFINRX_RAY_WORKERS``: what the benchmarks' sweeps use."""
+    ``EFFINRX_RAY_ADDRESS``, ``EFFINRX_RAY_WORKERS`` and ``EFFINRX_RAY_SPLIT`` (point/receiver):
+    what the benchmarks' sweeps use."""
     kind = os.environ.get("EFFINRX_EXECUTOR", "serial").strip().lower() or "serial"
     if kind == "serial":
         return None
@@ -332,4 +348,4 @@ def from_env(specs: dict | None = None, weights="auto"):
         raise ConfigError(f"EFFINRX_EXECUTOR must be serial or ray, got {kind!r}")
     w = os.environ.get("EFFINRX_RAY_WORKERS")
     return RayExecutor(os.environ.get("EFFINRX_RAY_ADDRESS") or None, int(w) if w else None,
-                       specs=specs, weights=weights)
+                       specs=specs, weights=weights, split=os.environ.get("EFFINRX_RAY_SPLIT") or "point")
