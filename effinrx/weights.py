@@ -153,6 +153,19 @@ def git_hash() -> str:
         return "unknown"
 
 
+def arrays_sha1(arrays: Sequence):
+    """A ``hashlib`` SHA-1 updated with the float32 bytes of ``arrays`` in order (shapes are not
+    hashed: callers key on a model whose shapes are fixed); callers may add more and cut the hex."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, np.float32).tobytes())
+    return h
+
+
 def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -> Path:
     """Write ``weights`` to ``<path>.npz`` and ``meta`` (+ git hash, shapes) to ``<path>.json``.
 

@@ -15,7 +15,6 @@ and out of anything shipped.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -34,20 +33,12 @@ def cache_dir_from_env() -> Path | None:
 
 
 def weights_digest(model: str, init: str) -> str:
-    """SHA-1 (12 hex) over the shapes and bytes of the start weights ``init`` of ``model``."""
-    import numpy as np
-
+    """SHA-1 (12 hex) of the start weights ``init`` of ``model`` (:func:`effinrx.weights.arrays_sha1`)."""
     from effinrx.receivers.nrx import resolve_weights
+    from effinrx.weights import arrays_sha1
 
-    arrays, desc = resolve_weights(model, init)
-    if arrays is None:
-        return "random-init"
-    h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a, np.float32)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:12]
+    arrays, _ = resolve_weights(model, init)
+    return "random-init" if arrays is None else arrays_sha1(arrays).hexdigest()[:12]
 
 
 def cache_key(recipe: PruneRecipe) -> tuple[str, dict]:

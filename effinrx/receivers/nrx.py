@@ -265,11 +265,7 @@ class NRXReceiver(Receiver):
     def weights_digest(self) -> str:
         """SHA-1 (16 hex) of the core weights and any activation scales: keys the simulation cache,
         so a file rewritten under the same name never resumes from the old file's counts."""
-        import hashlib
-
-        h = hashlib.sha1()
-        for w in self.net.get_core_weights():
-            h.update(np.ascontiguousarray(w, np.float32).tobytes())
+        h = W.arrays_sha1(self.net.get_core_weights())
         for q in getattr(self.net, "act_quantizers", []):
             h.update(np.float64(float(q.scale)).tobytes())
         return h.hexdigest()[:16]
