@@ -1,6 +1,6 @@
 """Pruned NRX (claims P1-P7): tfmot magnitude pruning (unstructured 0.8, 2:4) and movement pruning
 of NRX-RT / NRX-Large, warm-started from the reference weights and fine-tuned with
-``effinrx.training.nrx`` (recipes in ``_recipe``; recorded in every golden's meta), then stripped.
+``effinrx.training.nrx`` (recipes in ``_pruning.recipe``; recorded in every golden's meta), then stripped.
 
 * P1 sparsity per pruned kernel and overall, and which parameters tfmot leaves dense.
 * P2 bytes dense fp32 vs CSR (32-bit and narrow indices) of the pruned weights.
@@ -11,71 +11,17 @@ of NRX-RT / NRX-Large, warm-started from the reference weights and fine-tuned wi
   p-values, but the TBLER claims get their verdict only in nightly (required Eb/N0 at TBLER 10 %
   over -2..7 dB and pooled one-sided Fisher tests; rules in each test).
 """
-import functools
-
 import numpy as np
 import pytest
 
+from _pruning import (ALPHA, MARGIN_EQUIV, TARGET, VARIANTS, decide_p4, decide_p5, decide_p6, paired,
+                      pool, pruned, record, reference_net, saturated, tag, tbler, tier_of, worse_text)
 from effinrx.claims.registry import load_claims, param
-from effinrx.link import sweep
-from effinrx.stats import compare_counts, one_sided_less
 
 pytestmark = pytest.mark.reference_weights
-
-# steps: fine-tuning steps per model (batch ``batch``, Adam 1e-3 as the reference training);
-# end: step where the unstructured schedule reaches the target (None: 3/4 of steps; the paper's
-# PolynomialDecay used end_step=10000). TBLER: ``batches`` x ``tb_batch`` slots of 2 UEs per point.
-# Smoke budgets are far too short to recover from pruning: smoke checks the pipeline and regression
-# counts, nightly the claims. Measured once on CPU (RT, batch 16, Adam 1e-3, seed 0, 128 TBs per
-# point at 2/4/6/8 dB; fp32 50/14/2/1 errors): magnitude 0.8 after 300 steps 124/112/110/-, after
-# 800 steps 106/88/76/69; 2:4 after 800 steps 84/40/19/20; movement 0.8 after 800 steps 128 x 4.
-SIZES = {"smoke": {"steps": {"nrx-rt": 12}, "end": None, "batch": 8, "ebno": [4.0],
-                   "batches": 2, "tb_batch": 32},
-         "nightly": {"steps": {"nrx-rt": 2000, "nrx-large": 2000}, "end": None, "batch": 16,
-                     "ebno": [float(e) for e in range(-2, 8)], "batches": 8, "tb_batch": 32},
-         "paper": {"steps": {"nrx-rt": 12000, "nrx-large": 12000}, "end": 10000, "batch": 16,
-                   "ebno": [float(e) for e in range(-2, 8)], "batches": 32, "tb_batch": 32}}
-VARIANTS = {"nrx-rt": [("magnitude", "unstructured"), ("magnitude", "2:4"), ("movement", "unstructured")],
-            "nrx-large": [("magnitude", "unstructured"), ("magnitude", "2:4")]}
 # Large is nightly-only: its tfmot wrap + graph builds cost ~90 s of the 15-min smoke budget for a
 # 2-step fine-tune that measures nothing RT's smoke run does not already cover (same code path)
 LARGE_NIGHTLY = pytest.mark.nightly
-TARGET = 0.8
-
-
-def _tag(method, pattern):
-    return f"{method}-{TARGET:g}" if pattern == "unstructured" else f"{method}-{pattern}"
-
-
-def _recipe(model, method, pattern, tier, seed):
-    from effinrx.prune.recipe import PruneRecipe
-
-    sz = SIZES[tier]
-    return PruneRecipe(model=model, method=method, pattern=pattern, target=TARGET,
-                       steps=sz["steps"][model], end_step=sz["end"], batch_size=sz["batch"],
-                       learning_rate=1e-3, seed=seed, init="reference")
-
-
-@functools.lru_cache(maxsize=None)
-def _pruned(model, method, pattern, tier, seed):
-    """PruneResult of one variant, computed once per session; with ``EFFINRX_PRUNE_CACHE=<folder>``
-    also kept on disk, so a nightly run cut off after some fine-tunes redoes only the rest
-    (:mod:`effinrx.prune.cache`; the folder holds weights derived from the reference weights:
-    never commit it)."""
-    from effinrx.prune.cache import prune_cached
-
-    return prune_cached(_recipe(model, method, pattern, tier, seed), progress=tier != "smoke")
-
-
-@functools.lru_cache(maxsize=None)
-def _reference_net(model):
-    from effinrx.receivers.nrx import load_model
-
-    return load_model(model, "reference")
-
-
-def _tier(request):
-    return request.config.getoption("--tier")
 
 
 # ------------------------------------------------------------------ P1 ---------
@@ -87,8 +33,8 @@ def test_p1_sparsity_accounting(request, claim_check, seed, model, pattern):
     from effinrx.prune.masks import m_by_n_report
     from effinrx.prune.recipe import variable_names
 
-    tier = _tier(request)
-    r = _pruned(model, "magnitude", pattern, tier, seed)
+    tier = tier_of(request)
+    r = pruned(model, "magnitude", pattern, tier, seed)
     rep, cov = r.report, r.coverage
     names = variable_names(r.net)
     # library correctness (hard asserts, not the claim): tfmot hit its target in every kernel
@@ -102,14 +48,14 @@ def test_p1_sparsity_accounting(request, claim_check, seed, model, pattern):
                 assert m.holds, f"{n}: 2:4 pattern broken along C_in: {m}"
     assert cov["not_pruned"].keys() == {"depthwise_kernel", "bias"}, cov
     p = rep["params"]
-    tag = _tag("magnitude", pattern)
+    tg = tag("magnitude", pattern)
     meta = {"recipe": r.recipe.to_dict(), "train_seconds": r.seconds}
-    claim_check(f"{model}/{tag}/params", {**p, "total": rep["total_params"], "nonzeros": rep["nonzeros"]},
+    claim_check(f"{model}/{tg}/params", {**p, "total": rep["total_params"], "nonzeros": rep["nonzeros"]},
                 kind="exact", meta=meta,
                 note=f"tfmot prunes pointwise {cov['pruned'].get('pointwise_kernel', 0)} + Dense "
                      f"{cov['pruned'].get('kernel', 0)} kernel params; leaves depthwise "
                      f"{cov['not_pruned']['depthwise_kernel']} and bias {cov['not_pruned']['bias']} dense")
-    claim_check(f"{model}/{tag}/per-kernel", rep["per_variable"], kind="abs", tol=2e-3, meta=meta)
+    claim_check(f"{model}/{tg}/per-kernel", rep["per_variable"], kind="abs", tol=2e-3, meta=meta)
     ceiling = rep["kernels"] * rep["pruned_fraction"]
     reproduced = None
     note = (f"overall {rep['overall']:.4f} = kernel sparsity {rep['kernels']:.4f} x pruned share "
@@ -123,7 +69,7 @@ def test_p1_sparsity_accounting(request, claim_check, seed, model, pattern):
         note += (f"; paper ~{c.reference} would need kernel sparsity {need:.3f} on the same params "
                  f"(e.g. a PolynomialDecay stopped at {need / TARGET:.0%} of its end_step, or other "
                  f"layers counted): not explained by the bias exclusion alone")
-    claim_check(f"{model}/{tag}/overall", rep["overall"], kind="abs", reproduced=reproduced,
+    claim_check(f"{model}/{tg}/overall", rep["overall"], kind="abs", reproduced=reproduced,
                 meta=meta, note=note)
 
 
@@ -134,13 +80,13 @@ def test_p2_csr_bytes(request, claim_check, seed, model):
     from effinrx.prune.accounting import model_bytes
     from effinrx.prune.recipe import variable_names
 
-    tier = _tier(request)
+    tier = tier_of(request)
     ratios = {}
     for pattern in ("unstructured", "2:4"):
-        r = _pruned(model, "magnitude", pattern, tier, seed)
+        r = pruned(model, "magnitude", pattern, tier, seed)
         b = model_bytes(r.weights, variable_names(r.net))
         ratios[pattern] = b["csr32"] / b["dense"]
-        claim_check(f"{model}/{_tag('magnitude', pattern)}/bytes", b, kind="rel", tol=0.005,
+        claim_check(f"{model}/{tag('magnitude', pattern)}/bytes", b, kind="rel", tol=0.005,
                     meta={"recipe": r.recipe.to_dict()},
                     note=f"CSR32/dense {b['csr32'] / b['dense']:.3f}, narrow-index CSR/dense "
                          f"{b['csr_min'] / b['dense']:.3f} (dense fp32 {b['dense']} B)")
@@ -159,7 +105,7 @@ def test_p3_break_even(request, claim_check, seed, report_dir, report_artifact):
     from effinrx.prune.masks import topk_mask
     from effinrx.prune.recipe import prunable, variable_names
 
-    net = _reference_net("nrx-rt")
+    net = reference_net("nrx-rt")
     names, ws = variable_names(net), net.get_core_weights()
     shapes, rest = kernel_shapes(ws, names)
     be32, be_min = break_even(shapes, rest), break_even(shapes, rest, narrow=True)
@@ -194,7 +140,7 @@ def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_ar
     ax.axvline(be32, color="C0", lw=0.8, ls=":")
     ax.axvline(be_min, color="C1", lw=0.8, ls=":")
     for pattern, mk in (("unstructured", "o"), ("2:4", "s")):
-        r = _pruned("nrx-rt", "magnitude", pattern, _tier(request), seed)
+        r = pruned("nrx-rt", "magnitude", pattern, tier_of(request), seed)
         b = model_bytes(r.weights, variable_names(r.net))
         ax.plot([r.report["kernels"]], [b["csr32"] / 1024], mk, color="C3",
                 label=f"pruned RT {pattern} (CSR32)")
@@ -208,153 +154,48 @@ def _plot_bytes(shapes, rest, be32, be_min, request, seed, report_dir, report_ar
 
 
 # --------------------------------------------------------------- P4-P7 ---------
-@functools.lru_cache(maxsize=None)
-def _tbler_model(tier, seed, model):
-    """curves name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired tests) of ``model``'s
-    fp32 and pruned variants on the slots of the one engine (evaluation scenario, fixed blocks per
-    point). One sweep per model: the slots depend only on (seed, scenario, Eb/N0, batch), so RT and
-    Large curves are paired whether they ran together or not, and the RT claims need no Large
-    fine-tune."""
-    from effinrx.receivers.nrx import NRXReceiver
-
-    sz = SIZES[tier]
-    rxs = {f"{model}/fp32": NRXReceiver(model, net=_reference_net(model), num_prbs=4)}
-    for method, pattern in VARIANTS[model]:
-        r = _pruned(model, method, pattern, tier, seed)
-        name = f"{model}/{_tag(method, pattern)}"
-        rxs[name] = NRXReceiver(model, net=r.net, num_prbs=4, name=name)
-    curves, _ = sweep.collect(rxs, sweep.scenario(4), sz["ebno"], max_blocks=2 * sz["batches"] * sz["tb_batch"],
-                              target_errors=10**9, batch_size=sz["tb_batch"], seed=seed)
-    return curves
-
-
-def _tbler(tier, seed, models=("nrx-rt",)):
-    """``(curves, sizes)`` of the named models (see :func:`_tbler_model`)."""
-    curves = {}
-    for m in models:
-        curves.update(_tbler_model(tier, seed, m))
-    return curves, SIZES[tier]
-
-
-ALPHA = param("P7", "alpha")
-MARGIN_BEATS = param("P6", "margin")  # "beats": smallest win (golden/claims.toml)
-MARGIN_EQUIV = param("P7", "margin")  # P7 "an alternative": movement within +-margin of magnitude's TBLER
-WORDS = {True: "reproduced", False: "not reproduced",
-         None: "inconclusive (an interval straddles its bound; longer fine-tuning / more TBs would decide)"}
-
-
-def _pool(res, name):
-    return sweep.pool(res[name])
-
-
-def _paired(tier, seed, a, b):
-    res, _ = _tbler(tier, seed, tuple(dict.fromkeys(n.split("/")[0] for n in (a, b))))
-    return sweep.discordant({n: {p.ebno_db: p.tb for p in res[n]} for n in (a, b)}, a, b)
-
-
-def _sat(res, *names):
-    """Saturation note, or None: every named receiver fails almost every TB (nothing to compare)."""
-    from effinrx.stats import saturation_note
-
-    return saturation_note({n: _pool(res, n)[0] / _pool(res, n)[1] for n in names},
-                           "longer fine-tuning would decide")
-
-
-def _gi(res, sz, a, b):
-    """Gap a - b at TBLER 10 % with the conservative interval (effinrx.link.metrics.gap_interval)."""
-    from effinrx.link.metrics import gap_interval
-
-    return gap_interval(res[a], res[b])
-
-
-def _record(claim_check, res, sz, names):
-    for n in names:
-        for p in res[n]:
-            claim_check(f"{n}/ebno={p.ebno_db:g}", sweep.as_counts(p), kind="counts", note=f"TBLER {p.tbler:.3f}")
-
-
-def _ptxt(res, a, b):
-    p = one_sided_less(*_pool(res, b), *_pool(res, a))
-    ea, na = _pool(res, a)
-    return f"{a} {ea}/{na} (p[worse than {b.split('/')[-1]}]={p:.2g})", p
-
-
 @pytest.mark.claim("P4")
 def test_p4_pruned_rt_loss(request, claim_check, seed):
-    res, sz = _tbler(_tier(request), seed)
-    rt = [f"nrx-rt/{_tag(m, p)}" for m, p in VARIANTS["nrx-rt"]]
-    _record(claim_check, res, sz, ["nrx-rt/fp32"] + rt)
-    texts = [_ptxt(res, n, "nrx-rt/fp32")[0] for n in rt]
+    res, sz = tbler(tier_of(request), seed)
+    rt = [f"nrx-rt/{tag(m, p)}" for m, p in VARIANTS["nrx-rt"]]
+    record(claim_check, res, ["nrx-rt/fp32"] + rt)
     if len(sz["ebno"]) < 2:
         claim_check("nrx-rt/pruned-loss", {"decided": False}, kind="verdict", reproduced=None,
                     note=f"inconclusive (a dB gap needs the nightly Eb/N0 sweep; smoke: {sz['ebno']} dB, "
-                         f"{sz['steps']['nrx-rt']} fine-tuning steps); " + "; ".join(texts))
+                         f"{sz['steps']['nrx-rt']} fine-tuning steps); "
+                    + "; ".join(worse_text(res, n, "nrx-rt/fp32") for n in rt))
         return
-    from effinrx.link.metrics import all_of, within
-
-    gaps = {n: _gi(res, sz, n, "nrx-rt/fp32") for n in rt}
-    # rule: "~2 dB regardless of method" = the paper's two methods (magnitude 0.8 and 2:4) both
-    # lose 1..3 dB at TBLER 10 %, decided on each gap's interval; movement is recorded beside them
-    paper = [n for n in rt if "magnitude" in n]
-    verdict = all_of(*(within(gaps[n][1], gaps[n][2], param("P4", "gap_db_low"), param("P4", "gap_db_high"))
-                        for n in paper))
-    claim_check("nrx-rt/gap-1to3dB", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
-                note=WORDS[verdict] + ": gaps [dB] " + ", ".join(f"{n}: {g[0]:+.2f} [{g[1]:+.2f}, {g[2]:+.2f}]"
-                                                            for n, g in gaps.items()) + "; " + "; ".join(texts))
+    decide_p4(claim_check, res)
 
 
 @pytest.mark.claim("P5")
 @LARGE_NIGHTLY
 def test_p5_pruned_large_loss(request, claim_check, seed):
-    res, sz = _tbler(_tier(request), seed, ("nrx-large",))
-    un, ss = "nrx-large/magnitude-0.8", "nrx-large/magnitude-2:4"
-    _record(claim_check, res, sz, ["nrx-large/fp32", un, ss])
-    p_order = one_sided_less(*_pool(res, un), *_pool(res, ss))
-    c = compare_counts(*_pool(res, un), *_pool(res, "nrx-large/fp32"))
-    text = (f"{ss} {_pool(res, ss)} vs {un} {_pool(res, un)}: p[2:4 worse]={p_order:.2g}; "
-            f"{un} vs fp32 {_pool(res, 'nrx-large/fp32')}: two-sided p={c.p_value:.2g}")
-    from effinrx.link.metrics import all_of, within
-    from effinrx.stats import beats_verdict
-
-    g_un, g_ss = _gi(res, sz, un, "nrx-large/fp32"), _gi(res, sz, ss, "nrx-large/fp32")
-    # rule: "little" = unstructured gap interval within [0, 0.5] dB... lower side open: <= 0.5 dB;
-    # "2:4 loses more" = unstructured beats 2:4 on the shared slots (paired test)
-    little = within(g_un[1], g_un[2], high=param("P5", "margin_db"))
-    a_only, b_only, n = _paired(_tier(request), seed, un, ss)
-    order, why = beats_verdict(a_only, b_only, n, _pool(res, ss)[0] / _pool(res, ss)[1], alpha=ALPHA,
-                               margin=MARGIN_BEATS)
-    verdict = all_of(little, order)
-    claim_check("nrx-large/little-and-order", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
-                note=f"{WORDS[verdict]}: gaps unstructured {g_un[0]:+.2f} [{g_un[1]:+.2f}, {g_un[2]:+.2f}] dB "
-                     f"(want <= 0.5), 2:4 {g_ss[0]:+.2f} dB; unstructured beats 2:4: {why}; {text}")
+    res, _ = tbler(tier_of(request), seed, ("nrx-large",))
+    record(claim_check, res, ["nrx-large/fp32", "nrx-large/magnitude-0.8", "nrx-large/magnitude-2:4"])
+    decide_p5(claim_check, res)
 
 
 @pytest.mark.claim("P6")
 @LARGE_NIGHTLY
 def test_p6_pruned_large_beats_rt(request, claim_check, seed):
-    tier = _tier(request)
-    res, sz = _tbler(tier, seed, ("nrx-rt", "nrx-large"))
+    tier = tier_of(request)
+    res, _ = tbler(tier, seed, ("nrx-rt", "nrx-large"))
     lg = "nrx-large/magnitude-0.8"
-    nz_large = _pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"]
-    nz_rt = int(sum(np.count_nonzero(w) for w in _reference_net("nrx-rt").get_core_weights()))
-    claim_check("nonzeros", {"nrx-large/magnitude-0.8": nz_large, "nrx-rt/fp32": nz_rt}, kind="exact",
+    nz_large = pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"]
+    nz_rt = int(sum(np.count_nonzero(w) for w in reference_net("nrx-rt").get_core_weights()))
+    claim_check("nonzeros", {lg: nz_large, "nrx-rt/fp32": nz_rt}, kind="exact",
                 note=f"pruned Large has {'fewer' if nz_large < nz_rt else 'MORE'} non-zeros than RT")
     assert nz_large < nz_rt, (nz_large, nz_rt)  # a property of the 0.8 masks, not of training
-    _record(claim_check, res, sz, [lg, "nrx-rt/fp32"])
-    from effinrx.stats import beats_verdict
-
-    a_only, b_only, n = _paired(tier, seed, lg, "nrx-rt/fp32")
-    er, nr = _pool(res, "nrx-rt/fp32")
-    verdict, why = beats_verdict(a_only, b_only, n, er / nr, alpha=ALPHA, margin=MARGIN_BEATS)
-    claim_check("large-0.8-beats-rt", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
-                note=f"{why}; {lg} {_pool(res, lg)} vs nrx-rt/fp32 {(er, nr)}")
+    record(claim_check, res, [lg, "nrx-rt/fp32"])
+    decide_p6(claim_check, res)
 
 
 @pytest.mark.claim("P7")
 def test_p7_movement_vs_magnitude(request, claim_check, seed):
-    tier = _tier(request)
-    mv = _pruned("nrx-rt", "movement", "unstructured", tier, seed)
-    mg = _pruned("nrx-rt", "magnitude", "unstructured", tier, seed)
+    tier = tier_of(request)
+    mv = pruned("nrx-rt", "movement", "unstructured", tier, seed)
+    mg = pruned("nrx-rt", "magnitude", "unstructured", tier, seed)
     # movement keeps other weights than magnitude (else it would be magnitude pruning in disguise)
     from effinrx.prune.recipe import prunable, variable_names
 
@@ -364,16 +205,16 @@ def test_p7_movement_vs_magnitude(request, claim_check, seed):
     reached = bool(abs(mv.report["kernels"] - TARGET) < 2e-3)
     claim_check("nrx-rt/movement-0.8/overall", mv.report["overall"], kind="abs",
                 meta={"recipe": mv.recipe.to_dict()})
-    res, sz = _tbler(tier, seed)
+    res, _ = tbler(tier, seed)
     a, b = "nrx-rt/movement-0.8", "nrx-rt/magnitude-0.8"
-    _record(claim_check, res, sz, [a])
+    record(claim_check, res, [a])
     from effinrx.stats import equivalent_verdict
 
     # "an alternative to magnitude pruning" read as: reaches the same target sparsity AND its TBLER
     # is within +-MARGIN_EQUIV of magnitude's on the same slots (paired, TOST style). Both can fail.
-    a_only, b_only, n = _paired(tier, seed, a, b)
-    eb, nb = _pool(res, b)
-    sat = _sat(res, a, b)
+    a_only, b_only, n = paired(res, a, b)
+    eb, nb = pool(res, b)
+    sat = saturated(res, a, b)
     if not reached:
         verdict, why = False, f"not reproduced (kernel sparsity {mv.report['kernels']:.4f}, target {TARGET})"
     elif sat:
@@ -382,5 +223,5 @@ def test_p7_movement_vs_magnitude(request, claim_check, seed):
         verdict, why = equivalent_verdict(a_only, b_only, n, eb / nb, alpha=ALPHA, margin=MARGIN_EQUIV)
     claim_check("nrx-rt/movement-alternative", {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
                 note=f"{why}; kernel sparsity {mv.report['kernels']:.4f} (target {TARGET}), mask agreement with "
-                     f"magnitude {np.mean(same):.3f}; TB errors movement {_pool(res, a)} vs magnitude {(eb, nb)}; "
+                     f"magnitude {np.mean(same):.3f}; TB errors movement {pool(res, a)} vs magnitude {(eb, nb)}; "
                      f"{mv.recipe.steps} steps, {mv.train['mask_updates']} mask updates")

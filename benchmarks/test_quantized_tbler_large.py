@@ -25,7 +25,7 @@ import pytest
 
 from effinrx.claims.registry import param
 from effinrx.link import sweep
-from effinrx.link.metrics import all_of, gap_interval, gaps_table, within
+from effinrx.link.metrics import all_of, gap_interval, gap_text, gaps_table, within
 from effinrx.stats import beats_verdict, one_sided_less
 
 # nightly-only: seven NRX-Large graphs cost ~90 s of the 15-min smoke budget, and one smoke Eb/N0
@@ -116,7 +116,7 @@ def _gi(res, a, b):
 
 
 def _gtxt(label, g):
-    return f"{label} {g[0]:+.2f} [{g[1]:+.2f}, {g[2]:+.2f}] dB"
+    return f"{label} {gap_text(g)}"
 
 
 def _decide(claim_check, key, verdict, rule, gaps, notes):

@@ -15,3 +15,12 @@ def test_gaps_table_rows_and_unbracketed_cells():
     assert lines[3].endswith("| — |")  # a reference against itself
     assert "| b | 0.01 | not bracketed |" in lines[5]  # b never reaches 1 %
     assert "3.37 [3.10, —]" in lines[4]  # a's 1 % upper bound: no point without errors beyond it
+
+
+def test_gap_text_says_what_is_not_bracketed():
+    from effinrx.link.metrics import gap_text
+
+    nan = float("nan")
+    assert gap_text((1.853, 0.661, nan)) == "+1.85 [+0.66, —] dB"
+    assert gap_text((-0.5, -1.0, 0.25)) == "-0.50 [-1.00, +0.25] dB"
+    assert gap_text((nan, nan, nan)).startswith("not bracketed") and "nan" not in gap_text((nan, 0.0, 1.0))

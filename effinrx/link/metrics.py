@@ -100,6 +100,16 @@ def gap_interval(a, b, target: float = 0.1) -> tuple[float, float, float]:
     return ra.value - rb.value, ra.low - rb.high, ra.high - rb.low
 
 
+def gap_text(g: tuple[float, float, float], unit: str = " dB") -> str:
+    """``(gap, lo, hi)`` of :func:`gap_interval` as text: ``+1.85 [+0.66, —] dB``, with "—" for an
+    interval bound that does not reach the target and "not bracketed" when a curve never crosses it
+    in the swept range (so no number is invented)."""
+    if math.isnan(g[0]):
+        return "not bracketed (a curve does not cross the target in the swept range)"
+    b = ["—" if math.isnan(x) else f"{x:+.2f}" for x in g[1:]]
+    return f"{g[0]:+.2f} [{b[0]}, {b[1]}]{unit}"
+
+
 def within(lo: float, hi: float, low: float = -math.inf, high: float = math.inf):
     """Interval rule: True when [lo, hi] lies inside [low, high], False when it lies outside it,
     None (undecided) when it straddles a bound or is NaN."""
