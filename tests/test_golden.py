@@ -271,3 +271,28 @@ def test_holm_step_down():
     assert holm([0.01, 0.04, 0.03, 0.5], 0.05) == [True, False, False, False]
     assert holm([0.001, 0.012, 0.02, 0.5], 0.05) == [True, True, True, False]
     assert holm([], 0.05) == []
+
+
+def test_higher_tier_falls_back_to_a_lower_tiers_golden_of_the_same_configuration(tmp_path):
+    """A smoke-sized check run under --tier nightly/paper with no golden of its own is compared with
+    the smoke golden when seed and configuration match; a different configuration, or a run without a
+    configuration hash, stays 'no golden'; the nightly tier's own entry wins over the fallback."""
+    meta = {"seed": 42, "config_hash": "abc"}
+    kw = dict(claim="M1", key="k", kind="exact", tol=None, metric="m", paper=None, reproduced=None)
+    check(GoldenStore(tmp_path, "smoke", "regen-all"), measured=7, meta=meta, **kw)
+    for tier in ("nightly", "paper"):
+        v = check(GoldenStore(tmp_path, tier), measured=7, meta=meta, **kw)
+        assert v.golden_status == "pass" and "tier smoke" in v.message
+        assert v.golden_file == str(tmp_path / "smoke/any/M1.json")
+    v = check(GoldenStore(tmp_path, "nightly"), measured=8, meta=meta, **kw)
+    assert v.golden_status == "regressed" and "tier smoke" in v.message
+    assert check(GoldenStore(tmp_path, "nightly"), measured=7, meta={**meta, "config_hash": "xyz"},
+                 **kw).golden_status == "no golden"
+    assert check(GoldenStore(tmp_path, "nightly"), measured=7, meta={"seed": 42}, **kw).golden_status == "no golden"
+    assert check(GoldenStore(tmp_path, "nightly"), measured=7, meta={**meta, "seed": 1},
+                 **kw).golden_status == "no golden"
+    check(GoldenStore(tmp_path, "nightly", "regen-all"), measured=9, meta=meta, **kw)
+    assert (tmp_path / "nightly/any/M1.json").exists()
+    v = check(GoldenStore(tmp_path, "paper"), measured=9, meta=meta, **kw)
+    assert v.golden_status == "pass" and "tier nightly" in v.message
+    assert check(GoldenStore(tmp_path, "nightly"), measured=7, meta=meta, **kw).golden_status == "regressed"

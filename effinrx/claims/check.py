@@ -205,6 +205,11 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                        verdict=_combine(status, reproduced), message=msg)
 
     entry = store.entry(claim, key, device)  # GoldenError on corrupt/schema mismatch
+    fallback = ""
+    if entry is None and (low := store.fallback_entry(claim, key, kind, meta, device)) is not None:
+        # the same check at the same seed and configuration in a lower tier: its golden applies
+        entry, fallback = low[1], f"golden of tier {low[0]} (same seed and configuration)"
+        path = base["golden_file"] = str(GoldenStore(store.root, low[0]).path(claim, device))
     if entry is None:
         store.write_obtained(claim, key, kind, measured, meta, device)
         where = f"device {device!r}" if device != "any" else "this tier"
@@ -236,12 +241,12 @@ def check(store: GoldenStore, *, claim: str, key: str, measured: Any, kind: str,
                        verdict=ADVISORY, message=tol_text)
     if ok:
         return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=margin, golden_status="pass",
-                       verdict=_combine("pass", reproduced), message="")
+                       verdict=_combine("pass", reproduced), message=fallback)
     store.write_obtained(claim, key, kind, measured, meta, device)
     msg = (f"regression: claim {claim} key {key!r} in {path}: golden {entry['value']!r}, "
            f"measured {measured!r}, tolerance {tol_text}"
            + ("" if margin is None else f", margin {margin:.4g}")
-           + f"; obtained written to {store.obtained_path(claim, device)}")
+           + f"; obtained written to {store.obtained_path(claim, device)}" + (f"; {fallback}" if fallback else ""))
     return Verdict(**base, golden=entry["value"], tolerance=tol_text, margin=margin, golden_status="regressed",
                    verdict="regressed", message=msg)
 

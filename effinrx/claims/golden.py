@@ -19,6 +19,11 @@ random numbers that matter), or a different ``config_hash``. Such a check is "no
 ``<file>.obtained`` holds the complete golden file -- every entry of the golden, with this run's
 values where this run measured them -- so moving it over the golden after a review loses nothing.
 
+Lower-tier fallback: a check of a higher tier (``nightly``, ``paper``) whose own file has no entry
+for the key is compared with the nearest lower tier's entry when both carry a ``config_hash`` and
+the seed and configuration are the same (a smoke-sized check such as M1's MAC count runs unchanged
+in every tier, so it needs one golden, not one per tier). Regen modes always write this tier's file.
+
 Modes (pytest-regressions style): ``check`` compares and, on mismatch, writes ``<file>.obtained``
 beside the golden; ``force-regen`` rewrites the golden and the check fails (so a regen is never
 silent); ``regen-all`` rewrites and passes. A corrupt, missing or schema-mismatched golden raises
@@ -30,6 +35,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from effinrx.claims.registry import TIERS
 from effinrx.errors import GoldenError
 from effinrx.io import atomic_write_json
 from effinrx.provenance import config_hash, static
@@ -117,6 +123,20 @@ class GoldenStore:
         from effinrx.claims.registry import regression_param
 
         return float(regression_param("family_alpha")) / max(1, self.count_family())
+
+    def fallback_entry(self, claim: str, key: str, kind: str, meta: dict | None,
+                       device: str = "any") -> tuple[str, dict] | None:
+        """``(tier, entry)`` of the nearest lower tier's golden for ``claim/key`` that this run can be
+        compared with (same kind; both metas carry a ``config_hash``; same seed and configuration), or
+        None. Used only when this tier's own file has no such key."""
+        if not (meta or {}).get("config_hash"):
+            return None
+        for low in reversed(TIERS[:TIERS.index(self.tier)] if self.tier in TIERS else ()):
+            e = GoldenStore(self.root, low).entry(claim, key, device)
+            if (e is not None and e["kind"] == kind and (e.get("meta") or {}).get("config_hash")
+                    and comparability(e.get("meta"), meta, kind) is None):
+                return low, e
+        return None
 
     def entry(self, claim: str, key: str, device: str = "any") -> dict | None:
         data = self.load(claim, device)
