@@ -296,3 +296,13 @@ def test_higher_tier_falls_back_to_a_lower_tiers_golden_of_the_same_configuratio
     v = check(GoldenStore(tmp_path, "paper"), measured=9, meta=meta, **kw)
     assert v.golden_status == "pass" and "tier nightly" in v.message
     assert check(GoldenStore(tmp_path, "nightly"), measured=7, meta=meta, **kw).golden_status == "regressed"
+
+
+def test_count_family_spans_the_lower_tiers_once_per_key(tmp_path):
+    meta = {"seed": 1, "config_hash": "h"}
+    kw = dict(kind="counts", tol=1e-3, metric="m", paper=None, reproduced=None, meta=meta)
+    for tier, claim, key in (("smoke", "Q1", "a"), ("smoke", "Q1", "b"), ("nightly", "Q1", "a"), ("nightly", "Q2", "c")):
+        check(GoldenStore(tmp_path, tier, "regen-all"), claim=claim, key=key, measured={"errors": 1, "blocks": 8}, **kw)
+    assert GoldenStore(tmp_path, "smoke").count_family() == 2
+    assert GoldenStore(tmp_path, "nightly").count_family() == 3
+    assert GoldenStore(tmp_path, "paper").count_family() == 3

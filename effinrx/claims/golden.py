@@ -108,12 +108,16 @@ class GoldenStore:
         return out
 
     def count_family(self) -> int:
-        """Number of ``counts`` entries in this tier's device-independent goldens: the family over
-        which the paired regression tests share one false-alarm rate (:meth:`paired_alpha`)."""
+        """Number of distinct ``(claim, key)`` ``counts`` entries in this tier's device-independent
+        goldens and those of the lower tiers (which :meth:`fallback_entry` may compare): the family
+        over which the paired regression tests share one false-alarm rate (:meth:`paired_alpha`).
+        A lower-tier key that this tier measures under another name is counted too (conservative)."""
         if self._family is None:
-            self._family = sum(e.get("kind") == "counts"
-                               for p in sorted((self.root / self.tier / "any").glob("*.json"))
-                               for e in (self.load(p.stem) or {}).get("entries", {}).values())
+            tiers = TIERS[:TIERS.index(self.tier) + 1] if self.tier in TIERS else (self.tier,)
+            self._family = len({(p.stem, k) for t in tiers
+                                for p in sorted((self.root / t / "any").glob("*.json"))
+                                for k, e in (GoldenStore(self.root, t).load(p.stem) or {}).get("entries", {}).items()
+                                if e.get("kind") == "counts"})
         return self._family
 
     def paired_alpha(self) -> float:
