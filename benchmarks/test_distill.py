@@ -150,3 +150,61 @@ def test_d1_distilled_beats_alone(request, tmp_path_factory, claim_check, seed):
                 note=f"{word}: held-out mean BCE distilled {bd.mean():.5f} vs alone {ba.mean():.5f} (teacher "
                      f"{ev['teacher']['bce'].mean():.5f}), relative gain {gain:+.2%} +- {half:.2%} (want >= "
                      f"{MIN_BCE_GAIN:.0%}), paired one-sided Wilcoxon p={p_bce:.3g} over {ba.size} TBs")
+
+
+# NVIDIA's evaluation size (issue 15): the same two students, teacher and LS/K-best baselines on the
+# 132-PRB slots of the one engine. Engine seed = --seed (the pruning claims' 132-PRB slots, so the
+# baselines and the teacher come from golden/sweep-cache/pruning-132prb.json); training draws UMi
+# slots from its own generator, so no evaluation slot is a training slot.
+AT_132 = {"prbs": 132, "ebno": (2.0, 3.0, 4.0, 5.0, 6.0, 7.0), "baseline_ebno": (2.0, 3.0, 4.0, 5.0),
+          "max_blocks": 128, "batch": 16}
+LS, KB = "ls-lmmse", "lmmse-kbest"
+
+
+def test_d1_distilled_beats_alone_132prb(request, tmp_path_factory, claim_check, seed, report_dir, report_artifact):
+    """D1 at 132 PRBs: TB errors of both students (and the teacher) per Eb/N0 as count goldens, the
+    'beats' verdict on the per-TB outcomes pooled over the shared points (the 4-PRB rule), and the
+    required Eb/N0 of each with the gaps to the alone student, LMMSE+K-best and LS/lin+LMMSE.
+    Cost on 2 cores: the nightly students (~20 min, shared with the 4-PRB tests) + ~8 min of
+    132-PRB slots; run with ``EFFINRX_SWEEP_CACHE=<file>`` to resume."""
+    import os
+
+    from effinrx.link import sweep
+    from effinrx.link.metrics import gap_interval, gap_text, gaps_table
+    from effinrx.link.plots import plot_tbler
+    from effinrx.receivers.nrx import NRXReceiver
+    from effinrx.stats import beats_verdict, saturation_note
+
+    pair, _, _ = _get(request, tmp_path_factory, seed)
+    p = AT_132["prbs"]
+    rxs = {f"rt-{n}": NRXReceiver("nrx-rt", net=pair[n]["net"], num_prbs=p, name=f"rt-{n}")
+           for n in ("alone", "distilled")}
+    rxs["nrx-large"] = NRXReceiver("nrx-large", net=pair["teacher"].net, num_prbs=p)
+    cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
+    curves, out = sweep.collect(rxs, sweep.scenario(p), AT_132["ebno"], max_blocks=AT_132["max_blocks"],
+                                target_errors=10**9, batch_size=AT_132["batch"], seed=seed, cache=cache,
+                                progress=cache is not None)
+    base, cmd = sweep.counts((LS, KB), ebno=AT_132["baseline_ebno"], batch=AT_132["batch"],
+                             max_blocks=AT_132["max_blocks"], seed=seed, prbs=p)
+    curves.update(base)
+    for n, pts in curves.items():
+        for pt in pts:
+            claim_check(f"132prb/d1/{n}/ebno={pt.ebno_db:g}", sweep.as_counts(pt), kind="counts",
+                        note=f"TBLER {pt.tbler:.3f}")
+    d_only, a_only, n = sweep.discordant(out, "rt-distilled", "rt-alone")
+    (ed, nd), (ea, na) = (sweep.pool(curves[k]) for k in ("rt-distilled", "rt-alone"))
+    assert nd == na == n > 0
+    why = saturation_note({"distilled": ed / nd, "alone": ea / na},
+                          "longer fine-tuning or a less degraded shared start would decide")
+    v = None
+    if why is None:
+        v, why = beats_verdict(d_only, a_only, n, ea / na, alpha=ALPHA, margin=MARGIN)
+    g = gap_interval(curves["rt-distilled"], curves["rt-alone"])
+    claim_check("132prb/d1/tbler-distilled-beats-alone", {"decided": v is not None}, kind="verdict", reproduced=v,
+                note=f"{why}; pooled over {', '.join(f'{e:g}' for e in AT_132['ebno'])} dB: distilled {ed}/{nd} "
+                     f"vs alone {ea}/{na}; required Eb/N0 at TBLER 10 %: distilled - alone {gap_text(g)}")
+    title = f"D1 students at 132 PRBs, DoubleTDL, {AT_132['max_blocks']} TBs/point"
+    png = plot_tbler(curves, report_dir / "plots" / "d1_students_tbler_132prb.png", title)
+    report_artifact(png, f"D1 at 132 PRBs: required Eb/N0 and gaps to the alone student, LMMSE+K-best and "
+                         f"LS/lin+LMMSE (same slots; baselines: {cmd})",
+                    table=gaps_table(curves, ("rt-alone", KB, LS)))
