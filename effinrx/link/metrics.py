@@ -93,20 +93,43 @@ def format_required(rows: list[dict], reference: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _required_bounds(points, target: float, confidence: float = 0.95) -> tuple[float, float]:
+    """``(low, high)`` bounds of the required Eb/N0 of a (monotone) curve, one-sided where a 95 %
+    interval curve of :func:`required_ebno` does not cross ``target`` in the swept range: a curve
+    whose bound stays above the target at every point crosses beyond the last point (a lower bound
+    there, no upper bound), one already below it at the first point crossed before it (an upper
+    bound there, no lower bound). ``-inf``/``+inf`` mark the open sides; never NaN."""
+    pts = [p for p in points if p.blocks > 0]
+    r = required_ebno(pts, target, confidence)
+    ci = [clopper_pearson(p.errors, p.blocks, confidence) for p in pts]
+    first, last = pts[0].ebno_db, pts[-1].ebno_db
+    low, high = r.low, r.high
+    if math.isnan(low):  # the lower interval curve (fewest errors) never falls to the target
+        low = float(last) if all(c[0] >= target for c in ci) else -math.inf
+    if math.isnan(high):  # the upper interval curve never falls to the target
+        high = math.inf if ci[0][1] >= target else float(first)
+    return low, high
+
+
 def gap_interval(a, b, target: float = 0.1) -> tuple[float, float, float]:
     """Required-Eb/N0 gap a - b (dB, positive: a worse) with a conservative interval from the two
-    curves' 95 % intervals (``a.low - b.high``, ``a.high - b.low``); NaN where not bracketed."""
+    curves' 95 % intervals (``a.low - b.high``, ``a.high - b.low``). The gap is NaN where a curve
+    does not cross the target in the swept range; its interval is then one-sided (a bound of
+    ``+-inf``) but still decides: a curve above the target at its last point up to the upper end of
+    its interval is at least that far right (:func:`_required_bounds`)."""
     ra, rb = required_ebno(a, target), required_ebno(b, target)
-    return ra.value - rb.value, ra.low - rb.high, ra.high - rb.low
+    (al, ah), (bl, bh) = _required_bounds(a, target), _required_bounds(b, target)
+    return ra.value - rb.value, al - bh, ah - bl
 
 
 def gap_text(g: tuple[float, float, float], unit: str = " dB") -> str:
     """``(gap, lo, hi)`` of :func:`gap_interval` as text: ``+1.85 [+0.66, —] dB``, with "—" for an
     interval bound that does not reach the target and "not bracketed" when a curve never crosses it
     in the swept range (so no number is invented)."""
+    b = ["—" if not math.isfinite(x) else f"{x:+.2f}" for x in g[1:]]
     if math.isnan(g[0]):
-        return "not bracketed (a curve does not cross the target in the swept range)"
-    b = ["—" if math.isnan(x) else f"{x:+.2f}" for x in g[1:]]
+        return ("not bracketed (a curve does not cross the target in the swept range)"
+                + (f"; interval [{b[0]}, {b[1]}]{unit}" if b != ["—", "—"] else ""))
     return f"{g[0]:+.2f} [{b[0]}, {b[1]}]{unit}"
 
 
@@ -137,7 +160,7 @@ def gaps_table(curves: dict, references, targets=(0.1, 0.01)) -> str:
     refs = [r for r in references if r in curves]
 
     def b(x, sign=""):  # an interval bound: "—" where the curve's interval does not reach the target
-        return "—" if math.isnan(x) else f"{x:{sign}.2f}"
+        return "—" if not math.isfinite(x) else f"{x:{sign}.2f}"
 
     head = ["receiver", "target", "req. Eb/N0 (dB) [95 %]"] + [f"gap vs {r} (dB) [interval]" for r in refs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -148,7 +171,9 @@ def gaps_table(curves: dict, references, targets=(0.1, 0.01)) -> str:
                      f"{r.value:.2f} [{b(r.low)}, {b(r.high)}]"]
             for ref in refs:
                 g, lo, hi = gap_interval(pts, curves[ref], t)
-                cells.append("—" if ref == n else "not bracketed" if math.isnan(g) else
-                             f"{g:+.2f} [{b(lo, '+')}, {b(hi, '+')}]")
+                cells.append("—" if ref == n else
+                             ("not bracketed" if math.isnan(g) else f"{g:+.2f}")
+                             + ("" if math.isnan(g) and not (math.isfinite(lo) or math.isfinite(hi))
+                                else f" [{b(lo, '+')}, {b(hi, '+')}]"))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
