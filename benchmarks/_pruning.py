@@ -81,57 +81,63 @@ def tier_of(request):
     return request.config.getoption("--tier")
 
 
-def _receivers(tier, seed, model, prbs):
+def names_of(model):
+    """Curve names of ``model``: ``model/fp32`` and one ``model/<tag>`` per pruned variant."""
+    return [f"{model}/fp32"] + [f"{model}/{tag(m, p)}" for m, p in VARIANTS[model]]
+
+
+def _receiver(tier, seed, name, prbs):
+    """The receiver behind curve ``name`` (``model/fp32`` or ``model/<tag>``); a pruned one costs its
+    fine-tune (cached, :func:`pruned`), fp32 does not."""
     from effinrx.receivers.nrx import NRXReceiver
 
-    rxs = {f"{model}/fp32": NRXReceiver(model, net=reference_net(model), num_prbs=prbs)}
-    for method, pattern in VARIANTS[model]:
-        name = f"{model}/{tag(method, pattern)}"
-        rxs[name] = NRXReceiver(model, net=pruned(model, method, pattern, tier, seed).net, num_prbs=prbs, name=name)
-    return rxs
+    model, variant = name.split("/")
+    if variant == "fp32":
+        return NRXReceiver(model, net=reference_net(model), num_prbs=prbs)
+    method, pattern = next((m, p) for m, p in VARIANTS[model] if tag(m, p) == variant)
+    return NRXReceiver(model, net=pruned(model, method, pattern, tier, seed).net, num_prbs=prbs, name=name)
 
 
-@functools.lru_cache(maxsize=None)
-def tbler_model(tier, seed, model):
-    """curves name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired tests) of ``model``'s
-    fp32 and pruned variants on the slots of the one engine (evaluation scenario, 4 PRBs, fixed
-    blocks per point). One sweep per model: the slots depend only on (seed, scenario, Eb/N0,
-    batch), so RT and Large curves are paired whether they ran together or not, and the RT claims
-    need no Large fine-tune."""
-    sz = SIZES[tier]
-    curves, _ = sweep.collect(_receivers(tier, seed, model, 4), sweep.scenario(4), sz["ebno"],
-                              max_blocks=2 * sz["batches"] * sz["tb_batch"], target_errors=10**9,
-                              batch_size=sz["tb_batch"], seed=seed)
-    return curves
+#: (tier, seed, PRBs, curve name) -> [PointCounts]: each receiver is swept once per session
+_CURVES: dict = {}
 
 
-def tbler(tier, seed, models=("nrx-rt",)):
-    """``(curves, sizes)`` of the named models at 4 PRBs (see :func:`tbler_model`)."""
-    curves = {}
-    for m in models:
-        curves.update(tbler_model(tier, seed, m))
-    return curves, SIZES[tier]
+def _curves(tier, seed, prbs, names):
+    """name -> [PointCounts per Eb/N0] (per-TB outcomes kept: paired tests) of the named curves, on
+    the slots of the one engine (evaluation scenario; 4 PRBs: ``SIZES[tier]`` points and blocks,
+    132 PRBs: :data:`AT_132`). Only the curves not swept yet this session are swept, together. The
+    slots depend only on (seed, scenario, Eb/N0, batch), so curves swept apart are paired all the
+    same, and a claim that needs only fp32 of a model (P6: unpruned RT) needs none of its
+    fine-tunes. At 132 PRBs ``EFFINRX_SWEEP_CACHE=<file>`` keeps finished batches (resumable; fp32
+    entries of the same slots are shared with the quantization claims' 132-PRB tier)."""
+    missing = [n for n in names if (tier, seed, prbs, n) not in _CURVES]
+    if missing:
+        rxs = {n: _receiver(tier, seed, n, prbs) for n in missing}
+        if prbs == AT_132["prbs"]:
+            cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
+            size = {"ebno": AT_132["ebno"], "max_blocks": AT_132["max_blocks"], "batch_size": AT_132["batch"],
+                    "cache": cache, "progress": cache is not None}
+        else:
+            sz = SIZES[tier]
+            size = {"ebno": sz["ebno"], "max_blocks": 2 * sz["batches"] * sz["tb_batch"],
+                    "batch_size": sz["tb_batch"]}
+        ebno = size.pop("ebno")
+        curves, _ = sweep.collect(rxs, sweep.scenario(prbs), ebno, target_errors=10**9, seed=seed, **size)
+        for n in missing:
+            _CURVES[(tier, seed, prbs, n)] = curves[n]
+    return {n: _CURVES[(tier, seed, prbs, n)] for n in names}
 
 
-@functools.lru_cache(maxsize=None)
-def tbler_132_model(tier, seed, model):
-    """As :func:`tbler_model` at 132 PRBs (:data:`AT_132`) for the fine-tunes of ``tier``. With
-    ``EFFINRX_SWEEP_CACHE=<file>`` finished batches go to a resume cache (fp32 entries of the same
-    slots are shared with the quantization claims' 132-PRB tier)."""
-    cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
-    curves, _ = sweep.collect(_receivers(tier, seed, model, AT_132["prbs"]), sweep.scenario(AT_132["prbs"]),
-                              AT_132["ebno"], max_blocks=AT_132["max_blocks"], target_errors=10**9,
-                              batch_size=AT_132["batch"], seed=seed, cache=cache, progress=cache is not None)
-    return curves
+def tbler(tier, seed, models=("nrx-rt",), names=None):
+    """``(curves, sizes)`` at 4 PRBs: every curve of ``models`` (:func:`names_of`), or only ``names``."""
+    return _curves(tier, seed, 4, names or [n for m in models for n in names_of(m)]), SIZES[tier]
 
 
-def tbler_132(tier, seed, models=("nrx-rt",)):
-    """``(curves, command)``: the 132-PRB curves of the named models and of the two baselines
-    (LS/lin+LMMSE, LMMSE+K-best over ``AT_132["baseline_ebno"]``, through :func:`sweep.counts`;
-    ``command`` reproduces the baselines' counts)."""
-    curves = {}
-    for m in models:
-        curves.update(tbler_132_model(tier, seed, m))
+def tbler_132(tier, seed, models=("nrx-rt",), names=None):
+    """``(curves, command)``: the 132-PRB curves of ``models`` (or only ``names``) and of the two
+    baselines (LS/lin+LMMSE, LMMSE+K-best over ``AT_132["baseline_ebno"]``, through
+    :func:`sweep.counts`; ``command`` reproduces the baselines' counts)."""
+    curves = _curves(tier, seed, AT_132["prbs"], names or [n for m in models for n in names_of(m)])
     base, cmd = sweep.counts((LS, KB), ebno=AT_132["baseline_ebno"], batch=AT_132["batch"],
                              max_blocks=AT_132["max_blocks"], seed=seed, prbs=AT_132["prbs"])
     curves.update(base)
