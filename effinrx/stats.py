@@ -125,16 +125,20 @@ def holm(pvalues, alpha: float) -> list[bool]:
 
 
 def paired_difference(a_only: int, b_only: int, n: int, confidence: float = 0.98) -> tuple[float, float, float]:
-    """TBLER difference a - b on ``n`` shared TBs with an exact conditional interval: the share of
-    discordant TBs that a got wrong has a Clopper-Pearson interval, mapped to
-    ``(2 pi - 1) * discordant / n``. Returns (difference, low, high)."""
+    """TBLER difference a - b on ``n`` shared TBs with an exact, unconditional (conservative)
+    interval. The difference is ``(2 pi - 1) q``: ``q`` the share of discordant TBs (only one
+    receiver wrong), ``pi`` the share of those that a got wrong. Both get a Clopper-Pearson interval
+    at half the error (Bonferroni) and the difference is bounded over the box. An interval given
+    ``k = a_only + b_only`` alone would be [0, 0] at k = 0 and too narrow at small k: few discordant
+    TBs out of few TBs would then "prove" equivalence. Returns (difference, low, high)."""
     if n <= 0 or a_only < 0 or b_only < 0 or a_only + b_only > n:
         raise ValueError(f"paired counts must satisfy 0 <= a_only + b_only <= n, got {a_only}, {b_only}, {n}")
     k = a_only + b_only
-    if k == 0:
-        return 0.0, 0.0, 0.0
-    lo, hi = clopper_pearson(a_only, k, confidence)
-    return (a_only - b_only) / n, (2 * lo - 1) * k / n, (2 * hi - 1) * k / n
+    half = 1 - (1 - confidence) / 2  # each of the two intervals takes half of the error
+    q_lo, q_hi = clopper_pearson(k, n, half)
+    p_lo, p_hi = clopper_pearson(a_only, k, half)  # (0, 1) at k = 0
+    lo, hi = 2 * p_lo - 1, 2 * p_hi - 1
+    return ((a_only - b_only) / n, lo * (q_hi if lo < 0 else q_lo), hi * (q_hi if hi > 0 else q_lo))
 
 
 def beats_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: float = 0.01,

@@ -22,6 +22,23 @@ def test_difference_interval_contains_estimate(a, b, extra):
     assert lo - 1e-12 <= d <= hi + 1e-12 and -1 <= lo <= hi <= 1
 
 
+def test_difference_interval_covers_when_discordance_is_rare():
+    """The interval is unconditional: with few discordant TBs it must still cover the true difference
+    (the interval given k alone was [0, 0] at k = 0, so 0 of 10 discordant TBs 'proved' equality)."""
+    import numpy as np
+
+    from effinrx.stats import equivalent_verdict
+
+    rng = np.random.default_rng(0)
+    for n, p10, p01 in ((50, 0.02, 0.0), (200, 0.03, 0.01), (768, 0.0, 0.005)):
+        draws = rng.multinomial(n, [p10, p01, 1 - p10 - p01], size=400)
+        covered = [lo <= p10 - p01 <= hi for lo, hi in (paired_difference(a, b, n)[1:] for a, b, _ in draws)]
+        assert np.mean(covered) >= 0.98, (n, p10, p01, np.mean(covered))
+    d, lo, hi = paired_difference(0, 0, 10)
+    assert d == 0 and lo < -0.3 and hi > 0.3
+    assert equivalent_verdict(0, 0, 10, 0.5)[0] is None  # 10 identical TBs decide nothing
+
+
 def test_beats_verdict_three_ways():
     assert beats_verdict(5, 30, 256, 0.3)[0] is True
     v, why = beats_verdict(20, 22, 256, 0.3)
