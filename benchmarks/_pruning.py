@@ -115,29 +115,32 @@ def _curves(tier, seed, prbs, names):
         rxs = {n: _receiver(tier, seed, n, prbs) for n in missing}
         if prbs == AT_132["prbs"]:
             cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
-            size = {"ebno": AT_132["ebno"], "max_blocks": AT_132["max_blocks"], "batch_size": AT_132["batch"],
-                    "cache": cache, "progress": cache is not None}
+            ebno, size = AT_132["ebno"], {"max_blocks": AT_132["max_blocks"], "batch_size": AT_132["batch"],
+                                          "cache": cache, "progress": cache is not None}
         else:
             sz = SIZES[tier]
-            size = {"ebno": sz["ebno"], "max_blocks": 2 * sz["batches"] * sz["tb_batch"],
-                    "batch_size": sz["tb_batch"]}
-        ebno = size.pop("ebno")
+            ebno, size = sz["ebno"], {"max_blocks": 2 * sz["batches"] * sz["tb_batch"], "batch_size": sz["tb_batch"]}
         curves, _ = sweep.collect(rxs, sweep.scenario(prbs), ebno, target_errors=10**9, seed=seed, **size)
         for n in missing:
             _CURVES[(tier, seed, prbs, n)] = curves[n]
     return {n: _CURVES[(tier, seed, prbs, n)] for n in names}
 
 
+def _selected(models, names):
+    """``names`` if given, else every curve of ``models`` (:func:`names_of`)."""
+    return names or [n for m in models for n in names_of(m)]
+
+
 def tbler(tier, seed, models=("nrx-rt",), names=None):
     """``(curves, sizes)`` at 4 PRBs: every curve of ``models`` (:func:`names_of`), or only ``names``."""
-    return _curves(tier, seed, 4, names or [n for m in models for n in names_of(m)]), SIZES[tier]
+    return _curves(tier, seed, 4, _selected(models, names)), SIZES[tier]
 
 
 def tbler_132(tier, seed, models=("nrx-rt",), names=None):
     """``(curves, command)``: the 132-PRB curves of ``models`` (or only ``names``) and of the two
     baselines (LS/lin+LMMSE, LMMSE+K-best over ``AT_132["baseline_ebno"]``, through
     :func:`sweep.counts`; ``command`` reproduces the baselines' counts)."""
-    curves = _curves(tier, seed, AT_132["prbs"], names or [n for m in models for n in names_of(m)])
+    curves = _curves(tier, seed, AT_132["prbs"], _selected(models, names))
     base, cmd = sweep.counts((LS, KB), ebno=AT_132["baseline_ebno"], batch=AT_132["batch"],
                              max_blocks=AT_132["max_blocks"], seed=seed, prbs=AT_132["prbs"])
     curves.update(base)
