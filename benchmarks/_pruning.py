@@ -77,6 +77,15 @@ def reference_net(model):
     return load_model(model, "reference")
 
 
+def p6_nonzeros(tier, seed) -> dict:
+    """P6's size comparison: non-zero parameters of the Large magnitude-0.8 fine-tune and of the
+    unpruned reference RT (``sparsity_report``'s count over all core weights)."""
+    from effinrx.prune.recipe import sparsity_report
+
+    return {"nrx-large/magnitude-0.8": pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"],
+            "nrx-rt/fp32": sparsity_report(reference_net("nrx-rt"))["nonzeros"]}
+
+
 def tier_of(request):
     return request.config.getoption("--tier")
 

@@ -14,7 +14,7 @@ of NRX-RT / NRX-Large, warm-started from the reference weights and fine-tuned wi
 import numpy as np
 import pytest
 
-from _pruning import (ALPHA, MARGIN_EQUIV, TARGET, VARIANTS, decide_p4, decide_p5, decide_p6, paired,
+from _pruning import (ALPHA, MARGIN_EQUIV, TARGET, VARIANTS, decide_p4, decide_p5, decide_p6, p6_nonzeros, paired,
                       pool, pruned, record, reference_net, saturated, tag, tbler, tier_of, worse_text)
 from effinrx.claims.registry import load_claims, param
 
@@ -182,9 +182,9 @@ def test_p6_pruned_large_beats_rt(request, claim_check, seed):
     tier = tier_of(request)
     lg = "nrx-large/magnitude-0.8"
     res, _ = tbler(tier, seed, names=[lg, "nrx-rt/fp32"])  # unpruned RT: no RT fine-tune needed
-    nz_large = pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"]
-    nz_rt = int(sum(np.count_nonzero(w) for w in reference_net("nrx-rt").get_core_weights()))
-    claim_check("nonzeros", {lg: nz_large, "nrx-rt/fp32": nz_rt}, kind="exact",
+    nz = p6_nonzeros(tier, seed)
+    nz_large, nz_rt = nz[lg], nz["nrx-rt/fp32"]
+    claim_check("nonzeros", nz, kind="exact",
                 note=f"pruned Large has {'fewer' if nz_large < nz_rt else 'MORE'} non-zeros than RT")
     assert nz_large < nz_rt, (nz_large, nz_rt)  # a property of the 0.8 masks, not of training
     record(claim_check, res, [lg, "nrx-rt/fp32"])

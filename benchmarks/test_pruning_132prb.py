@@ -9,10 +9,9 @@ LMMSE+K-best. Run with ``EFFINRX_SWEEP_CACHE=<file>`` (resumable; the committed
 ``golden/sweep-cache/pruning-132prb.json`` already holds fp32 and the baselines on these slots) and
 ``EFFINRX_PRUNE_CACHE=<folder>`` (the fine-tunes).
 """
-import numpy as np
 import pytest
 
-from _pruning import (AT_132, KB, LS, VARIANTS, decide_p4, decide_p5, decide_p6, pruned, record, reference_net, tag,
+from _pruning import (AT_132, KB, LS, VARIANTS, decide_p4, decide_p5, decide_p6, p6_nonzeros, record, tag,
                       tbler_132, tier_of)
 
 pytestmark = [pytest.mark.reference_weights, pytest.mark.nightly]
@@ -55,8 +54,8 @@ def test_p6_pruned_large_beats_rt_132prb(request, claim_check, seed):
     tier = tier_of(request)
     lg = "nrx-large/magnitude-0.8"
     res, _ = tbler_132(tier, seed, names=[lg, "nrx-rt/fp32"])
-    nz_large = pruned("nrx-large", "magnitude", "unstructured", tier, seed).report["nonzeros"]
-    nz_rt = int(sum(np.count_nonzero(w) for w in reference_net("nrx-rt").get_core_weights()))
+    nz = p6_nonzeros(tier, seed)
+    nz_large, nz_rt = nz[lg], nz["nrx-rt/fp32"]
     assert nz_large < nz_rt, (nz_large, nz_rt)  # a property of the 0.8 masks (recorded by the 4-PRB P6)
     record(claim_check, res, [lg, "nrx-rt/fp32"], PREFIX)
     decide_p6(claim_check, res, PREFIX)

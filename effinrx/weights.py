@@ -178,12 +178,13 @@ def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -
         p = p.with_suffix("")
     buf = io.BytesIO()
     np.savez(buf, **{f"w{i:03d}": np.asarray(w, np.float32) for i, w in enumerate(weights)})
-    npz = atomic_write_bytes(p.with_suffix(".npz"), buf.getvalue())
+    # by name, not with_suffix: "rt.v2" must become "rt.v2.npz", not "rt.npz"
+    npz = atomic_write_bytes(p.with_name(p.name + ".npz"), buf.getvalue())
     side = dict(meta)
     side.setdefault("git_hash", git_hash())
     side["num_arrays"] = len(weights)
     side["shapes"] = [list(np.shape(w)) for w in weights]
-    atomic_write_json(p.with_suffix(".json"), side)
+    atomic_write_json(p.with_name(p.name + ".json"), side)
     return npz
 
 
@@ -198,7 +199,7 @@ def load_npz(path: str | os.PathLike, names: Sequence[str] | None = None) -> tup
     p = Path(path)
     if p.suffix == ".npz":
         p = p.with_suffix("")
-    npz, side = p.with_suffix(".npz"), p.with_suffix(".json")
+    npz, side = p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
     try:
         with np.load(npz, allow_pickle=False) as z:
             keys = sorted(z.files)
@@ -272,6 +273,6 @@ def _json_type(v: Any) -> str:
 def load_any(path: str | os.PathLike, names: Sequence[str] | None = None) -> list:
     """Weights from an ``.npz`` (ours) or a reference pickle, chosen by suffix."""
     p = Path(path)
-    if p.suffix == ".npz" or p.with_suffix(".npz").is_file():
+    if p.suffix == ".npz" or p.with_name(p.name + ".npz").is_file():
         return load_npz(p, names)[0]
     return load_reference_pickle(p, names)

@@ -112,6 +112,43 @@ def test_train_save_load_roundtrip_and_qat_init(tmp_path):
         load_receiver(tmp_path / "missing.npz")
 
 
+def test_warm_start_partial_checkpoint_and_chain(tmp_path, monkeypatch):
+    """A warm start records its start (file, digest, steps) and the chain's totals; a partial
+    checkpoint is written while training and removed when the run completes; a start of another
+    size is refused naming the file."""
+    from effinrx.receivers import deeprx as rxmod
+    from effinrx.training.deeprx import Recipe, train_and_save
+
+    first, m1 = train_and_save(Recipe(width=4, depth=1, num_prbs=1, batch_size=2, steps=2, max_minutes=None),
+                               tmp_path / "a.v1.npz", progress=False)  # dotted name: a.v1.npz, not a.npz
+    assert first.name == "a.v1.npz" and (tmp_path / "a.v1.json").is_file()
+    seen = []
+    real_train = rxmod.train
+
+    def spy(rx, batches, **kw):  # checkpoint at every step: the partial file must exist mid-run
+        kw["checkpoint_every_s"] = 0.0
+        ck = kw["checkpoint"]
+
+        def ck2(losses):
+            ck(losses)
+            seen.append(json.loads((tmp_path / "b-partial.json").read_text())["steps"])
+        kw["checkpoint"] = ck2
+        return real_train(rx, batches, **kw)
+
+    monkeypatch.setattr("effinrx.training.deeprx.train", spy)
+    path, m2 = train_and_save(Recipe(width=4, depth=1, num_prbs=1, batch_size=2, steps=3, max_minutes=None,
+                                     snr_db=(3.0, 16.0), init=str(first), seed=8), tmp_path / "b.npz",
+                              progress=False)
+    assert seen == [1, 2, 3] and not (tmp_path / "b-partial.npz").exists()
+    assert m2["init"]["file"] == "a.v1.npz" and m2["init"]["steps"] == 2 and m2["steps_total"] == 5
+    assert m2["recipe"]["snr_db"] == [3.0, 16.0] and m2["init"]["recipe"]["init"] is None
+    with pytest.raises(WeightsError, match="a.v1.npz: weight shapes"):
+        train_and_save(Recipe(width=8, depth=1, num_prbs=1, batch_size=2, steps=1, max_minutes=None,
+                              init=str(first)), tmp_path / "c.npz", progress=False)
+    with pytest.raises(ConfigError, match="snr_db"):
+        Recipe(snr_db=(10.0, 2.0))
+
+
 def test_deeprx_command_train_and_sizes(tmp_path, capsys):
     from effinrx.commands import deeprx as cmd
 
@@ -128,3 +165,7 @@ def test_deeprx_command_train_and_sizes(tmp_path, capsys):
     assert "int4-pc" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="--width"):
         cmd.run(args(["train", "--width", "0"]))
+    with pytest.raises(ConfigError, match="--init: checkpoint"):
+        cmd.run(args(["train", "--init", str(tmp_path / "none.npz"), "--out", str(tmp_path / "d.npz")]))
+    with pytest.raises(ConfigError, match="--snr-db"):
+        cmd.run(args(["train", "--snr-db", "3", "--out", str(tmp_path / "d.npz")]))

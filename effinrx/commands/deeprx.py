@@ -21,6 +21,11 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="train: slots per step")
     p.add_argument("--lr", type=float, default=2e-3, help="train: initial learning rate")
     p.add_argument("--max-minutes", type=float, default=25.0, help="train: stop after this wall time")
+    p.add_argument("--lr-end", type=float, default=None, help="train: final learning rate of the cosine "
+                   "decay (default: min(1e-4, --lr))")
+    p.add_argument("--snr-db", default="-2,15", help="train: SNR range LO,HI (dB) drawn uniformly per slot")
+    p.add_argument("--init", default=None, help="train: start from this DeepRx checkpoint (.npz of the same "
+                   "width/depth/grid, e.g. a -partial.npz of a stopped run) instead of random weights")
     p.add_argument("--seed", type=int, default=7, help="train: seed of channels, bits, noise, init")
     p.add_argument("--out", default=None, help="train: output .npz (default effinrx/data/deeprx-<w>x<d>.npz)")
 
@@ -39,9 +44,19 @@ def run(args) -> int:
         for sfx in (".npz", ".json"):  # written after the training (up to --max-minutes)
             check_writable(base.with_name(base.name + sfx), "--out")
 
+        try:
+            snr = tuple(float(x) for x in args.snr_db.split(","))
+        except ValueError:
+            raise ConfigError(f"--snr-db must be LO,HI in dB, got {args.snr_db!r}") from None
+        if len(snr) != 2:
+            raise ConfigError(f"--snr-db must be LO,HI in dB, got {args.snr_db!r}")
+        init = None if args.init is None else Path(args.init)
+        if init is not None and not (init if init.suffix == ".npz" else init.with_name(init.name + ".npz")).is_file():
+            raise ConfigError(f"--init: checkpoint {args.init} does not exist")
+        lr_end = min(1e-4, args.lr) if args.lr_end is None else args.lr_end
         recipe = Recipe(width=width, depth=depth, num_prbs=args.prbs, batch_size=args.batch_size,
-                        steps=args.steps, lr=args.lr, lr_end=min(1e-4, args.lr), seed=args.seed,
-                        max_minutes=args.max_minutes)
+                        steps=args.steps, lr=args.lr, lr_end=lr_end, seed=args.seed,
+                        max_minutes=args.max_minutes, snr_db=snr, init=args.init)
         path, meta = train_and_save(recipe, args.out, progress=True)
         print(f"wrote {path} (+ .json): {meta['steps']} steps in {meta['train_seconds_wall']:.0f} s, "
               f"BCE {meta['bce_first100']:.4f} (first 100) -> {meta['bce_last100']:.4f} (last 100)")

@@ -161,13 +161,16 @@ def bce_loss(rx: DeepRxReceiver, y, no, bits, training: bool = True):
 
 
 def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress: bool = False,
-          lr_end: float | None = None, max_seconds: float | None = None) -> list:
+          lr_end: float | None = None, max_seconds: float | None = None, checkpoint=None,
+          checkpoint_every_s: float = 600.0) -> list:
     """Adam training on ``batches`` (an iterator of ``(y, no, bits)``); returns the BCE per step.
 
     ``lr_end``: cosine decay of the learning rate from ``lr`` to ``lr_end`` (None: constant) over
     the training progress ``max(step / steps, elapsed / max_seconds)``, so the decay completes even
     when the wall-time budget ends the run first. ``max_seconds``: stop when the wall time is spent
     (steps actually run: ``len(result)``, also ``rx.train_steps``; wall time: ``rx.train_seconds``).
+    ``checkpoint``: called as ``checkpoint(losses)`` every ``checkpoint_every_s`` seconds of wall
+    time, so a long run stopped from outside keeps its latest weights.
     """
     import math
     import time
@@ -189,7 +192,7 @@ def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress
         return loss
 
     losses = []
-    t0 = time.perf_counter()
+    t0 = t_ckpt = time.perf_counter()
     bar = tqdm(range(steps), desc=f"train {rx.name}", disable=not progress, leave=False)
     for i in bar:
         if lr_end is not None:  # cosine from lr to lr_end: big steps first, fine steps at the end
@@ -201,7 +204,12 @@ def train(rx: DeepRxReceiver, batches, *, steps: int, lr: float = 1e-3, progress
         losses.append(float(step(y, no, bits)))
         if progress and i % 10 == 0:
             bar.set_postfix(bce=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+        now = time.perf_counter()
+        if checkpoint is not None and now - t_ckpt >= checkpoint_every_s:
+            rx.train_seconds, rx.train_steps = now - t0, len(losses)
+            checkpoint(losses)
+            t_ckpt = now
+        if max_seconds is not None and now - t0 > max_seconds:
             break
     rx.train_seconds = time.perf_counter() - t0
     rx.train_steps = len(losses)
