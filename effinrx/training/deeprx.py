@@ -4,7 +4,8 @@ Training data (:func:`effinrx.link.simo.train_batches`): SIMO 1x2, 64-QAM rate 0
 CDL-A/B/C, delay spread 10-100 ns, UE speed 0-50 m/s, SNR -2..15 dB uniform per example; BCE on
 the coded bits of the data REs (bit-metric decoding rate), Adam with cosine learning-rate decay.
 The paper trains 128 ch x 8 blocks with batch 128 on a GPU; the shipped checkpoint is a CPU-sized
-network trained in ~25 min on 2 shared cores, and every number measured with it says its width.
+32 x 4 network trained in two runs on 2 shared cores (80 min in all; ``effinrx/data/README.md``
+has the commands), and every number measured with it says its width.
 
 Checkpoint: ``effinrx/data/deeprx-<width>x<depth>.npz`` (``get_weights()`` order, float32) and a
 ``.json`` sidecar (format, config, recipe, steps, seed, git hash, wall time, final BCE), written
