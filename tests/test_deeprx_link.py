@@ -83,6 +83,35 @@ def test_evaluate_same_slots_and_baselines(sc):
         p.llr(np.zeros((1, 1, 2, 14, 12), np.complex64), np.ones(1, np.float32))
 
 
+def test_evaluate_resumes_from_the_sweep_cache_keyed_by_weights(sc, tmp_path, monkeypatch):
+    from effinrx.quant.deeprx import ptq_copy
+    from effinrx.receivers.deeprx import DeepRxReceiver
+    from effinrx.receivers.deeprx_baselines import SimoLMMSE
+    from effinrx.training.deeprx import new_receiver
+
+    fp = new_receiver(1, 4, 1, name="dx")
+    q = DeepRxReceiver(ptq_copy(fp.model, "int4-pc"), fp.data_mask, name="dx")  # same name, other weights
+    assert fp.describe()["weights_sha1"] != q.describe()["weights_sha1"]
+    rxs = {"dx": fp, "ls": SimoLMMSE(sc, "ls-nn")}
+    args = dict(batches=2, batch_size=2, seed=5)
+    plain = simo.evaluate(rxs, sc, simo.test_range("high"), [6.0], **args)
+    cache = tmp_path / "c.json"
+    monkeypatch.setenv("EFFINRX_SWEEP_CACHE", str(cache))
+    assert simo.evaluate(rxs, sc, simo.test_range("high"), [6.0], **args) == plain
+    keys = set(json.loads(cache.read_text())["entries"])
+    assert len(keys) == 2
+    # a rerun reads the finished batches: the receivers are never called
+    from effinrx.link import montecarlo
+
+    monkeypatch.setattr(montecarlo, "run_batch", lambda *a, **k: pytest.fail("re-simulated a cached point"))
+    assert simo.evaluate(rxs, sc, simo.test_range("high"), [6.0], **args) == plain
+    # other weights under the same name and another class's slots get entries of their own
+    monkeypatch.undo()
+    simo.evaluate({"dx": q}, sc, simo.test_range("high"), [6.0], cache=cache, **args)
+    simo.evaluate({"ls": rxs["ls"]}, sc, simo.test_range("low"), [6.0], cache=cache, **args)
+    assert len(set(json.loads(cache.read_text())["entries"]) - keys) == 2
+
+
 def test_recipe_validation():
     from effinrx.training.deeprx import Recipe
 

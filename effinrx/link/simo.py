@@ -21,6 +21,7 @@ on **the same slots** (same channel, bits and noise per batch) for a fixed numbe
 """
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
 
@@ -171,7 +172,7 @@ class RangeChannel:
 
 
 def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *, batches: int,
-             batch_size: int, seed: int, progress: bool = False) -> dict:
+             batch_size: int, seed: int, progress: bool = False, cache=None) -> dict:
     """Transport-block error counts of every receiver on identical slots: ``batches`` batches of
     ``batch_size`` per Eb/N0 (no early stop) through :func:`effinrx.link.montecarlo.simulate_many`
     on :class:`RangeChannel` ``(sc, chan)`` (its error rule, decoder and slot seeding).
@@ -179,14 +180,19 @@ def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *,
     ``receivers``: name -> :class:`~effinrx.receivers.base.Receiver`. Eb/N0 is rate-adjusted
     (:func:`effinrx.link.pusch.ebno_to_no`). Returns
     ``{name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_failures", "tb", "tb_per_batch"}}}``
-    (:func:`effinrx.link.counts.as_counts`: ints, and the per-TB outcomes as hex).
+    (:func:`effinrx.link.counts.as_counts`: ints, and the per-TB outcomes as hex). ``cache``: a
+    resume-cache file (:mod:`effinrx.link.cache`; default ``$EFFINRX_SWEEP_CACHE``, none when unset).
     """
     if batches < 1 or batch_size < 1:
         raise ConfigError(f"evaluate: batches and batch_size must be >= 1, got {batches}, {batch_size}")
     if not receivers:
         raise ConfigError("evaluate: no receivers given")
     blocks = batches * batch_size * sc.num_tx
+    # EFFINRX_SWEEP_CACHE=<file>: finished batches go to the engine's resume cache (keyed by the
+    # receivers' weights digests and the class's range), so a stopped long tier continues
+    cache = cache if cache is not None else (os.environ.get("EFFINRX_SWEEP_CACHE") or None)
     # target_errors above the block count: every receiver runs every batch (fixed sample size)
     res = simulate_many(receivers, RangeChannel(sc, chan), ebno_db_list, max_blocks=blocks,
-                        target_errors=blocks + 1, batch_size=batch_size, seed=seed, progress=progress)
+                        target_errors=blocks + 1, batch_size=batch_size, seed=seed,
+                        progress=progress or cache is not None, cache=cache)
     return {n: {pc.ebno_db: as_counts(pc) for pc in pts} for n, pts in res.items()}

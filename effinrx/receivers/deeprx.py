@@ -144,7 +144,15 @@ class DeepRxReceiver(Receiver):
     def describe(self) -> dict:
         return {"name": self.name, "type": "DeepRxReceiver", "precision": self.precision,
                 "params": int(self.model.count_params()),
-                "conv_layers": [l.name for l in self.model.layers if "conv" in l.name]}
+                "conv_layers": [l.name for l in self.model.layers if "conv" in l.name],
+                "weights_sha1": self.weights_digest()}
+
+    def weights_digest(self) -> str:
+        """SHA-1 (16 hex) of every weight (a PTQ copy holds its quantized kernels): keys the
+        simulation cache, so a retrained or re-quantized model never resumes from old counts."""
+        from effinrx import weights as W
+
+        return W.arrays_sha1(self.model.get_weights()).hexdigest()[:16]
 
 
 def bce_loss(rx: DeepRxReceiver, y, no, bits, training: bool = True):
