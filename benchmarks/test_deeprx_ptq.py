@@ -22,6 +22,8 @@ of the BLER difference lies within +-margin x fp32's BLER (TOST); on counts pool
 points of a class. Fisher treats the two receivers' slots as
 independent samples; they are the same slots here (paired), which makes the test conservative.
 Nightly adds the required Eb/N0 at BLER 10 % (log-linear interpolation, Clopper-Pearson bracket).
+The paper tier (2048 blocks a point) resumes with ``EFFINRX_SWEEP_CACHE=<file>`` (the committed
+``golden/sweep-cache/deeprx-paper.json``).
 """
 import functools
 import math
