@@ -97,7 +97,10 @@ def _verdict(flags: dict):
 
 
 def _meta_note(meta):
-    return (f"DeepRx {WIDTH}x{DEPTH} (paper 128x8), {meta.get('steps')} training steps, "
+    # a warm-started checkpoint's own steps are only its last run: the chain total is what it cost
+    total = meta.get("steps_total", meta.get("steps"))
+    chain = f" ({meta.get('steps')} in its last run)" if total != meta.get("steps") else ""
+    return (f"DeepRx {WIDTH}x{DEPTH} (paper 128x8), {total} training steps{chain}, "
             f"seed {meta.get('seed')}")
 
 
