@@ -8,10 +8,10 @@ their slots and golden keys (``132prb/...``).
 from __future__ import annotations
 
 import functools
-import os
 
 from effinrx.claims.registry import param
 from effinrx.link import sweep
+from effinrx.link.cache import env_path
 from effinrx.stats import one_sided_less
 
 # steps: fine-tuning steps per model (batch ``batch``, Adam 1e-3 as the reference training);
@@ -123,7 +123,7 @@ def _curves(tier, seed, prbs, names):
     if missing:
         rxs = {n: _receiver(tier, seed, n, prbs) for n in missing}
         if prbs == AT_132["prbs"]:
-            cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
+            cache = env_path()
             ebno, size = AT_132["ebno"], {"max_blocks": AT_132["max_blocks"], "batch_size": AT_132["batch"],
                                           "cache": cache, "progress": cache is not None}
         else:

@@ -167,9 +167,8 @@ def test_d1_distilled_beats_alone_132prb(request, tmp_path_factory, claim_check,
     required Eb/N0 of each with the gaps to the alone student, LMMSE+K-best and LS/lin+LMMSE.
     Cost on 2 cores: the nightly students (~20 min, shared with the 4-PRB tests) + ~8 min of
     132-PRB slots; run with ``EFFINRX_SWEEP_CACHE=<file>`` to resume."""
-    import os
-
     from effinrx.link import sweep
+    from effinrx.link.cache import env_path
     from effinrx.link.metrics import gap_interval, gap_text, gaps_table
     from effinrx.link.plots import plot_tbler
     from effinrx.receivers.nrx import NRXReceiver
@@ -180,7 +179,7 @@ def test_d1_distilled_beats_alone_132prb(request, tmp_path_factory, claim_check,
     rxs = {f"rt-{n}": NRXReceiver("nrx-rt", net=pair[n]["net"], num_prbs=p, name=f"rt-{n}")
            for n in ("alone", "distilled")}
     rxs["nrx-large"] = NRXReceiver("nrx-large", net=pair["teacher"].net, num_prbs=p)
-    cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
+    cache = env_path()
     curves, out = sweep.collect(rxs, sweep.scenario(p), AT_132["ebno"], max_blocks=AT_132["max_blocks"],
                                 target_errors=10**9, batch_size=AT_132["batch"], seed=seed, cache=cache,
                                 progress=cache is not None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from effinrx.errors import ConfigError
@@ -27,6 +28,15 @@ from effinrx.link.counts import PointCounts, outcome_bytes, pack_outcomes, unpac
 
 SCHEMA = 2
 _FIELDS = ("errors", "blocks", "bit_errors", "bits", "batches", "crc_failures")
+
+
+ENV = "EFFINRX_SWEEP_CACHE"
+
+
+def env_path() -> str | None:
+    """The resume-cache file named by ``$EFFINRX_SWEEP_CACHE`` (None when unset or empty): the one
+    switch that makes the long tiers' sweeps resumable."""
+    return os.environ.get(ENV) or None
 
 
 def _sha(points: dict) -> str:

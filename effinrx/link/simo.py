@@ -21,13 +21,13 @@ on **the same slots** (same channel, bits and noise per batch) for a fixed numbe
 """
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from effinrx.errors import ConfigError
+from effinrx.link import cache as _cache
 from effinrx.link.channels import _arrays
 from effinrx.link.config import Scenario
 from effinrx.link.counts import as_counts
@@ -190,7 +190,7 @@ def evaluate(receivers: dict, sc: Scenario, chan: ChannelRange, ebno_db_list, *,
     blocks = batches * batch_size * sc.num_tx
     # EFFINRX_SWEEP_CACHE=<file>: finished batches go to the engine's resume cache (keyed by the
     # receivers' weights digests and the class's range), so a stopped long tier continues
-    cache = cache if cache is not None else (os.environ.get("EFFINRX_SWEEP_CACHE") or None)
+    cache = cache if cache is not None else _cache.env_path()
     # target_errors above the block count: every receiver runs every batch (fixed sample size)
     res = simulate_many(receivers, RangeChannel(sc, chan), ebno_db_list, max_blocks=blocks,
                         target_errors=blocks + 1, batch_size=batch_size, seed=seed,

@@ -13,9 +13,9 @@ with identical counts, and shows a progress bar.
 from __future__ import annotations
 
 import functools
-import os
 
 from effinrx.errors import ConfigError
+from effinrx.link import cache as _cache
 from effinrx.link.config import Scenario
 from effinrx.link.counts import as_counts  # noqa: F401  (re-exported: the benchmarks' name)
 from effinrx.link.executor import from_env
@@ -68,7 +68,7 @@ def _run(names: tuple, prbs: int, ebno: tuple, batch: int, max_blocks: int, seed
     rxs = {n: receiver(n, prbs, weights, channel) for n in names}
     # EFFINRX_EXECUTOR=ray (+ EFFINRX_RAY_ADDRESS, EFFINRX_RAY_WORKERS): the same counts from Ray workers;
     # EFFINRX_SWEEP_CACHE=<file>: finished batches go to a resume cache, a rerun continues (long tiers)
-    cache = os.environ.get("EFFINRX_SWEEP_CACHE") or None
+    cache = _cache.env_path()
     return collect(rxs, scenario(prbs, channel), ebno, max_blocks=max_blocks, target_errors=target_errors,
                    batch_size=batch, seed=seed, executor=from_env(weights=weights), cache=cache,
                    progress=cache is not None)
