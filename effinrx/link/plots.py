@@ -33,6 +33,26 @@ def save_png(fig, path) -> Path:
     return atomic_write_bytes(Path(path), buf.getvalue())
 
 
+def draw_curve(ax, pts, label: str, color=None, linestyle: str = "-") -> None:
+    """One error-rate curve on a log axis ``ax`` from PointCounts ``pts``: points with errors with
+    95 % Clopper-Pearson error bars; zero-error points have no log-scale position and are drawn as
+    open "v" at their 95 % upper bound. Points without blocks are left out."""
+    pts = [p for p in pts if p.blocks > 0]
+    zero = [p for p in pts if p.errors == 0]
+    pts = [p for p in pts if p.errors > 0]
+    if pts:
+        x = [p.ebno_db for p in pts]
+        y = [p.tbler for p in pts]
+        ci = [p.interval() for p in pts]
+        err = [[yy - c[0] for yy, c in zip(y, ci)], [c[1] - yy for yy, c in zip(y, ci)]]
+        line = ax.errorbar(x, y, yerr=err, color=color, linestyle=linestyle, marker="o", ms=3, capsize=2,
+                           label=label)
+        color = line[0].get_color()
+    if zero:
+        ax.plot([p.ebno_db for p in zero], [p.interval()[1] for p in zero], "v", color=color, ms=5,
+                mfc="none", label=None if pts else f"{label} (0 errors: 95 % upper bound)")
+
+
 def plot_tbler(curves: dict, path, title: str = "", background: dict | None = None,
                background_label: str = "nightly golden") -> Path:
     """``curves``: name -> list of PointCounts. Draws the TBLER with 95 % Clopper-Pearson error bars
@@ -60,25 +80,8 @@ def plot_tbler(curves: dict, path, title: str = "", background: dict | None = No
                         color=line.get_color(), alpha=0.12, lw=0)
         colors[name] = line.get_color()
     for name, pts in curves.items():
-        pts = [p for p in pts if p.blocks > 0]
-        if not pts:
-            continue
         color, ls, label = _STYLE.get(name, (None, "-", name))
-        color = colors.get(name, color)  # same colour as its background curve
-        # zero-error points have no log-scale position: drawn as a "v" at their 95 % upper bound
-        zero = [p for p in pts if p.errors == 0]
-        pts = [p for p in pts if p.errors > 0]
-        if pts:
-            x = [p.ebno_db for p in pts]
-            y = [p.tbler for p in pts]
-            ci = [p.interval() for p in pts]
-            err = [[yy - c[0] for yy, c in zip(y, ci)], [c[1] - yy for yy, c in zip(y, ci)]]
-            line = ax.errorbar(x, y, yerr=err, color=color, linestyle=ls, marker="o", ms=3, capsize=2,
-                               label=label)
-            color = line[0].get_color()
-        if zero:
-            ax.plot([p.ebno_db for p in zero], [p.interval()[1] for p in zero], "v", color=color, ms=5,
-                    mfc="none", label=None if pts else f"{label} (0 errors: 95 % upper bound)")
+        draw_curve(ax, pts, label, colors.get(name, color), ls)  # same colour as its background curve
     ax.set_yscale("log")
     ax.set_xlabel("Eb/N0 (dB, rate-adjusted)")
     ax.set_ylabel("TBLER")

@@ -13,7 +13,8 @@ Counts: ``{class: {name: {ebno: {"errors", "blocks", "bit_errors", "bits", "crc_
 from __future__ import annotations
 
 from effinrx.errors import ConfigError
-from effinrx.link.plots import new_figure, save_png
+from effinrx.link.counts import PointCounts
+from effinrx.link.plots import draw_curve, new_figure, save_png
 from effinrx.link.simo import TRAIN, evaluate, simo_scenario, test_range, train_batches
 from effinrx.quant.deeprx import ptq_copy
 from effinrx.receivers.deeprx import DeepRxReceiver, train
@@ -70,15 +71,15 @@ def pooled_over(res: dict, name: str, classes) -> tuple[int, int]:
 
 def plot_bler_by_class(res: dict, classes, names, baselines, path):
     """One BLER-vs-Eb/N0 panel per mobility class of a :func:`counts_by_class` result ``res``:
-    ``names`` solid, ``baselines`` dashed; a point without errors is drawn at 0.5 errors (log axis).
-    Returns the PNG path."""
+    ``names`` solid, ``baselines`` dashed, with 95 % intervals; a point without errors is an open
+    "v" at its upper bound (:func:`effinrx.link.plots.draw_curve`). Returns the PNG path."""
     fig, axes = new_figure((12, 3.6), ncols=len(classes), sharey=True)
     for ax, c in zip(axes, classes):
         for n in tuple(names) + tuple(baselines):
             r = res[c][n]
-            e = sorted(r)
-            ax.semilogy(e, [max(r[x]["errors"], 0.5) / r[x]["blocks"] for x in e],
-                        "o--" if n in baselines else "o-", label=n)
+            pts = [PointCounts(e, errors=r[e]["errors"], blocks=r[e]["blocks"]) for e in sorted(r)]
+            draw_curve(ax, pts, n, linestyle="--" if n in baselines else "-")
+        ax.set_yscale("log")
         ax.set_title(f"{c} speed")
         ax.set_xlabel("Eb/N0 [dB]")
         ax.grid(True, which="both", alpha=0.3)
