@@ -65,7 +65,8 @@ def fake_sweep(rxs, points, *, chunk, workers, order_seed, cache=None, on_batch=
     src = as_source(Scenario())
     kw = {"max_blocks": 1000, "target_errors": 100, "batch_size": 4, "seed": 0, "tbler_floor": None, **kw}
     store = Store(cache, src, kw["batch_size"], kw["seed"])
-    curves = {n: [store.get(rx, e) for e in points] for n, rx in rxs.items()}
+    curves = {n: [store.get(rx, e, target_errors=kw["target_errors"], max_blocks=kw["max_blocks"]) for e in points]
+              for n, rx in rxs.items()}
     max_batches = max(1, -(-kw["max_blocks"] // (kw["batch_size"] * 2)))
     sw = X.Sweep(rxs, points, store, curves, max_batches=max_batches, target_errors=kw["target_errors"],
                  max_blocks=kw["max_blocks"], tbler_floor=kw["tbler_floor"], chunk=chunk, split=split)

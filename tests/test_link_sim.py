@@ -48,6 +48,75 @@ def test_same_seed_same_counts_and_cache_resume(tmp_path):
     assert json.loads(cache.read_text())
 
 
+def test_shared_cache_gives_a_shorter_sweep_its_own_counts(tmp_path, monkeypatch):
+    """One cache file shared by sweeps of different sizes (a nightly and a smoke tier, RT and Large
+    tiers sharing LMMSE+K-best): a point that a longer sweep ran past this sweep's stop rules (more
+    blocks, a higher error target) is read back cut to the batches this sweep runs, so the counts
+    equal an uncached run; the cache keeps the longer point. A point of an older cache without
+    per-batch counts that cannot be cut is recomputed (and left in the file), never returned too long."""
+    from effinrx.link import cache as C
+    from effinrx.link import montecarlo
+
+    rx, sc = _rx("ls-lmmse"), Scenario()
+    kw = dict(batch_size=BATCH, seed=11, progress=False)
+    per = BATCH * sc.num_tx  # TBs a batch
+    cache = tmp_path / "c.json"
+    longer = simulate(rx, sc, [3.0], max_blocks=3 * per, target_errors=10**6, cache=cache, **kw)
+    assert longer[0].batches == 3 and [len(longer[0].per_batch), longer[0].errors] == [3, sum(
+        x[0] for x in longer[0].per_batch)]
+    short_ref = simulate(rx, sc, [3.0], max_blocks=2 * per, target_errors=10**6, **kw)
+    first_errors = short_ref[0].per_batch[0][0]
+    assert first_errors > 0
+    target_ref = simulate(rx, sc, [3.0], max_blocks=3 * per, target_errors=first_errors, **kw)
+    assert target_ref[0].batches == 1
+
+    with monkeypatch.context() as m:
+        m.setattr(montecarlo, "run_batch", lambda *a, **k: pytest.fail("re-simulated a point the cache holds"))
+        short = simulate(rx, sc, [3.0], max_blocks=2 * per, target_errors=10**6, cache=cache, **kw)
+        by_target = simulate(rx, sc, [3.0], max_blocks=3 * per, target_errors=first_errors, cache=cache, **kw)
+    assert short == short_ref and (short[0].tb == short_ref[0].tb).all()
+    assert by_target == target_ref and (by_target[0].tb == target_ref[0].tb).all()
+    (ent,) = json.loads(cache.read_text())["entries"].values()
+    assert ent["points"]["3.0000"]["batches"] == 3  # the longer point is kept
+
+    # an older cache: points without per-batch counts (and without per-TB outcomes)
+    data = json.loads(cache.read_text())
+    for e in data["entries"].values():
+        for v in e["points"].values():
+            v.pop("pb"), v.pop("tb")
+        e["sha"] = C._sha(e["points"])
+    cache.write_text(json.dumps(data))
+    assert simulate(rx, sc, [3.0], max_blocks=2 * per, target_errors=10**6, cache=cache, **kw) == short_ref
+    # ... and the older, longer point stays in the file for the sweep that wrote it
+    assert C.Store(cache, montecarlo.as_source(sc), BATCH, 11).get(rx, 3.0, target_errors=10**6,
+                                                                    max_blocks=3 * per) == longer[0]
+
+
+@pytest.mark.parametrize("errs,target,max_batches", [([0, 3, 0, 5], 4, 4), ([2, 2, 2], 10, 2), ([5], 1, 3),
+                                                     ([0, 0, 1], 1, 3), ([1, 1], 5, 9)])
+def test_batches_to_stop_and_first_follow_the_serial_rule(errs, target, max_batches):
+    """``PointCounts.batches_to_stop`` is the serial loop's stop (errors >= target or blocks >=
+    max_blocks), from per-batch counts or per-TB outcomes; ``first(k)`` is the counts of k batches."""
+    from effinrx.link.counts import BatchCounts, PointCounts
+
+    per, tb_bits = 8, 10
+    pc, serial = PointCounts(1.0), PointCounts(1.0)
+    for e in errs:
+        tb = np.arange(per) < e
+        c = BatchCounts(e, per, 3 * e, per * tb_bits, e)
+        pc.add(c, tb[:, None])
+        if serial.errors < target and serial.blocks < max_batches * per:
+            serial.add(c, tb[:, None])
+    k = pc.batches_to_stop(target, max_batches * per)
+    assert k == serial.batches
+    cut = pc.first(k)
+    assert cut == serial
+    assert list(cut.tb) == list(serial.tb[: k * per]) and cut.per_batch == serial.per_batch[:k]
+    no_pb = PointCounts(1.0, **{f: getattr(pc, f) for f in ("errors", "blocks", "bit_errors", "bits", "batches",
+                                                              "crc_failures")}, tb=pc.tb)
+    assert no_pb.batches_to_stop(target, max_batches * per) == k  # from the per-TB outcomes alone
+
+
 def test_tbler_floor_stops_the_sweep():
     pts = simulate(_rx("ls-lmmse"), Scenario(), [40.0, 41.0], max_blocks=2 * BATCH, target_errors=10,
                    batch_size=BATCH, seed=3, progress=False, tbler_floor=0.01)

@@ -20,7 +20,10 @@ class PointCounts:
     not compared, so seeded reruns compare equal); ``tb``: per-TB outcomes bool [blocks] in slot
     order (True = in error), kept by the engine and the resume cache; None when a batch came
     without them (an older cache). Not compared: the counts are the result, the outcomes what
-    paired tests and paired regression checks need."""
+    paired tests and paired regression checks need. ``per_batch``: ``(errors, bit_errors,
+    crc_failures)`` of each batch in order (blocks and bits are the same in every batch), so the
+    resume cache can cut a longer run's point back to the batches a shorter sweep would run
+    (:meth:`first`); None when a batch came without them (an older cache). Not compared."""
 
     ebno_db: float
     errors: int = 0
@@ -31,6 +34,7 @@ class PointCounts:
     crc_failures: int = 0
     seconds: float = field(default=0.0, compare=False)
     tb: object = field(default=None, compare=False, repr=False)
+    per_batch: list | None = field(default=None, compare=False, repr=False)
 
     @property
     def block_errors(self) -> int:
@@ -55,12 +59,53 @@ class PointCounts:
             self.tb = tb if self.tb is None else np.concatenate([self.tb, tb])
         else:
             self.tb = None
+        if self.per_batch is not None or self.batches == 0:
+            self.per_batch = (self.per_batch or []) + [(c.errors, c.bit_errors, c.crc_failures)]
         self.errors += c.errors
         self.blocks += c.blocks
         self.bit_errors += c.bit_errors
         self.bits += c.bits
         self.crc_failures += c.crc_failures
         self.batches += 1
+
+
+    def batches_to_stop(self, target_errors: int, max_blocks: int) -> int | None:
+        """How many of this point's batches a fresh sweep with these stop rules runs before it
+        stops (errors >= ``target_errors`` or blocks >= ``max_blocks``): ``batches`` when it runs
+        them all (or more: the point is a prefix), fewer when this point ran past the rules; None
+        when that cannot be told (errors per batch unknown: neither ``per_batch`` nor ``tb``)."""
+        if self.batches == 0:
+            return 0
+        per = self.blocks // self.batches
+        by_blocks = min(self.batches, -(-int(max_blocks) // per))
+        if self.per_batch is not None and len(self.per_batch) == self.batches:
+            errs = [x[0] for x in self.per_batch]
+        elif self.tb is not None and len(self.tb) == self.blocks:
+            errs = [int(self.tb[i * per:(i + 1) * per].sum()) for i in range(self.batches)]
+        elif self.errors < target_errors:  # the error rule cannot have fired before the last batch
+            return by_blocks
+        else:
+            return self.batches if self.batches == 1 else None
+        e = 0
+        for i, be in enumerate(errs[:by_blocks], 1):
+            e += be
+            if e >= target_errors:
+                return i
+        return by_blocks
+
+    def first(self, k: int) -> "PointCounts":
+        """The counts of this point's first ``k`` batches (needs ``per_batch``; ``tb`` cut alike;
+        ``seconds`` prorated)."""
+        if k == self.batches:
+            return self
+        if self.per_batch is None or not 0 <= k <= self.batches:
+            raise ConfigError(f"cannot cut a point of {self.batches} batches to {k} (no per-batch counts)")
+        per, bits = self.blocks // self.batches, self.bits // self.batches
+        pb = list(self.per_batch[:k])
+        return PointCounts(self.ebno_db, errors=sum(x[0] for x in pb), blocks=per * k,
+                           bit_errors=sum(x[1] for x in pb), bits=bits * k, batches=k,
+                           crc_failures=sum(x[2] for x in pb), seconds=self.seconds * k / self.batches,
+                           tb=None if self.tb is None else self.tb[: per * k], per_batch=pb)
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,8 @@ def simulate_many(receivers, scenario, ebno_db_list, *, max_blocks: int = 1000, 
         raise ConfigError("on_batch and cache cannot be combined (cached batches are not re-run)")
     points = check_ebno(ebno_db_list)
     store = _cache.Store(cache, source, batch_size, seed)
-    curves = {n: [store.get(rx, e) for e in points] for n, rx in rxs.items()}
+    curves = {n: [store.get(rx, e, target_errors=target_errors, max_blocks=max_blocks) for e in points]
+              for n, rx in rxs.items()}
     per_batch = batch_size * source.scenario.num_tx
     max_batches = max(1, -(-max_blocks // per_batch))
     if executor not in (None, "serial"):
