@@ -36,6 +36,26 @@ def test_run_time_profile(tiny_onnx, tmp_path):
     assert eng.describe()["threads"] == 1
 
 
+def test_describe_names_the_model_by_content_not_folder(tiny_onnx, tmp_path):
+    """The description keys sweep resume caches: the same model in another folder is the same
+    receiver, a different model under the same file name is not."""
+    import shutil
+
+    import onnx
+
+    copy = tmp_path / "a" / tiny_onnx.name
+    copy.parent.mkdir()
+    shutil.copy(tiny_onnx, copy)
+    d0, d1 = OrtEngine(tiny_onnx, threads=1).describe(), OrtEngine(copy, threads=1).describe()
+    assert d0 == d1 and d0["model"] == "tiny.onnx" and len(d0["model_sha1"]) == 20
+    m = onnx.load(str(tiny_onnx))
+    m.graph.initializer[0].float_data[0] = 99.0
+    other = tmp_path / "b" / tiny_onnx.name
+    other.parent.mkdir()
+    onnx.save(m, str(other))
+    assert OrtEngine(other, threads=1).describe()["model_sha1"] != d0["model_sha1"]
+
+
 def test_bad_inputs_are_named(tiny_onnx):
     eng = OrtEngine(tiny_onnx, threads=1)
     with pytest.raises(ShapeError, match="input 'x' has shape \\(3, 4\\), expected \\(2, 4\\)"):

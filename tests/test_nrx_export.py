@@ -82,3 +82,25 @@ def test_large_export_parity_random_inputs(tmp_path):
     inp = {k: rng.normal(size=s).astype(np.float32) for k, s in E.io_shapes(PRBS).items() if k != "llr"}
     r = E.parity(net, path, inp, PRBS)
     assert r["max_rel"] <= 1e-4 and r["l2_rel"] <= 1e-4, r
+
+
+def test_registry_engine_receiver_is_the_tf_receiver():
+    """``nrx-rt-ort-fp32`` (the registry's deployment path: the export on ONNX Runtime inside the
+    link loop) gives the TF receiver's LLRs, and its description names the ONNX by content."""
+    from effinrx._tf import tf
+    from effinrx.link.config import Scenario
+    from effinrx.receivers.registry import make, names, split
+
+    assert "nrx-large-ort-int8-fused" in names() and split("nrx-large-ort-int8") == ("nrx-large", "ort-int8")
+    sc = Scenario(num_prbs=PRBS)
+    tf_rx, ort_rx = make("nrx-rt", sc), make("nrx-rt-ort-fp32", sc)
+    tf().random.set_seed(2)
+    x, _ = tf_rx.transmitter(2)
+    rng = np.random.default_rng(2)
+    h = (rng.normal(size=(2, 4, 2, 2)) + 1j * rng.normal(size=(2, 4, 2, 2))) / np.sqrt(2)
+    y = np.einsum("bauk,buktf->batf", h, x.numpy())[:, None]
+    y = (y + 0.1 * (rng.normal(size=y.shape) + 1j * rng.normal(size=y.shape))).astype(np.complex64)
+    a, b = ort_rx.llr(y, 0.01).numpy(), tf_rx.llr(y, 0.01).numpy()
+    assert a.shape == b.shape and np.max(np.abs(a - b)) / np.max(np.abs(b)) <= 1e-4
+    d = ort_rx.describe()
+    assert d["name"] == "nrx-rt-ort-fp32" and d["engine"]["model"] == f"nrx-rt_{PRBS}prb_fp32.onnx"

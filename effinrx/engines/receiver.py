@@ -46,7 +46,10 @@ class EngineNRXReceiver(Receiver):
         u = self.rx.num_tx
         s = 12 * self.prbs
         grid = t.reshape(grid, [-1, u, s, 14, 4])
-        return self.rx.grid_to_coded(grid)
+        # numpy_function leaves the batch dimension unknown, and with it the coded length; the TB
+        # decoder is built from that static length, so state it (data REs x 4 bits)
+        n = int(np.size(self.rx.data_idx)) * 4
+        return t.ensure_shape(self.rx.grid_to_coded(grid), [None, u, n])
 
     def describe(self) -> dict:
         return {"name": self.name, "type": type(self).__name__, "engine": self.engine.describe()}

@@ -43,25 +43,27 @@ def _calibration(prbs: int, n_slots: int, ebno_db: tuple, seed: int) -> dict:
 ORT_PRECISIONS = ("fp32", "int8", "int8-fused", "int4", "fp8")
 
 
-def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, method: str = "max") -> Path:
+def ort_model_path(model: str, precision: str, prbs: int, folder: str | Path, method: str = "max",
+                   weights="auto") -> Path:
     """Export (fp32) and, for int8/int4/fp8, ModelOpt-quantize the NRX ONNX into ``folder`` (cached on disk).
 
     ``int8`` is ModelOpt's TensorRT-style Q/DQ as is; ``int8-fused`` is the same model after
     :func:`effinrx.export.ort_qdq.tune_for_ort` (weights pre-quantized, uint8 after Relu, the
     depthwise Convs ModelOpt skips calibrated here, 7-bit pointwise weights) so that ONNX Runtime
     CPU runs every Conv as QLinearConv without saturating. fp8 is built for coverage checks only
-    (ORT CPU cannot run FP8 Q/DQ).
+    (ORT CPU cannot run FP8 Q/DQ). ``weights`` as for ``resolve_weights``; the files are named
+    without them, so give each weights choice its own ``folder``.
     """
     if precision not in ORT_PRECISIONS:
         raise ConfigError(f"precision {precision!r} has no ONNX model path here; expected one of {ORT_PRECISIONS}")
     folder = Path(folder)
     fp32 = folder / f"{model}_{prbs}prb_fp32.onnx"
     if not fp32.exists():
-        export_nrx_onnx(model, "auto", prbs, fp32)
+        export_nrx_onnx(model, weights, prbs, fp32)
     if precision == "fp32":
         return fp32
     if precision == "int8-fused":
-        src = ort_model_path(model, "int8", prbs, folder, method)
+        src = ort_model_path(model, "int8", prbs, folder, method, weights)
         out = src.with_name(src.stem + "_ortfused2.onnx")  # 2: rewrite of 2026-11-25 (not the exact one)
         if not out.exists():
             tune_for_ort(src, out, calibration=simulated_calibration(prbs))
