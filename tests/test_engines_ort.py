@@ -47,13 +47,41 @@ def test_describe_names_the_model_by_content_not_folder(tiny_onnx, tmp_path):
     copy.parent.mkdir()
     shutil.copy(tiny_onnx, copy)
     d0, d1 = OrtEngine(tiny_onnx, threads=1).describe(), OrtEngine(copy, threads=1).describe()
-    assert d0 == d1 and d0["model"] == "tiny.onnx" and len(d0["model_sha1"]) == 20
+    assert d0 == d1 and d0["model"] == "tiny.onnx" and len(d0["model_digest"]) == 20
     m = onnx.load(str(tiny_onnx))
     m.graph.initializer[0].float_data[0] = 99.0
     other = tmp_path / "b" / tiny_onnx.name
     other.parent.mkdir()
     onnx.save(m, str(other))
-    assert OrtEngine(other, threads=1).describe()["model_sha1"] != d0["model_sha1"]
+    assert OrtEngine(other, threads=1).describe()["model_digest"] != d0["model_digest"]
+    # the same computation under other tensor and node names (a second tf2onnx export) is the same model
+    m = onnx.load(str(tiny_onnx))
+    m.graph.node[0].name = "other"
+    m.graph.node[0].input[1] = m.graph.initializer[0].name = "w2"
+    renamed = tmp_path / "c" / tiny_onnx.name
+    renamed.parent.mkdir()
+    onnx.save(m, str(renamed))
+    assert OrtEngine(renamed, threads=1).describe()["model_digest"] == d0["model_digest"]
+
+
+def test_digest_ignores_the_order_of_independent_nodes(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from effinrx.export.digest import content_digest
+
+    def save(order, scale, name):
+        w = helper.make_tensor("w", TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, scale])
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name="n1"),
+                 helper.make_node("Relu", ["x"], ["b"], name="n2")]
+        g = helper.make_graph([nodes[i] for i in order], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, [2, 2]) for o in "ab"], [w])
+        p = tmp_path / name
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)]), str(p))
+        return content_digest(p)
+
+    assert save([0, 1], 4.0, "a.onnx") == save([1, 0], 4.0, "b.onnx") != save([0, 1], 5.0, "c.onnx")
 
 
 def test_bad_inputs_are_named(tiny_onnx):

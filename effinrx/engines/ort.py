@@ -79,23 +79,19 @@ class OrtEngine(Engine):
         from effinrx.engines.ort_selfcheck import integer_gemm_defect
 
         # the integer GEMM's health is part of what computed the outputs (see ort_selfcheck). The
-        # model is named by its file name and content digest, not its folder: a sweep resume cache
-        # keyed by this description then finds the same model rebuilt in another temporary folder,
-        # and never another model saved under the same name
+        # model is named by its file name and what it computes (effinrx.export.digest), not by its
+        # folder or bytes: a resume cache or a Ray worker then recognises the same model rebuilt in
+        # another process, and never takes another model saved under the same name for it
         return {"engine": self.name, "onnxruntime": self._version, "threads": self.threads,
                 "cpu": device.cpu_model(), "machine": platform.machine(), "model": self.onnx_path.name,
-                "model_sha1": self._model_sha1(), "integer_gemm": integer_gemm_defect() or "exact"}
+                "model_digest": self._digest(), "integer_gemm": integer_gemm_defect() or "exact"}
 
-    def _model_sha1(self) -> str:
-        if getattr(self, "_sha1", None) is None:
-            import hashlib
+    def _digest(self) -> str:
+        if getattr(self, "_content_digest", None) is None:
+            from effinrx.export.digest import content_digest
 
-            h = hashlib.sha1()
-            with open(self.onnx_path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            self._sha1 = h.hexdigest()[:20]
-        return self._sha1
+            self._content_digest = content_digest(self.onnx_path)
+        return self._content_digest
 
     def profile(self, n: int = 20, inputs: dict | None = None) -> dict:
         """Run ``n`` times with ORT profiling; return per-op-type time shares and the int8 ops.
