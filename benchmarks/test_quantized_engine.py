@@ -144,20 +144,25 @@ ENGINE_NAMES = ("nrx-rt", "nrx-rt-w8a8-int8", "nrx-rt-ort-fp32", "nrx-rt-ort-int
 @pytest.mark.claim("Q3")
 def test_tbler_through_the_engine_132prb(claim_check, seed):
     """Q3 on the deployment path at the paper's 132 PRBs: the ONNX export on ONNX Runtime in the link
-    loop (registry ``nrx-rt-ort-*``: fp32, ModelOpt int8 Q/DQ as written, and int8-fused) beside the
-    TF model and its W8A8 int8 fake-quant, all on the same slots. ORT fp32 must match TF fp32 (paired:
-    no more discordant TBs than the export's float differences explain); int8 through the engine is
-    judged by Q3's rule (pooled TBLER >= near_one on its 98 % interval)."""
+    loop (``nrx-rt-ort-*`` of :func:`effinrx.latency.build.make_receiver`: fp32, ModelOpt int8 Q/DQ as
+    written, and int8-fused) beside the TF model and its W8A8 int8 fake-quant, all on the same slots
+    of the one engine. ORT fp32 must match TF fp32 (paired: no more discordant TBs than the export's
+    float differences explain); int8 through the engine is judged by Q3's rule (pooled TBLER >=
+    near_one on its 98 % interval)."""
     from effinrx.claims.registry import param
     from effinrx.engines.ort_selfcheck import integer_gemm_defect
-    from effinrx.link import sweep
+    from effinrx.link import cache, sweep
     from effinrx.stats import clopper_pearson
 
     sz = ENGINE_132
-    res, cmd = sweep.counts(ENGINE_NAMES, ebno=sz["ebno"], batch=sz["batch"], max_blocks=sz["max_blocks"],
-                            seed=seed, prbs=sz["prbs"])
-    a_only, b_only, n = sweep.paired("nrx-rt-ort-fp32", "nrx-rt", ENGINE_NAMES, ebno=sz["ebno"], batch=sz["batch"],
-                                     max_blocks=sz["max_blocks"], seed=seed, prbs=sz["prbs"])
+    sc = sweep.scenario(sz["prbs"])
+    rxs = {n: build.make_receiver(n, sc, "reference") for n in ENGINE_NAMES}
+    res, out = sweep.collect(rxs, sc, sz["ebno"], max_blocks=sz["max_blocks"], target_errors=10**9,
+                             batch_size=sz["batch"], seed=seed, cache=cache.env_path(),
+                             progress=cache.env_path() is not None)
+    cmd = sweep.simulate_args(ENGINE_NAMES, sz["prbs"], sz["ebno"], batch=sz["batch"], max_blocks=sz["max_blocks"],
+                              seed=seed) + " --weights reference"
+    a_only, b_only, n = sweep.discordant(out, "nrx-rt-ort-fp32", "nrx-rt")
     # float export: LLRs agree to ~1e-5 relative, so only TBs at the decoder's edge may flip
     assert a_only + b_only <= max(2, n // 100), (f"ORT fp32 and TF fp32 disagree on {a_only} + {b_only} of {n} TBs "
                                                  f"at 132 PRBs: the export is not the same receiver")
@@ -174,8 +179,7 @@ def test_tbler_through_the_engine_132prb(claim_check, seed):
         lo, hi = clopper_pearson(e, m, 1 - 2 * alpha)
         verdict = True if lo >= near_one else False if hi < near_one else None
         why = {True: "reproduced", False: "not reproduced", None: "inconclusive (interval straddles the threshold)"}
-        vs = sweep.paired(name, "nrx-rt-w8a8-int8", ENGINE_NAMES, ebno=sz["ebno"], batch=sz["batch"],
-                          max_blocks=sz["max_blocks"], seed=seed, prbs=sz["prbs"])
+        vs = sweep.discordant(out, name, "nrx-rt-w8a8-int8")
         claim_check(f"132prb/{name}/near-one", {"decided": verdict is not None}, kind="verdict",
                     reproduced=None if defect else verdict, not_measurable=defect,
                     note=f"{why[verdict]}: {name} TBLER {e}/{m} = {e / m:.3f} [{lo:.3f}, {hi:.3f}] vs threshold "

@@ -84,16 +84,18 @@ def test_large_export_parity_random_inputs(tmp_path):
     assert r["max_rel"] <= 1e-4 and r["l2_rel"] <= 1e-4, r
 
 
-def test_registry_engine_receiver_is_the_tf_receiver():
-    """``nrx-rt-ort-fp32`` (the registry's deployment path: the export on ONNX Runtime inside the
-    link loop) gives the TF receiver's LLRs, and its description names the ONNX by content."""
+def test_engine_receiver_is_the_tf_receiver():
+    """``nrx-rt-ort-fp32`` (the deployment path of ``latency.build.make_receiver``: the export on ONNX
+    Runtime inside the link loop) gives the TF receiver's LLRs; bad deployment names are one line."""
     from effinrx._tf import tf
+    from effinrx.latency.build import engine_spec, make_receiver
     from effinrx.link.config import Scenario
-    from effinrx.receivers.registry import make, names, split
 
-    assert "nrx-large-ort-int8-fused" in names() and split("nrx-large-ort-int8") == ("nrx-large", "ort-int8")
+    assert engine_spec("nrx-large-ort-int8-fused") == ("nrx-large", "int8-fused") and engine_spec("nrx-rt") is None
+    with pytest.raises(ConfigError, match="int8-fused"):
+        engine_spec("nrx-rt-ort-int4")
     sc = Scenario(num_prbs=PRBS)
-    tf_rx, ort_rx = make("nrx-rt", sc), make("nrx-rt-ort-fp32", sc)
+    tf_rx, ort_rx = make_receiver("nrx-rt", sc), make_receiver("nrx-rt-ort-fp32", sc)
     tf().random.set_seed(2)
     x, _ = tf_rx.transmitter(2)
     rng = np.random.default_rng(2)

@@ -6,7 +6,9 @@ counts with the scenario and provenance.
 Receivers (comma-separated, :mod:`effinrx.receivers.registry`): ``ls-lmmse`` (``ls``),
 ``lmmse-kbest`` (``lmmse``), ``perfect-kbest`` (``perfect``); ``nrx-rt`` / ``nrx-large`` with
 ``--weights``; a compressed NRX ``nrx-rt-ptq-int8-pc``, ``nrx-rt-w8a8-int8``, ...; or a checkpoint /
-compressed artifact ``PATH.npz``, which runs exactly as saved (W8A8 with its activation scales).
+compressed artifact ``PATH.npz``, which runs exactly as saved (W8A8 with its activation scales); or the
+deployment path ``nrx-rt-ort-fp32|int8|int8-fused`` (:func:`effinrx.latency.build.make_receiver`: the
+ONNX export on ONNX Runtime inside the link loop; serial executor only).
 Example: ``effinrx simulate --receiver ls,nrx-rt,rt-int8.npz --ebno -2:7:1``.
 """
 from __future__ import annotations
@@ -23,7 +25,6 @@ from effinrx.link.montecarlo import check_ebno, simulate_many
 from effinrx.link.plots import plot_tbler
 from effinrx.link.search import search
 from effinrx.provenance import provenance
-from effinrx.receivers.registry import make
 
 
 def parse_range(text: str) -> list[float]:
@@ -52,8 +53,9 @@ def add_arguments(p) -> None:
     p._negative_number_matcher = re.compile(r"^-[\d.:,]+$")
     p.add_argument("--receiver", default="ls-lmmse",
                    help="comma-separated receiver names: ls-lmmse (ls), lmmse-kbest (lmmse), perfect-kbest "
-                        "(perfect), nrx-rt, nrx-large, <nrx>-ptq-<method>, <nrx>-w8a8-int8|fp8, or PATH.npz "
-                        "(checkpoint / compressed artifact); the first is the reference of the gap column")
+                        "(perfect), nrx-rt, nrx-large, <nrx>-ptq-<method>, <nrx>-w8a8-int8|fp8, <nrx>-ort-fp32|int8|int8-fused "
+                        "(ONNX on ONNX Runtime), or PATH.npz (checkpoint / compressed artifact); the first is the "
+                        "reference of the gap column")
     p.add_argument("--weights", default="auto",
                    help="weights of nrx-rt / nrx-large: auto (reference if present, else the packaged "
                         "checkpoint, announced) | reference | packaged | PATH")
@@ -123,7 +125,12 @@ def run(args) -> int:
     for path, what in ((plot, "--plot"), (args.json, "--json"), (args.cache, "--cache")):
         if path is not None:
             check_writable(path, what)  # before any work: a bad path must not cost a sweep
-    rxs = [make(s, sc, args.weights) for s in specs]  # all built first: bad input fails early
+    from effinrx.latency.build import engine_spec, make_receiver  # registry names + the ORT deployment path
+
+    if getattr(args, "executor", "serial") == "ray" and any(engine_spec(s) for s in specs):
+        raise ConfigError("--executor ray: the ONNX Runtime receivers (*-ort-*) run in this process only; "
+                          "drop --executor ray or those receivers")
+    rxs = [make_receiver(s, sc, args.weights) for s in specs]  # all built first: bad input fails early
     names = [rx.name for rx in rxs]
     if len(set(names)) != len(names):
         raise ConfigError(f"--receiver names two receivers the same: {names}")

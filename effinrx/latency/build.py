@@ -118,3 +118,56 @@ def trt_variant(model: str, precision: str, prbs: int, folder: str | Path) -> di
     qdq = precision in ("fp8", "int8")
     return {"path": ort_model_path(model, precision if qdq else "fp32", prbs, folder), "precision": precision,
             "explicit_qdq": qdq, "sparse": False}
+
+
+#: precisions of the deployment-path receivers ``<model>-ort-<precision>``
+ENGINE_PRECISIONS = ("fp32", "int8", "int8-fused")
+_ENGINE_FOLDERS: dict = {}
+
+
+def engine_spec(spec: str) -> tuple[str, str] | None:
+    """``"nrx-rt-ort-int8"`` -> ``("nrx-rt", "int8")``; None for a name without ``-ort-``. A bad
+    precision is a ConfigError naming the valid ones."""
+    model, sep, prec = str(spec).strip().partition("-ort-")
+    if not sep:
+        return None
+    if prec not in ENGINE_PRECISIONS or not model.startswith("nrx-"):
+        raise ConfigError(f"unknown receiver {spec!r}: the deployment path is <nrx-rt|nrx-large>-ort-<precision>, "
+                          f"precision one of {', '.join(ENGINE_PRECISIONS)}")
+    return model, prec
+
+
+def make_receiver(spec: str, scenario, weights="auto"):
+    """Receiver ``spec`` for ``scenario``: a registry name (:func:`effinrx.receivers.registry.make`),
+    or the deployment path ``<model>-ort-fp32|int8|int8-fused``: the NRX exported to ONNX (int8:
+    ModelOpt Q/DQ as written, or rewritten for ORT's integer kernels, :func:`ort_model_path`) and run
+    by ONNX Runtime CPU slot by slot inside the link loop
+    (:class:`effinrx.engines.receiver.EngineNRXReceiver`, named ``spec``). Those names live here,
+    above the registry, because they need the export and the engines; the models are built in one
+    temporary folder per weights choice, removed when the process exits."""
+    from effinrx.receivers.registry import make
+
+    parsed = engine_spec(spec)
+    if parsed is None:
+        return make(spec, scenario, weights)
+    from effinrx.engines.ort import OrtEngine
+    from effinrx.engines.receiver import EngineNRXReceiver
+    from effinrx.receivers.nrx import NRXReceiver
+
+    model, prec = parsed
+    tf_rx = NRXReceiver(model, weights, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx)  # checks the model
+    path = ort_model_path(model, prec, scenario.num_prbs, _engine_folder(str(weights)), weights=weights)
+    return EngineNRXReceiver(OrtEngine(path), tf_rx, scenario.num_prbs, str(spec).strip())
+
+
+def _engine_folder(weights: str) -> Path:
+    # ort_model_path names files by model, PRBs and precision only: one folder per weights choice
+    if weights not in _ENGINE_FOLDERS:
+        import atexit
+        import shutil
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="effinrx-onnx-"))
+        atexit.register(shutil.rmtree, d, True)
+        _ENGINE_FOLDERS[weights] = d
+    return _ENGINE_FOLDERS[weights]

@@ -8,10 +8,6 @@ Names (``make(spec, scenario, weights)``):
   (weight-only, :data:`effinrx.quant.ptq.METHODS`), ``w8a8-int8`` / ``w8a8-fp8`` (weights and
   activations; scales calibrated on UMi training slots, never on the evaluation slots),
   ``w8a8-int8-keep1`` (``cgnn_it0/upd0`` kept fp32);
-* the deployment path ``<model>-ort-fp32`` / ``-ort-int8`` / ``-ort-int8-fused``: the NRX exported to
-  ONNX (int8: ModelOpt Q/DQ as written, or rewritten for ORT's integer kernels) and run by ONNX
-  Runtime CPU slot by slot inside the link loop (:class:`effinrx.engines.receiver.EngineNRXReceiver`;
-  the models are built in a temporary folder of this process);
 * ``PATH.npz``: a checkpoint or a compressed artifact (``effinrx compress|prune|train``), run exactly
   as saved. An artifact given as ``weights`` of ``nrx-rt``/``nrx-large`` keeps its recipe too.
 
@@ -33,8 +29,6 @@ from effinrx.receivers.nrx import NRXReceiver
 from effinrx.receivers.nrx_layers import NRX_MODELS
 
 ALIASES = {"ls": "ls-lmmse", "lmmse": "lmmse-kbest", "perfect": "perfect-kbest"}
-#: deployment-path tags -> ONNX precision of :func:`effinrx.latency.build.ort_model_path`
-ENGINE_TAGS = {"ort-fp32": "fp32", "ort-int8": "int8", "ort-int8-fused": "int8-fused"}
 W8A8_TAGS = {"w8a8-int8": ("int8", ()), "w8a8-fp8": ("fp8", ()),
              "w8a8-int8-keep1": ("int8", ("cgnn_it0/upd0",))}
 
@@ -46,7 +40,7 @@ def compression_tags() -> list[str]:
 
 def names() -> list[str]:
     """Every valid receiver name (aliases and the ``PATH.npz`` form included), for error messages."""
-    nrx = [f"{m}-{t}" for m in NRX_MODELS for t in compression_tags() + list(ENGINE_TAGS)]
+    nrx = [f"{m}-{t}" for m in NRX_MODELS for t in compression_tags()]
     return sorted(BASELINES) + sorted(ALIASES) + list(NRX_MODELS) + nrx + ["PATH.npz"]
 
 
@@ -71,7 +65,7 @@ def make(spec: str, scenario, weights="auto"):
     model = next((m for m in sorted(NRX_MODELS, key=len, reverse=True) if spec == m or spec.startswith(m + "-")),
                  None)
     tag = split(spec)[1] if model else None
-    if model is None or (tag is not None and tag not in compression_tags() + list(ENGINE_TAGS)):
+    if model is None or (tag is not None and tag not in compression_tags()):
         raise ConfigError(f"unknown receiver {spec!r}; valid: {', '.join(names())}")
     _need_two_ues(spec, scenario)
     if weights is not None and str(weights).endswith(".npz"):
@@ -85,8 +79,6 @@ def make(spec: str, scenario, weights="auto"):
             return rx
     if tag is None:
         return NRXReceiver(model, weights, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx)
-    if tag in ENGINE_TAGS:
-        return _engine_receiver(model, ENGINE_TAGS[tag], scenario, weights, spec)
     if tag.startswith("ptq-"):
         return ptq_receiver(model, tag[4:], weights, num_prbs=scenario.num_prbs)
 
@@ -94,33 +86,6 @@ def make(spec: str, scenario, weights="auto"):
     fmt, keep = W8A8_TAGS[tag]
     net, _ = compress_w8a8(model, weights, fmt, num_prbs=scenario.num_prbs, keep_float=keep)
     return NRXReceiver(model, net=net, num_prbs=scenario.num_prbs, name=spec)
-
-
-def _engine_receiver(model: str, precision: str, scenario, weights, name: str):
-    from effinrx.engines.ort import OrtEngine
-    from effinrx.engines.receiver import EngineNRXReceiver
-    from effinrx.latency.build import ort_model_path
-
-    path = ort_model_path(model, precision, scenario.num_prbs, _onnx_folder(str(weights)), weights=weights)
-    tf_rx = NRXReceiver(model, weights, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx)
-    return EngineNRXReceiver(OrtEngine(path), tf_rx, scenario.num_prbs, name)
-
-
-_ONNX_FOLDERS: dict = {}
-
-
-def _onnx_folder(weights: str) -> Path:
-    """A temporary folder per weights choice, removed when the process exits: ``ort_model_path``
-    names its files by model, PRBs and precision only, so two weights must never share one."""
-    if weights not in _ONNX_FOLDERS:
-        import atexit
-        import shutil
-        import tempfile
-
-        d = Path(tempfile.mkdtemp(prefix="effinrx-onnx-"))
-        atexit.register(shutil.rmtree, d, True)
-        _ONNX_FOLDERS[weights] = d
-    return _ONNX_FOLDERS[weights]
 
 
 def _need_two_ues(spec, scenario) -> None:
