@@ -152,14 +152,14 @@ def test_tbler_through_the_engine_132prb(claim_check, seed):
     from effinrx.claims.registry import param
     from effinrx.engines.ort_selfcheck import integer_gemm_defect
     from effinrx.link import cache, sweep
-    from effinrx.stats import clopper_pearson
+    from effinrx.stats import at_least_verdict
 
     sz = ENGINE_132
     sc = sweep.scenario(sz["prbs"])
     rxs = {n: build.make_receiver(n, sc, "reference") for n in ENGINE_NAMES}
+    cache_file = cache.env_path()
     res, out = sweep.collect(rxs, sc, sz["ebno"], max_blocks=sz["max_blocks"], target_errors=10**9,
-                             batch_size=sz["batch"], seed=seed, cache=cache.env_path(),
-                             progress=cache.env_path() is not None)
+                             batch_size=sz["batch"], seed=seed, cache=cache_file, progress=cache_file is not None)
     cmd = sweep.simulate_args(ENGINE_NAMES, sz["prbs"], sz["ebno"], batch=sz["batch"], max_blocks=sz["max_blocks"],
                               seed=seed) + " --weights reference"
     a_only, b_only, n = sweep.discordant(out, "nrx-rt-ort-fp32", "nrx-rt")
@@ -176,13 +176,11 @@ def test_tbler_through_the_engine_132prb(claim_check, seed):
     pools = {nm: sweep.pool(res[nm]) for nm in ENGINE_NAMES}
     for name in ("nrx-rt-ort-int8", "nrx-rt-ort-int8-fused"):
         e, m = pools[name]
-        lo, hi = clopper_pearson(e, m, 1 - 2 * alpha)
-        verdict = True if lo >= near_one else False if hi < near_one else None
-        why = {True: "reproduced", False: "not reproduced", None: "inconclusive (interval straddles the threshold)"}
+        verdict, why, lo, hi = at_least_verdict(e, m, near_one, alpha=alpha)
         vs = sweep.discordant(out, name, "nrx-rt-w8a8-int8")
         claim_check(f"132prb/{name}/near-one", {"decided": verdict is not None}, kind="verdict",
                     reproduced=None if defect else verdict, not_measurable=defect,
-                    note=f"{why[verdict]}: {name} TBLER {e}/{m} = {e / m:.3f} [{lo:.3f}, {hi:.3f}] vs threshold "
+                    note=f"{why}: {name} TBLER {e}/{m} = {e / m:.3f} [{lo:.3f}, {hi:.3f}] vs threshold "
                          f"{near_one}; TF W8A8 int8 fake-quant {pools['nrx-rt-w8a8-int8']}, fp32 {pools['nrx-rt']}, "
                          f"LS/lin+LMMSE {pools['ls-lmmse']}; discordant vs fake-quant {vs[0]} / {vs[1]} of {vs[2]}; "
                          f"ORT fp32 vs TF fp32 {a_only} / {b_only}")

@@ -28,7 +28,7 @@ from effinrx.claims.registry import param
 from effinrx.link import sweep
 from effinrx.link.metrics import gap_interval, gaps_table, within
 from effinrx.quant.receivers import VARIANT_KEEP_FLOAT
-from effinrx.stats import beats_verdict, clopper_pearson, one_sided_less
+from effinrx.stats import at_least_verdict, beats_verdict, one_sided_less
 
 pytestmark = pytest.mark.reference_weights
 
@@ -136,9 +136,7 @@ def test_q3_int8_w8a8_fails(request, claim_check, seed):
                  f"W8A8]={one_sided_less(em, nm, e8, n8):.2g}, p[worse than fp32]="
                  f"{one_sided_less(*sweep.pool(res[RT]), em, nm):.2g})")
     # "TBLER near 1": pooled TBLER >= NEAR_ONE, decided on its 98 % interval
-    lo, hi = clopper_pearson(e8, n8, 1 - 2 * ALPHA)
-    verdict = True if lo >= NEAR_ONE else False if hi < NEAR_ONE else None
-    why = {True: "reproduced", False: "not reproduced", None: "inconclusive (interval straddles the threshold)"}[verdict]
+    verdict, why, lo, hi = at_least_verdict(e8, n8, NEAR_ONE, alpha=ALPHA)
     claim_check(_key(tier, "nrx-rt-w8a8-int8/near-one"), {"decided": verdict is not None}, kind="verdict", reproduced=verdict,
                 note=f"{why}: W8A8 int8 TBLER {e8}/{n8} = {e8 / n8:.3f} [{lo:.3f}, {hi:.3f}] vs threshold {NEAR_ONE}; "
                      f"weight-only int8 per-channel {ew}/{nw}{mixed}")

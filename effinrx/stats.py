@@ -161,6 +161,17 @@ def beats_verdict(a_only: int, b_only: int, n: int, rate_b: float, *, alpha: flo
                   f"more TBs per point would decide; {facts})")
 
 
+def at_least_verdict(errors: int, trials: int, level: float, *, alpha: float = 0.01
+                     ) -> tuple[bool | None, str, float, float]:
+    """'the error rate is at least ``level``', decided on the (1 - 2 alpha) Clopper-Pearson interval:
+    reproduced when its lower bound is >= ``level``, not reproduced when its upper bound is below,
+    else inconclusive. Returns (verdict or None, its word, lo, hi)."""
+    lo, hi = clopper_pearson(errors, trials, 1 - 2 * alpha)
+    verdict = True if lo >= level else False if hi < level else None
+    why = {True: "reproduced", False: "not reproduced", None: "inconclusive (interval straddles the threshold)"}
+    return verdict, why[verdict], lo, hi
+
+
 SATURATED = 0.95  # TBLER above which a comparison says nothing (both receivers fail almost every TB)
 
 

@@ -40,6 +40,19 @@ def test_parity_random_inputs(exported):
     assert r["max_rel"] <= 1e-4 and r["l2_rel"] <= 1e-4, r
 
 
+def _noisy_slots(rx, n: int, seed: int) -> np.ndarray:
+    """``n`` slots of ``rx``'s transmitter through a random flat 4x2 channel plus noise (std 0.1 per
+    component): complex64 [n, 1, 4, 14, 12 * PRBS]."""
+    from effinrx._tf import tf
+
+    tf().random.set_seed(seed)
+    x, _ = rx.transmitter(n)
+    rng = np.random.default_rng(seed)
+    h = (rng.normal(size=(n, 4, 2, 2)) + 1j * rng.normal(size=(n, 4, 2, 2))) / np.sqrt(2)
+    y = np.einsum("bauk,buktf->batf", h, x.numpy())[:, None]
+    return (y + 0.1 * (rng.normal(size=y.shape) + 1j * rng.normal(size=y.shape))).astype(np.complex64)
+
+
 def test_parity_simulated_slot_and_receiver_path(exported):
     """A simulated slot: ONNX == TF wrapper, and the wrapper's LLRs == NRXReceiver.llr (Sionna LS-NN)."""
     from effinrx._tf import tf
@@ -47,12 +60,7 @@ def test_parity_simulated_slot_and_receiver_path(exported):
 
     net, path = exported
     rx = NRXReceiver("nrx-rt", net=net, num_prbs=PRBS)
-    tf().random.set_seed(1)
-    x, _ = rx.transmitter(1)
-    rng = np.random.default_rng(1)
-    h = (rng.normal(size=(1, 4, 2, 2)) + 1j * rng.normal(size=(1, 4, 2, 2))) / np.sqrt(2)
-    y = np.einsum("bauk,buktf->batf", h, x.numpy())[:, None]
-    y = (y + 0.1 * (rng.normal(size=y.shape) + 1j * rng.normal(size=y.shape))).astype(np.complex64)
+    y = _noisy_slots(rx, 1, seed=1)
     inp = E.slot_to_inputs(y, PRBS)
     r = E.parity(net, path, inp, PRBS)
     assert r["max_rel"] <= 1e-4 and r["l2_rel"] <= 1e-4, r
@@ -87,7 +95,6 @@ def test_large_export_parity_random_inputs(tmp_path):
 def test_engine_receiver_is_the_tf_receiver():
     """``nrx-rt-ort-fp32`` (the deployment path of ``latency.build.make_receiver``: the export on ONNX
     Runtime inside the link loop) gives the TF receiver's LLRs; bad deployment names are one line."""
-    from effinrx._tf import tf
     from effinrx.latency.build import engine_spec, make_receiver
     from effinrx.link.config import Scenario
 
@@ -96,12 +103,7 @@ def test_engine_receiver_is_the_tf_receiver():
         engine_spec("nrx-rt-ort-int4")
     sc = Scenario(num_prbs=PRBS)
     tf_rx, ort_rx = make_receiver("nrx-rt", sc), make_receiver("nrx-rt-ort-fp32", sc)
-    tf().random.set_seed(2)
-    x, _ = tf_rx.transmitter(2)
-    rng = np.random.default_rng(2)
-    h = (rng.normal(size=(2, 4, 2, 2)) + 1j * rng.normal(size=(2, 4, 2, 2))) / np.sqrt(2)
-    y = np.einsum("bauk,buktf->batf", h, x.numpy())[:, None]
-    y = (y + 0.1 * (rng.normal(size=y.shape) + 1j * rng.normal(size=y.shape))).astype(np.complex64)
+    y = _noisy_slots(tf_rx, 2, seed=2)
     a, b = ort_rx.llr(y, 0.01).numpy(), tf_rx.llr(y, 0.01).numpy()
     assert a.shape == b.shape and np.max(np.abs(a - b)) / np.max(np.abs(b)) <= 1e-4
     d = ort_rx.describe()

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from effinrx.stats import beats_verdict, paired_difference, paired_less_p
+from effinrx.stats import at_least_verdict, beats_verdict, paired_difference, paired_less_p
 
 
 def test_mcnemar_known_values():
@@ -88,3 +88,10 @@ def test_saturation_note_only_when_every_rate_saturated():
     assert note.startswith("inconclusive (saturated: TBLER a 0.990, b 1.000") and "more steps" in note
     assert saturation_note({"a": 0.99, "b": 0.5}, "x") is None
     assert saturation_note({"a": 0.2}, "x") is None
+
+
+def test_at_least_verdict_decides_on_the_interval():
+    assert at_least_verdict(990, 1000, 0.9)[:2] == (True, "reproduced")
+    assert at_least_verdict(400, 1000, 0.9)[:2] == (False, "not reproduced")
+    v, why, lo, hi = at_least_verdict(90, 100, 0.9, alpha=0.01)
+    assert v is None and why.startswith("inconclusive") and lo < 0.9 <= hi
