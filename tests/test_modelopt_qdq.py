@@ -91,6 +91,27 @@ def test_require_coverage_fails_on_silently_fewer_layers(quantized):
         mo.require_coverage(cov, {"Gemm": 1})
 
 
+def test_layer_inputs_are_float_when_the_first_compute_node_is(quantized, tmp_path):
+    import onnx
+
+    # tf2onnx names nodes <model>/<layer>/...: a separable layer is its depthwise then its pointwise Conv
+    layer_of = {"dw": "m/sep/depthwise", "pw1": "m/sep/BiasAdd", "pw2": "m/sep2/BiasAdd",
+                "dense": "m/dense/MatMul", "readout": "m/readout/MatMul"}
+    out = {}
+    for mode in ("int8", "fp8"):
+        m = onnx.load(str(quantized[mode]))
+        for n in m.graph.node:
+            n.name = layer_of.get(n.name, n.name)
+        onnx.save(m, str(tmp_path / f"{mode}.onnx"))
+        out[mode] = [(layer, q) for layer, _, q in mo.layer_inputs(tmp_path / f"{mode}.onnx")]
+    # int8 keeps only the N = 6 readout float; fp8 also the depthwise Conv, so the whole separable
+    # layer's input is float although its pointwise Conv (the layer's second node) is quantized
+    assert out == {"int8": [("sep", True), ("sep2", True), ("dense", True), ("readout", False)],
+                   "fp8": [("sep", False), ("sep2", True), ("dense", True), ("readout", False)]}
+    with pytest.raises(ShapeError, match=r"standin_int8.onnx: compute node 'dw' is not named <model>/<layer>"):
+        mo.layer_inputs(quantized["int8"])
+
+
 def test_depthwise_names(work):
     assert mo.depthwise_conv_names(work["fp32"]) == {"dw"}
     fp32 = mo.coverage(work["fp32"])

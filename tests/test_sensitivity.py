@@ -52,6 +52,16 @@ def test_units_cover_every_kernel_once():
     assert len(layer_units(net, "kernel")) > len(layers)
     with pytest.raises(ConfigError, match="unit"):
         layer_units(net, "block")
+    # an export's layers (Keras names numbered per process) -> unit names, by position within a kind
+    from effinrx.quant.units import unit_names_of_exported
+
+    sep = [u.name for u in layers if hasattr(net.core_layers[u.layer], "depthwise_kernel")]
+    dense = [u.name for u in layers if not hasattr(net.core_layers[u.layer], "depthwise_kernel")]
+    got = unit_names_of_exported(net, [("separable_conv2d_27", "Conv"), ("dense_9", "MatMul"),
+                                       ("separable_conv2d_28", "Conv")])
+    assert got == [sep[0], dense[0], sep[1]]
+    with pytest.raises(ConfigError, match=r"exported layer 'x' \(Conv\): model .* has only \d+ separable"):
+        unit_names_of_exported(net, [(f"s{i}", "Conv") for i in range(len(sep))] + [("x", "Conv")])
 
 
 def test_no_layer_quantized_is_exact_and_one_layer_changes_only_its_weights():

@@ -155,6 +155,40 @@ def depthwise_conv_names(onnx_path: str | Path) -> set[str]:
     return out
 
 
+def layer_inputs(onnx_path: str | Path) -> list[tuple[str, str, bool]]:
+    """``(Keras layer name, op of its first compute node, input quantized)`` per layer, in graph order.
+
+    tf2onnx names a layer's nodes ``<model>/<layer>/...``. A layer's input is quantized when its first
+    compute node (``COMPUTE_OPS``) has a DequantizeLinear input: the depthwise Conv of a
+    SeparableConv2D, the MatMul of a Dense. ShapeError names a compute node whose name has no layer
+    part."""
+    import onnx
+
+    g = onnx.load(str(onnx_path), load_external_data=False).graph
+    producer = {o: n for n in g.node for o in n.output}
+    first: dict[str, tuple[str, bool]] = {}
+    for n in g.node:
+        if n.op_type not in COMPUTE_OPS:
+            continue
+        parts = n.name.split("/")
+        if len(parts) < 3:
+            raise ShapeError(f"ONNX file {onnx_path}: compute node {n.name!r} is not named <model>/<layer>/...")
+        dq = any(i in producer and producer[i].op_type == "DequantizeLinear" for i in n.input)
+        first.setdefault(parts[1], (n.op_type, dq))
+    return [(layer, op, dq) for layer, (op, dq) in first.items()]
+
+
+def float_input_units(onnx_path: str | Path, net) -> list[str]:
+    """The units of ``net`` (:func:`effinrx.quant.units.layer_units` names, e.g. ``cgnn_it0/upd0``)
+    whose input the Q/DQ model at ``onnx_path`` (an export of ``net``'s architecture) leaves float: the
+    layers :mod:`effinrx.quant.w8a8`'s ``keep_float`` would name to quantize what ModelOpt does."""
+    from effinrx.quant.units import unit_names_of_exported
+
+    layers = layer_inputs(onnx_path)
+    units = unit_names_of_exported(net, [(name, op) for name, op, _ in layers])
+    return [u for u, (_, _, dq) in zip(units, layers) if not dq]
+
+
 def require_coverage(cov: Coverage, expected: dict[str, int]) -> None:
     """Raise ShapeError if fewer nodes of an op type are quantized than ``expected`` says."""
     short = {op: (len(cov.quantized.get(op, [])), n) for op, n in expected.items()

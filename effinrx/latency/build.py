@@ -137,14 +137,15 @@ def engine_spec(spec: str) -> tuple[str, str] | None:
     return model, prec
 
 
-def make_receiver(spec: str, scenario, weights="auto"):
+def make_receiver(spec: str, scenario, weights="auto", folder: str | Path | None = None):
     """Receiver ``spec`` for ``scenario``: a registry name (:func:`effinrx.receivers.registry.make`),
     or the deployment path ``<model>-ort-fp32|int8|int8-fused``: the NRX exported to ONNX (int8:
     ModelOpt Q/DQ as written, or rewritten for ORT's integer kernels, :func:`ort_model_path`) and run
     by ONNX Runtime CPU slot by slot inside the link loop
     (:class:`effinrx.engines.receiver.EngineNRXReceiver`, named ``spec``). Those names live here,
     above the registry, because they need the export and the engines; the models are built in one
-    temporary folder per weights choice, removed when the process exits."""
+    temporary folder per weights choice, removed when the process exits, or in ``folder`` (kept; its
+    models are reused, so give it to one weights choice only)."""
     from effinrx.receivers.registry import make
 
     parsed = engine_spec(spec)
@@ -156,7 +157,8 @@ def make_receiver(spec: str, scenario, weights="auto"):
 
     model, prec = parsed
     tf_rx = NRXReceiver(model, weights, num_prbs=scenario.num_prbs, num_tx=scenario.num_tx)  # checks the model
-    path = ort_model_path(model, prec, scenario.num_prbs, _engine_folder(str(weights)), weights=weights)
+    where = _engine_folder(str(weights)) if folder is None else Path(folder)
+    path = ort_model_path(model, prec, scenario.num_prbs, where, weights=weights)
     return EngineNRXReceiver(OrtEngine(path), tf_rx, scenario.num_prbs, str(spec).strip())
 
 

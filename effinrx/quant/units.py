@@ -26,6 +26,28 @@ class Unit:
     layer: int = -1
 
 
+def unit_names_of_exported(net, layers) -> list[str]:
+    """Unit names of an ONNX export's layers. ``layers``: ``(Keras layer name, op of its first compute
+    node)`` in graph order (:func:`effinrx.export.modelopt.layer_inputs`). Keras numbers layers per
+    process (an export built third names ``separable_conv2d_27``), so layers are matched by position
+    within their kind: the i-th Conv-led layer is ``net``'s i-th SeparableConv2D core layer, the i-th
+    MatMul/Gemm-led one its i-th Dense (the readout_chest Dense layers come last and are not exported).
+    ConfigError when the export has more layers of a kind than ``net``."""
+    pools = {"sep": [], "dense": []}
+    for u in layer_units(net, "layer"):
+        pools["sep" if hasattr(net.core_layers[u.layer], "depthwise_kernel") else "dense"].append(u.name)
+    seen = {"sep": 0, "dense": 0}
+    out = []
+    for name, op in layers:
+        kind = "sep" if op in ("Conv", "ConvTranspose") else "dense"
+        if seen[kind] >= len(pools[kind]):
+            raise ConfigError(f"exported layer {name!r} ({op}): model '{net.cfg.name}' has only "
+                              f"{len(pools[kind])} {'separable' if kind == 'sep' else 'dense'} core layers")
+        out.append(pools[kind][seen[kind]])
+        seen[kind] += 1
+    return out
+
+
 def layer_units(net, unit: str = "layer") -> list[Unit]:
     """Units of a CGNN built by ``build_cgnn``/``load_model``, in core-layer order.
 
