@@ -101,3 +101,50 @@ def test_compiled_umi_source_draws_the_eager_slots():
             assert np.array_equal(getattr(a, f).numpy(), getattr(b, f).numpy()), f
         for f in ("y", "h", "x"):
             np.testing.assert_allclose(getattr(b, f).numpy(), getattr(a, f).numpy(), atol=1e-5, err_msg=f)
+
+
+def test_exact_resume_ends_with_the_unbroken_runs_weights(tmp_path):
+    """``exact_resume``: a run killed after its step-2 checkpoint and resumed ends bit for bit where
+    an unbroken run of the same recipe ends (per-step data seeds, Adam's moments checkpointed)."""
+    from effinrx.errors import ConfigError
+
+    r = TrainRecipe(model="nrx-rt", steps=4, batch_size=2, ckpt_every=2, log_every=1, seed=5, exact_resume=True)
+    train(r, tmp_path / "whole", resume=False, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_third_step(step, net):
+        if step == 2:  # the step-2 checkpoint is written; step 3's update is lost with the process
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(r, tmp_path / "split", resume=False, progress=False, on_step=stop_after_third_step)
+    assert json.loads((tmp_path / "split" / "ckpt_latest.json").read_text())["step"] == 2
+    s = train(r, tmp_path / "split", resume=True, progress=False)
+    assert s["resumed_from"] == 2
+    a = np.load(tmp_path / "whole" / "ckpt_latest.npz")
+    b = np.load(tmp_path / "split" / "ckpt_latest.npz")
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    # a finished run resumes to its saved summary; another recipe's folder is refused by name
+    again = train(r, tmp_path / "split", resume=True, progress=False)
+    assert again["resumed_from"] == 4 and again["final_loss"] == s["final_loss"]
+    r.learning_rate = 2e-3
+    with pytest.raises(ConfigError, match=r"written by another recipe \(learning_rate: 0.001 there, 0.002 here\)"):
+        train(r, tmp_path / "split", resume=True, progress=False)
+
+
+def test_train_dir_names_the_folder_or_nothing(tmp_path, monkeypatch):
+    from effinrx.training.resume import step_seed, train_dir
+
+    monkeypatch.delenv("EFFINRX_TRAIN_DIR", raising=False)
+    assert train_dir() is None
+    monkeypatch.setenv("EFFINRX_TRAIN_DIR", str(tmp_path / "runs"))
+    assert train_dir() == tmp_path / "runs" and (tmp_path / "runs").is_dir()
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("EFFINRX_TRAIN_DIR", str(tmp_path / "file" / "runs"))
+    with pytest.raises(ConfigError, match=r"\$EFFINRX_TRAIN_DIR=.*file/runs: cannot create the folder"):
+        train_dir()
+    assert len({step_seed(s, k) for s in range(3) for k in range(5)}) == 15
+    with pytest.raises(ConfigError, match="training step 16777216 outside"):
+        step_seed(0, 2**24)

@@ -193,12 +193,14 @@ def weakened_start(model: str = "nrx-rt", noise: float = 0.05, seed: int = 0) ->
 
 
 def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
-               progress: bool = False) -> dict:
+               progress: bool = False, resume: bool = False) -> dict:
     """Train the student alone and distilled from the same init with the same ``recipe``
     (:class:`effinrx.training.nrx.TrainRecipe`, ``init`` must be None: the shared random init is drawn
     here from ``recipe.seed`` unless ``init`` arrays are given). Writes ``<out>/alone`` and
     ``<out>/distilled`` run folders. Returns ``{"alone"|"distilled": {"net", "summary", "log"}}``
-    plus ``"teacher"`` (the receiver) and ``"config"`` (dict)."""
+    plus ``"teacher"`` (the receiver) and ``"config"`` (dict). ``resume``: continue both runs from
+    their checkpoints in ``out_dir`` (exact with ``recipe.exact_resume``; a finished run is only
+    reloaded)."""
     from effinrx.receivers.nrx import load_model
     from effinrx.training.nrx import train
 
@@ -213,7 +215,7 @@ def train_pair(recipe, cfg: DistillConfig, out_dir, init: Optional[list] = None,
     res: dict = {"teacher": teacher, "config": asdict(cfg)}
     for name, hook in (("alone", None), ("distilled", make_extra_loss(teacher, cfg))):
         net = load_model(recipe.model, [w.copy() for w in init])
-        summary = train(recipe, out / name, resume=False, net=net, extra_loss=hook, progress=progress)
+        summary = train(recipe, out / name, resume=resume, net=net, extra_loss=hook, progress=progress)
         log = (out / name / "log.csv").read_text()
         res[name] = {"net": net, "summary": summary, "log": log}
     return res

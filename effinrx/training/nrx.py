@@ -7,8 +7,12 @@ range that depends on the number of active UEs; Adam.
 
 Checkpoints: ``<out>/ckpt_latest.npz`` + ``.json`` (config, recipe, step, git hash, seed) every
 ``ckpt_every`` steps and at the end; ``resume=True`` restarts from it (weights and step; Adam
-moments are not saved, the data stream is re-seeded with ``seed + step``). Logs: ``<out>/log.csv``
-(one row per ``log_every`` steps) and ``<out>/summary.json``.
+moments are not saved, the data stream is re-seeded with ``seed + step``). With
+``TrainRecipe.exact_resume`` every step draws its data from its own seed (``seed``, step) and Adam's
+state is checkpointed too (``opt_latest.npz``), so a run stopped at a checkpoint and resumed ends
+with the weights of an unbroken run (long runs split over several sessions); it is off by default
+because its data stream differs from the default one that the committed goldens were trained on.
+Logs: ``<out>/log.csv`` (one row per ``log_every`` steps) and ``<out>/summary.json``.
 
 Hooks: ``extra_loss(net, slot, llr_coded, h_ref) -> scalar`` (e.g. distillation),
 ``on_step(step, net)`` (e.g. tfmot pruning-step update), ``wrap`` (layer wrapper at build time).
@@ -28,6 +32,7 @@ from effinrx.io import atomic_write_json, atomic_write_text
 from effinrx.link.umi import UMiSlotSource
 from effinrx.receivers.nrx import NRXReceiver, load_model
 from effinrx.receivers.nrx_preproc import effective_channel_real, precoding_matrices
+from effinrx.training.resume import load_opt, read_json, same_recipe, save_opt, step_seed
 
 
 #: runs with at least this many steps left draw their UMi slots through the compiled source
@@ -48,6 +53,7 @@ class TrainRecipe:
     ckpt_every: int = 100
     log_every: int = 10
     init: Optional[str] = None  # starting weights (path/"reference"/"packaged"), None = random
+    exact_resume: bool = False  # per-step data seeds + Adam state in the checkpoint (module docstring)
 
     def validate(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -89,22 +95,33 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "ckpt_latest.npz"
     start = 0
+    exact = recipe.exact_resume
     if net is None:
+        if exact:  # a random init drawn from the run's seed, not from whatever ran before
+            set_seeds(recipe.seed)
         net = load_model(recipe.model, recipe.init, wrap)
     if resume and ckpt.is_file():
         ws, meta = W.load_npz(ckpt)
+        if exact:
+            same_recipe(ckpt, meta.get("recipe"), _recipe_dict(recipe))
         net.set_core_weights(ws, source=str(ckpt))
         start = int(meta.get("step", 0))
+        if start >= recipe.steps and (out / "summary.json").is_file():
+            return {**read_json(out / "summary.json"), "resumed_from": start}  # finished: nothing to run
     set_seeds(recipe.seed + start)
     rx = NRXReceiver(net.cfg, net=net, num_prbs=recipe.num_prbs)
     # the compiled slot source draws the same slots (to float32 rounding) ~13x faster but costs a
-    # ~30 s trace: it pays from a few dozen steps on, short runs stay eager and bit-identical
-    src = UMiSlotSource(recipe.num_prbs, 2, compiled=recipe.steps - start >= COMPILE_FROM_STEPS)
+    # ~30 s trace: it pays from a few dozen steps on, short runs stay eager and bit-identical (an
+    # exact-resume run decides on its whole length, so every part of it draws the same way)
+    src = UMiSlotSource(recipe.num_prbs, 2,
+                        compiled=(recipe.steps if exact else recipe.steps - start) >= COMPILE_FROM_STEPS)
     precoder = t.constant(precoding_matrices(src.tx))
     from effinrx._tf import keras
 
     opt = keras().optimizers.Adam(learning_rate=recipe.learning_rate)
     variables = net.trainable_variables
+    if exact and start > 0:
+        load_opt(out / "opt_latest.npz", opt, variables, start)
 
     @t.function(autograph=False, reduce_retracing=True)
     def step_fn(y, h, coded, active, no):
@@ -134,7 +151,12 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
         bar = range(start, recipe.steps)
     loss = bce = mse = t.constant(float("nan"))
     for step in bar:
-        n_act = 1 + int(rng.uniform([], 0, 2, dtype=t.int32))
+        if exact:  # this step's data from its own seed: a resumed run draws what an unbroken one would
+            set_seeds(step_seed(recipe.seed, step))
+            n_act = 1 + int(t.random.Generator.from_seed(step_seed(recipe.seed, step)).uniform(
+                [], 0, 2, dtype=t.int32))
+        else:
+            n_act = 1 + int(rng.uniform([], 0, 2, dtype=t.int32))
         rng_db = recipe.ebno_1ue if n_act == 1 else recipe.ebno_2ue
         s = src(recipe.batch_size, tuple(rng_db), num_active=n_act)
         loss, bce, mse = step_fn(s.y, s.h, s.coded, s.active, s.no)
@@ -149,6 +171,8 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(loss):.4f}", bce=f"{float(bce):.4f}")
         if done % recipe.ckpt_every == 0 or done == recipe.steps:
+            if exact:  # before the weights: a checkpoint's step always has its Adam state
+                save_opt(out / "opt_latest.npz", opt, done)
             _save(ckpt, net, recipe, done)
     summary = {"recipe": _recipe_dict(recipe), "config": net.cfg.to_dict(), "steps_done": recipe.steps,
                "resumed_from": start, "train_seconds_this_run": round(time.time() - t0, 1),
