@@ -114,15 +114,19 @@ def test_exact_resume_ends_with_the_unbroken_runs_weights(tmp_path):
     class Stop(Exception):
         pass
 
-    def stop_after_third_step(step, net):
-        if step == 2:  # the step-2 checkpoint is written; step 3's update is lost with the process
+    def stop_after_fourth_step(step, net):
+        if step == 3:  # steps 1-3 logged, the step-2 checkpoint written; step 4 is lost with the process
             raise Stop
 
     with pytest.raises(Stop):
-        train(r, tmp_path / "split", resume=False, progress=False, on_step=stop_after_third_step)
+        train(r, tmp_path / "split", resume=False, progress=False, on_step=stop_after_fourth_step)
     assert json.loads((tmp_path / "split" / "ckpt_latest.json").read_text())["step"] == 2
     s = train(r, tmp_path / "split", resume=True, progress=False)
     assert s["resumed_from"] == 2
+    # step 3 ran twice, logged once: the log is the unbroken run's
+    logs = {k: list(csv.DictReader((tmp_path / k / "log.csv").open())) for k in ("whole", "split")}
+    assert [int(x["step"]) for x in logs["split"]] == [1, 2, 3, 4]
+    assert [x["loss"] for x in logs["split"]] == [x["loss"] for x in logs["whole"]]
     a = np.load(tmp_path / "whole" / "ckpt_latest.npz")
     b = np.load(tmp_path / "split" / "ckpt_latest.npz")
     assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)

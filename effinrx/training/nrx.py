@@ -139,7 +139,8 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
     rows = []
     log_path = out / "log.csv"
     if resume and log_path.is_file() and start > 0:
-        rows = list(csv.DictReader(io.StringIO(log_path.read_text())))
+        # rows logged after the checkpoint belong to steps that are run again
+        rows = [r for r in csv.DictReader(io.StringIO(log_path.read_text())) if int(r["step"]) <= start]
     t0 = time.time()
     rng = t.random.Generator.from_seed(recipe.seed + start)
     try:
