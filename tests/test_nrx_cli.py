@@ -45,3 +45,17 @@ def test_export_command_writes_onnx(tmp_path, capsys):
     rc = export_cmd.run(_args(export_cmd, ["--weights", w, "--prbs", "1", "--out", str(tmp_path / "m.onnx")]))
     assert rc == 0 and (tmp_path / "m.onnx").is_file()
     assert "parity ORT vs TF" in capsys.readouterr().out
+
+
+def test_train_exact_resume_reaches_the_recipe(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train(recipe, out, resume, extra_loss=None):
+        seen.update(recipe=recipe, resume=resume)
+        return {"steps_done": recipe.steps, "resumed_from": 0, "train_seconds_this_run": 0.0,
+                "final_bce": 0.0, "final_mse": 0.0, "checkpoint": str(out / "ckpt_latest.npz")}
+
+    monkeypatch.setattr(train_cmd, "train", fake_train)
+    for argv, want in (([], False), (["--exact-resume"], True)):
+        train_cmd.run(_args(train_cmd, argv + ["--steps", "2", "--out", str(tmp_path)]))
+        assert seen["recipe"].exact_resume is want and seen["resume"] is True

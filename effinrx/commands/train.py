@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (checkpoints, logs)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--ckpt-every", type=int, default=100, help="write the checkpoint every N steps")
+    p.add_argument("--exact-resume", action="store_true",
+                   help="per-step data seeds + Adam state in the checkpoint: a stopped and resumed run ends "
+                        "with an unbroken run's weights (a different data stream than without it)")
     p.add_argument("--package", action="store_true", help="copy the final checkpoint into effinrx/data/")
     p.add_argument("--distill-from", choices=("nrx-large",), default=None,
                    help="distil from this teacher (reference weights, frozen) instead of plain training")
@@ -50,7 +53,8 @@ def run(args) -> int:
         check_writable(packaged_weights_path(args.model), "--package target")
     recipe = TrainRecipe(model=args.model, steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.lr, mse_weight=args.mse_weight, num_prbs=args.prbs,
-                         seed=args.seed, ckpt_every=max(1, args.ckpt_every), init=args.init)
+                         seed=args.seed, ckpt_every=max(1, args.ckpt_every), init=args.init,
+                         exact_resume=bool(getattr(args, "exact_resume", False)))
     extra = None
     if getattr(args, "distill_from", None):
         extra = _distill_hook(args, recipe)
