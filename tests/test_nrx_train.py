@@ -133,6 +133,11 @@ def test_exact_resume_ends_with_the_unbroken_runs_weights(tmp_path):
     # a finished run resumes to its saved summary; another recipe's folder is refused by name
     again = train(r, tmp_path / "split", resume=True, progress=False)
     assert again["resumed_from"] == 4 and again["final_loss"] == s["final_loss"]
+    from effinrx.receivers.nrx import load_model
+
+    other = load_model("nrx-rt", [w * 1.01 for w in load_model("nrx-rt", None).get_core_weights()])
+    with pytest.raises(ConfigError, match=r"trained from other start weights \(digest [0-9a-f]{12} there"):
+        train(r, tmp_path / "split", resume=True, progress=False, net=other)
     r.learning_rate = 2e-3
     with pytest.raises(ConfigError, match=r"written by another recipe \(learning_rate: 0.001 there, 0.002 here\)"):
         train(r, tmp_path / "split", resume=True, progress=False)

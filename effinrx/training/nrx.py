@@ -32,7 +32,8 @@ from effinrx.io import atomic_write_json, atomic_write_text
 from effinrx.link.umi import UMiSlotSource
 from effinrx.receivers.nrx import NRXReceiver, load_model
 from effinrx.receivers.nrx_preproc import effective_channel_real, precoding_matrices
-from effinrx.training.resume import load_opt, read_json, same_recipe, save_opt, step_seed
+from effinrx.training.resume import (load_opt, read_json, same_recipe, same_start, save_opt, step_seed,
+                                     weights_digest)
 
 
 #: runs with at least this many steps left draw their UMi slots through the compiled source
@@ -100,10 +101,13 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
         if exact:  # a random init drawn from the run's seed, not from whatever ran before
             set_seeds(recipe.seed)
         net = load_model(recipe.model, recipe.init, wrap)
+    # exact runs record what they started from: a folder trained from other weights is not resumed
+    start_digest = weights_digest(net.get_core_weights()) if exact else None
     if resume and ckpt.is_file():
         ws, meta = W.load_npz(ckpt)
         if exact:
             same_recipe(ckpt, meta.get("recipe"), _recipe_dict(recipe))
+            same_start(ckpt, meta.get("start_digest"), start_digest)
         net.set_core_weights(ws, source=str(ckpt))
         start = int(meta.get("step", 0))
         if start >= recipe.steps and (out / "summary.json").is_file():
@@ -174,7 +178,7 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
         if done % recipe.ckpt_every == 0 or done == recipe.steps:
             if exact:  # before the weights: a checkpoint's step always has its Adam state
                 save_opt(out / "opt_latest.npz", opt, done)
-            _save(ckpt, net, recipe, done)
+            _save(ckpt, net, recipe, done, start_digest)
     summary = {"recipe": _recipe_dict(recipe), "config": net.cfg.to_dict(), "steps_done": recipe.steps,
                "resumed_from": start, "train_seconds_this_run": round(time.time() - t0, 1),
                "final_loss": float(loss), "final_bce": float(bce), "final_mse": float(mse),
@@ -195,9 +199,12 @@ def _recipe_dict(recipe: TrainRecipe) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def _save(path: Path, net, recipe: TrainRecipe, step: int) -> None:
-    W.save_npz(path, net.get_core_weights(), {"config": net.cfg.to_dict(), "recipe": _recipe_dict(recipe),
-                                              "step": step, "seed": recipe.seed, "format": "effinrx-nrx-v1"})
+def _save(path: Path, net, recipe: TrainRecipe, step: int, start_digest: str | None = None) -> None:
+    meta = {"config": net.cfg.to_dict(), "recipe": _recipe_dict(recipe), "step": step, "seed": recipe.seed,
+            "format": "effinrx-nrx-v1"}
+    if start_digest is not None:
+        meta["start_digest"] = start_digest
+    W.save_npz(path, net.get_core_weights(), meta)
 
 
 def _write_csv(path: Path, rows: list) -> None:

@@ -76,6 +76,26 @@ def same_recipe(ckpt: str | Path, saved: dict | None, recipe_dict: dict) -> None
                           "use another run folder or resume=False")
 
 
+def weights_digest(arrays) -> str:
+    """SHA-1 of a list of arrays (dtype, shape and bytes of each, in order): what a run started from."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def same_start(ckpt: str | Path, saved: str | None, here: str) -> None:
+    """ConfigError when checkpoint ``ckpt`` was trained from other start weights than this run's
+    (a checkpoint without the digest, written before it was recorded, is accepted)."""
+    if saved is not None and saved != here:
+        raise ConfigError(f"exact resume: checkpoint {ckpt} was trained from other start weights "
+                          f"(digest {saved[:12]} there, {here[:12]} here); use another run folder or resume=False")
+
+
 def train_dir() -> Path | None:
     """The folder named by ``$EFFINRX_TRAIN_DIR`` (created), None when unset or empty."""
     import os
