@@ -14,10 +14,18 @@ def onnx_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("onnx")
 
 
+@pytest.fixture(scope="module")
+def rt_net():
+    """An NRX-RT of the exported architecture (its layers name the units; weights do not matter)."""
+    from effinrx.receivers.nrx import load_model
+
+    return load_model("nrx-rt", None)
+
+
 @pytest.mark.smoke
 @pytest.mark.claim("Q3")
 @pytest.mark.parametrize("precision", ["int8", "fp8"])
-def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
+def test_qdq_coverage_per_precision(claim_check, onnx_dir, rt_net, precision):
     from effinrx.export import modelopt as mo
 
     path = build.ort_model_path("nrx-rt", precision, 4, onnx_dir)
@@ -35,9 +43,7 @@ def test_qdq_coverage_per_precision(claim_check, onnx_dir, precision):
     # channel-alignment rule (int8 depthwise only when C % 8 == 0) skips the 114-channel concatenated
     # state of each CGNN iteration, an input one per-tensor int8 scale cannot hold (see the 132-PRB
     # engine check below)
-    from effinrx.receivers.nrx import load_model
-
-    kept = mo.float_input_units(path, load_model("nrx-rt", None))
+    kept = mo.float_input_units(path, rt_net)
     claim_check(f"nrx-rt/4prb/{precision}/float_input_units", {"units": kept}, kind="exact",
                 note=f"layer inputs ModelOpt {precision} leaves float: {', '.join(kept) or 'none'}")
 

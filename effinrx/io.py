@@ -36,6 +36,17 @@ def _umask() -> int:
     return mask
 
 
+def atomic_write_npz(path: str | os.PathLike, arrays: dict) -> Path:
+    """Write ``arrays`` (name -> array) as an uncompressed ``.npz`` to ``path``, atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from effinrx.errors import WeightsError
-from effinrx.io import atomic_write_bytes, atomic_write_json
+from effinrx.io import atomic_write_json, atomic_write_npz
 from effinrx.receivers.nrx_layers import CONFIGS
 
 #: the only globals a pickled list of numpy arrays needs (numpy 1 and numpy 2 module names)
@@ -176,10 +176,9 @@ def save_npz(path: str | os.PathLike, weights: Sequence, meta: dict[str, Any]) -
     p = Path(path)
     if p.suffix == ".npz":
         p = p.with_suffix("")
-    buf = io.BytesIO()
-    np.savez(buf, **{f"w{i:03d}": np.asarray(w, np.float32) for i, w in enumerate(weights)})
     # by name, not with_suffix: "rt.v2" must become "rt.v2.npz", not "rt.npz"
-    npz = atomic_write_bytes(p.with_name(p.name + ".npz"), buf.getvalue())
+    npz = atomic_write_npz(p.with_name(p.name + ".npz"),
+                           {f"w{i:03d}": np.asarray(w, np.float32) for i, w in enumerate(weights)})
     side = dict(meta)
     side.setdefault("git_hash", git_hash())
     side["num_arrays"] = len(weights)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError, ShapeError
-from effinrx.io import atomic_write_bytes
+from effinrx.io import atomic_write_bytes, atomic_write_npz
 
 MODES = ("int8", "fp8", "int4")
 METHODS = {"int8": ("entropy", "max"), "fp8": ("entropy", "max"),
@@ -36,15 +36,12 @@ COMPUTE_OPS = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 
 def save_calibration(path: str | Path, batches: list[dict[str, np.ndarray]]) -> Path:
     """Stack per-slot input dicts along axis 0 and save an ``.npz`` keyed by input name."""
-    import io
 
     if not batches:
         raise ConfigError("no calibration slots")
     names = sorted(batches[0])
     data = {k: np.concatenate([b[k] for b in batches], axis=0).astype(np.float32) for k in names}
-    buf = io.BytesIO()
-    np.savez(buf, **data)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_npz(path, data)
 
 
 def load_calibration(path: str | Path, input_names) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from effinrx.errors import ConfigError
-from effinrx.io import atomic_write_bytes
+from effinrx.io import atomic_write_npz
 from effinrx.link.channels import sample_channel
 
 
@@ -67,7 +67,6 @@ def cache_path(sc) -> Path:
 
 def load_or_estimate(sc, num_samples: int = 256, recompute: bool = False, progress: bool = False) -> dict:
     """Load the cached covariances of ``sc`` (training channel), estimating and caching them if absent."""
-    import io
 
     p = cache_path(sc)
     if p.exists() and not recompute:
@@ -77,7 +76,5 @@ def load_or_estimate(sc, num_samples: int = 256, recompute: bool = False, progre
         except Exception as e:  # corrupt cache: say which file
             raise ConfigError(f"covariance cache {p} is unreadable ({e}); rerun 'effinrx covariance --recompute'")
     cov = estimate(sc, num_samples=num_samples, progress=progress)
-    buf = io.BytesIO()
-    np.savez(buf, **cov)
-    atomic_write_bytes(p, buf.getvalue())
+    atomic_write_npz(p, cov)
     return cov

@@ -32,8 +32,7 @@ from effinrx.io import atomic_write_json, atomic_write_text
 from effinrx.link.umi import UMiSlotSource
 from effinrx.receivers.nrx import NRXReceiver, load_model
 from effinrx.receivers.nrx_preproc import effective_channel_real, precoding_matrices
-from effinrx.training.resume import (load_opt, read_json, same_recipe, same_start, save_opt, step_seed,
-                                     weights_digest)
+from effinrx.training.resume import load_opt, read_json, same_recipe, same_start, save_opt, step_seed
 
 
 #: runs with at least this many steps left draw their UMi slots through the compiled source
@@ -102,7 +101,7 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
             set_seeds(recipe.seed)
         net = load_model(recipe.model, recipe.init, wrap)
     # exact runs record what they started from: a folder trained from other weights is not resumed
-    start_digest = weights_digest(net.get_core_weights()) if exact else None
+    start_digest = W.arrays_sha1(net.get_core_weights()).hexdigest() if exact else None
     if resume and ckpt.is_file():
         ws, meta = W.load_npz(ckpt)
         if exact:
@@ -146,7 +145,7 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
         # rows logged after the checkpoint belong to steps that are run again
         rows = [r for r in csv.DictReader(io.StringIO(log_path.read_text())) if int(r["step"]) <= start]
     t0 = time.time()
-    rng = t.random.Generator.from_seed(recipe.seed + start)
+    rng = None if exact else t.random.Generator.from_seed(recipe.seed + start)
     try:
         from tqdm import tqdm
 
@@ -157,9 +156,9 @@ def train(recipe: TrainRecipe, out_dir, resume: bool = True, net=None, wrap=None
     loss = bce = mse = t.constant(float("nan"))
     for step in bar:
         if exact:  # this step's data from its own seed: a resumed run draws what an unbroken one would
-            set_seeds(step_seed(recipe.seed, step))
-            n_act = 1 + int(t.random.Generator.from_seed(step_seed(recipe.seed, step)).uniform(
-                [], 0, 2, dtype=t.int32))
+            k = step_seed(recipe.seed, step)
+            set_seeds(k)
+            n_act = 1 + int(t.random.Generator.from_seed(k).uniform([], 0, 2, dtype=t.int32))
         else:
             n_act = 1 + int(rng.uniform([], 0, 2, dtype=t.int32))
         rng_db = recipe.ebno_1ue if n_act == 1 else recipe.ebno_2ue

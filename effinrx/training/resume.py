@@ -9,14 +9,13 @@ each step reseeds every generator from :func:`step_seed` (``seed``, k); Adam's v
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from effinrx.errors import ConfigError, WeightsError
-from effinrx.io import atomic_write_bytes
+from effinrx.io import atomic_write_npz
 
 #: names a folder where long benchmark tiers keep their training runs (checkpoints, logs) and
 #: resume them from; unset, they train in pytest's temporary folder
@@ -36,9 +35,7 @@ def step_seed(seed: int, step: int) -> int:
 
 def save_opt(path: str | Path, opt, step: int) -> Path:
     """Write the optimizer's variables (in ``opt.variables`` order) and ``step`` to ``path``."""
-    buf = io.BytesIO()
-    np.savez(buf, step=np.int64(step), **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_npz(path, {"step": np.int64(step), **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)}})
 
 
 def load_opt(path: str | Path, opt, variables, step: int) -> None:
@@ -74,18 +71,6 @@ def same_recipe(ckpt: str | Path, saved: dict | None, recipe_dict: dict) -> None
         detail = ", ".join(f"{k}: {saved.get(k)!r} there, {recipe_dict.get(k)!r} here" for k in diff)
         raise ConfigError(f"exact resume: checkpoint {ckpt} was written by another recipe ({detail}); "
                           "use another run folder or resume=False")
-
-
-def weights_digest(arrays) -> str:
-    """SHA-1 of a list of arrays (dtype, shape and bytes of each, in order): what a run started from."""
-    import hashlib
-
-    h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(np.asarray(a))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def same_start(ckpt: str | Path, saved: str | None, here: str) -> None:
